@@ -1,0 +1,1 @@
+"""Central's storage: SQLAlchemy models, sessions and Alembic migrations."""
