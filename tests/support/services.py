@@ -71,7 +71,7 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         listener = self.listener_config or f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
         self.config_path.write_text(
-            f"{listener}\n"
+            f"user root\n{listener}\n"
             f"persistence true\npersistence_location {self.workdir}/\n"
             "autosave_interval 1\n"
             "max_queued_messages 1000000\nmax_inflight_messages 100\n"

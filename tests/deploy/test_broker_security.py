@@ -1,0 +1,241 @@
+"""The shipped Mosquitto config, run for real: TLS, per-device credentials, ACL, queue limits.
+
+The broker is started from deploy/mosquitto/gatepost.conf with only its paths
+and ports moved into the test's directory; credentials and ACL come from
+``gatepost provision``, certificates from deploy/mosquitto/make-certs.sh.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from central.provision import Provisioner, hash_password
+from edge import wire
+from edge.errors import ConfigError, GatepostError
+from tests.support.services import MOSQUITTO, Broker, free_port, require
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONF = REPO / "deploy" / "mosquitto" / "gatepost.conf"
+GATEPOST = str(Path(sys.executable).parent / "gatepost")
+MAKE_CERTS = REPO / "deploy" / "mosquitto" / "make-certs.sh"
+
+
+class SecureBroker(Broker):
+    """The shipped config with /etc/gatepost and /var/lib/mosquitto moved under workdir."""
+
+    tls_port: int = 0
+    etc: Path = Path()
+
+    def write_config(self) -> None:
+        text = SHIPPED_CONF.read_text()
+        text = text.replace("/etc/gatepost", str(self.etc)).replace("/var/lib/mosquitto/", f"{self.workdir}/")
+        text = text.replace("listener 8883", f"listener {self.tls_port}")
+        text = text.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(f"user root\nlog_dest file {self.workdir}/mosquitto.log\n{text}")
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    require(MOSQUITTO is not None, "mosquitto")
+    etc = tmp_path / "etc"
+    subprocess.run(["bash", str(MAKE_CERTS), str(etc / "tls"), "localhost", "30"], check=True, capture_output=True)
+    prov = Provisioner(etc)
+    creds = {
+        "lane-a": prov.provision_device("site-1", "lane-a", role="entry"),
+        "lane-b": prov.provision_device("site-1", "lane-b", role="exit"),
+        "lane-x": prov.provision_device("site-2", "lane-x", role="entry"),
+        "central": prov.provision_central(),
+    }
+    broker = SecureBroker(tmp_path / "broker")
+    broker.etc = etc
+    broker.tls_port = free_port()
+    broker.start()
+    from tests.support.services import wait_for_port
+
+    wait_for_port(broker.tls_port)
+    yield broker, creds, etc
+    broker.stop()
+
+
+class Client:
+    """A paho client that records what it receives; connects over TLS unless told not to."""
+
+    def __init__(self, broker: SecureBroker, etc: Path, user: str | None, password: str | None,
+                 *, tls: bool = True, client_id: str | None = None, clean: bool = True) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.connected = threading.Event()
+        self.rc: object = None
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                  clean_session=clean, protocol=mqtt.MQTTv311)
+        if user:
+            self.client.username_pw_set(user, password)
+        if tls:
+            self.client.tls_set(ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        port = broker.tls_port if tls else broker.port
+        self.client.connect("localhost", port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.rc = reason_code
+        if not reason_code.is_failure:
+            self.connected.set()
+
+    def wait_connected(self, timeout: float = 5.0) -> bool:
+        return self.connected.wait(timeout)
+
+    def subscribe(self, topic: str) -> None:
+        self.client.subscribe(topic, qos=1)
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_device_publishes_only_under_its_own_prefix(site):
+    broker, creds, etc = site
+    central = Client(broker, etc, "central", creds["central"].password)
+    assert central.wait_connected()
+    central.subscribe("gatepost/v1/#")
+    lane_a = Client(broker, etc, "lane-a", creds["lane-a"].password)
+    assert lane_a.wait_connected()
+
+    own = wire.event_topic("site-1", "lane-a", "vehicle_arrived")
+    as_b = wire.event_topic("site-1", "lane-b", "vehicle_arrived")
+    other_site = wire.event_topic("site-2", "lane-x", "vehicle_arrived")
+    for topic in (as_b, other_site, wire.cmd_topic("site-1", "lane-b", "raise"),
+                  wire.config_topic("site-1", "tariff"), own):
+        lane_a.client.publish(topic, b"{}", qos=1).wait_for_publish(5)
+    assert wait_until(lambda: any(t == own for t, _ in central.messages))
+    time.sleep(0.3)
+    topics = [t for t, _ in central.messages]
+    assert as_b not in topics and other_site not in topics
+    assert not any("/cmd/" in t or "/config/" in t for t in topics)
+    lane_a.close()
+    central.close()
+
+
+def test_device_reads_only_its_own_commands_and_its_sites_config(site):
+    broker, creds, etc = site
+    lane_a = Client(broker, etc, "lane-a", creds["lane-a"].password)
+    assert lane_a.wait_connected()
+    lane_a.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters
+    central = Client(broker, etc, "central", creds["central"].password)
+    assert central.wait_connected()
+    mine = wire.cmd_topic("site-1", "lane-a", "raise")
+    for topic in (wire.cmd_topic("site-1", "lane-b", "raise"), wire.config_topic("site-2", "tariff"),
+                  wire.config_topic("site-1", "tariff"), mine):
+        central.client.publish(topic, b"{}", qos=1).wait_for_publish(5)
+    assert wait_until(lambda: any(t == mine for t, _ in lane_a.messages))
+    time.sleep(0.3)
+    assert sorted(t for t, _ in lane_a.messages) == sorted([mine, wire.config_topic("site-1", "tariff")])
+    lane_a.close()
+    central.close()
+
+
+def test_wrong_password_anonymous_and_plaintext_are_refused(site):
+    broker, creds, etc = site
+    wrong = Client(broker, etc, "lane-a", "not-the-password")
+    anonymous = Client(broker, etc, None, None)
+    assert not wrong.wait_connected(2) and not anonymous.wait_connected(0.5)
+    assert wrong.rc is not None and wrong.rc.is_failure
+    wrong.close()
+    anonymous.close()
+    # The device port speaks TLS only: a plaintext client never gets a CONNACK.
+    plain = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    plain.username_pw_set("lane-a", creds["lane-a"].password)
+    got = threading.Event()
+    plain.on_connect = lambda *a: got.set()
+    try:
+        plain.connect("127.0.0.1", broker.tls_port, keepalive=5)
+        plain.loop_start()
+        assert not got.wait(2)
+    except OSError:
+        pass
+    finally:
+        plain.loop_stop()
+
+
+def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
+    """The default max_queued_messages (1000) would drop most of this silently."""
+    broker, creds, etc = site
+    sub = Client(broker, etc, "central", creds["central"].password, client_id="ingest-1", clean=False)
+    assert sub.wait_connected()
+    sub.subscribe("gatepost/v1/+/+/event/+")
+    sub.close()  # offline with a persistent session: the broker queues for it
+
+    lane = Client(broker, etc, "lane-a", creds["lane-a"].password)
+    assert lane.wait_connected()
+    topic = wire.event_topic("site-1", "lane-a", "vehicle_arrived")
+    burst = 3000
+    infos = [lane.client.publish(topic, str(i).encode(), qos=1) for i in range(burst)]
+    for info in infos:
+        info.wait_for_publish(10)
+    lane.close()
+
+    back = Client(broker, etc, "central", creds["central"].password, client_id="ingest-1", clean=False)
+    assert back.wait_connected()
+    assert wait_until(lambda: len(back.messages) >= burst, timeout=20)
+    assert sorted(int(p) for _, p in back.messages) == list(range(burst))
+    back.close()
+
+
+def test_provision_refuses_to_overwrite_credentials_without_force(tmp_path: Path):
+    prov = Provisioner(tmp_path)
+    first = prov.provision_device("site-1", "lane-a", role="entry")
+    assert first.site_key_created
+    with pytest.raises(GatepostError, match="--force"):
+        prov.provision_device("site-1", "lane-a", role="entry")
+    again = prov.provision_device("site-1", "lane-a", role="entry", force=True)
+    assert again.password != first.password and not again.site_key_created
+    passwd = (tmp_path / "mosquitto" / "passwd").read_text()
+    assert passwd.count("lane-a:") == 1 and first.password not in passwd
+    assert oct((tmp_path / "keys" / "site-1.json").stat().st_mode & 0o777) == "0o600"
+    acl = (tmp_path / "mosquitto" / "acl").read_text()
+    assert acl.count("user lane-a") == 1
+
+
+@pytest.mark.parametrize("site_id, device", [("Site 1", "lane-a"), ("site-1", "lane/a"), ("site-1", "central")])
+def test_provision_refuses_ids_that_would_break_topics(tmp_path: Path, site_id: str, device: str):
+    with pytest.raises(ConfigError):
+        Provisioner(tmp_path).provision_device(site_id, device, role="entry")
+    assert not (tmp_path / "mosquitto" / "passwd").exists()
+
+
+def test_password_hash_matches_mosquitto_passwd_format():
+    hashed = hash_password("secret", salt=bytes(12))
+    assert hashed.startswith("$7$101$AAAAAAAAAAAAAAAA$")
+
+
+def test_provision_cli_prints_where_things_went(tmp_path: Path):
+    out = subprocess.run(
+        [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "lane-9" in out.stdout and (tmp_path / "devices" / "lane-9.toml").exists()
+    again = subprocess.run(
+        [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
