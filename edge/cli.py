@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "central": ("central.cli", "central", "Run central (ingest, API, dashboard); manage users."),
     "provision": ("central.provision", "provision", "Create a device's broker credentials and ACL."),
     "demo": ("edge.sim.demo", "demo", "Run a whole simulated site on this machine."),
+    "config": ("edge.config.check", "config", "Check lane/kiosk configs and hardware profiles."),
 }
 
 

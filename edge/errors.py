@@ -46,9 +46,11 @@ class DeviceError(GatepostError, IOError):
 class TicketRejected(GatepostError, ValueError):
     """A ticket failed verification; ``reason`` is one of :class:`edge.wire.RejectReason`."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", serial: str | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.serial = serial
+        """The ticket's serial when it could be read (forged, wrong site, unknown key), for the event."""
         super().__init__(f"ticket rejected: {reason}" + (f" ({detail})" if detail else ""))
 
 

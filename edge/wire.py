@@ -246,6 +246,9 @@ class EntryRefusedFull(EventData):
     occupied: int = Field(ge=0)
     capacity: int = Field(ge=0)
     override: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+    """Set when ``override`` is: why the guard let a visitor into a full lot."""
+    by: str | None = Field(default=None, max_length=64)
 
 
 class TicketIssued(EventData):
@@ -744,3 +747,32 @@ def parse_site_config(topic: str, payload: bytes) -> SiteConfig:
         except ValidationError as exc:
             raise PayloadError(f"{doc.kind} data invalid: {_first_error(exc)}") from exc
     return doc
+
+
+# --------------------------------------------------------------------------- central time
+
+TIME_TOPIC = f"{TOPIC_ROOT}/time"
+"""Central publishes a :class:`TimeBeacon` here every 10 s, QoS 0, never retained.
+
+Devices (no RTC) measure their clock skew from it; a retained beacon would be
+stale by construction, so devices ignore retained ones.
+"""
+
+
+def time_topic() -> str:
+    return TIME_TOPIC
+
+
+class TimeBeacon(BaseModel):
+    """Central's UTC time at the moment of publishing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    ts: str
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, value: str) -> str:
+        parse_ts(value)
+        return value

@@ -1,0 +1,345 @@
+"""One ingest transaction: a batch of MQTT messages in, a :class:`CommitReport` out.
+
+This is the whole of what ingest does to the database, without the broker:
+classify each message (event, status, health, capacity, or quarantine), insert
+new events idempotently, advance seq gaps, fold tickets and occupancy, and
+record device status. The worker commits it and only then acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.orm import Session
+
+from central.db.dml import insert_ignore
+from central.db.models import Event
+from central.ingest import devices, gaps, occupancy, quarantine, tickets
+from central.ingest.clock import event_time
+from central.ingest.devices import DeviceChange
+from central.ingest.gaps import GapChange
+from central.ingest.occupancy import OccupancyView
+from central.ingest.quarantine import Rejected
+from central.ingest.tickets import TicketState
+from edge import wire
+from edge.errors import PayloadError
+from edge.wire import Envelope, EventData
+
+log = logging.getLogger(__name__)
+
+
+class Incoming(Protocol):
+    """What ingest needs of a message (:class:`central.mqtt.Message` has it)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+@dataclass(slots=True, frozen=True)
+class StoredEvent:
+    """An event stored for the first time by this commit."""
+
+    envelope: Envelope
+    data: EventData
+    received_at: datetime
+
+    @property
+    def skew_ms(self) -> int:
+        """Central's receive time minus the device's clock; large values mean a bad clock or a backlog."""
+        return int((self.received_at - self.envelope.timestamp).total_seconds() * 1000)
+
+
+@dataclass(slots=True)
+class CommitReport:
+    """Everything one commit changed; handed to ``on_committed`` listeners after the commit."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    duplicates: int = 0
+    quarantined: list[Rejected] = field(default_factory=list)
+    gaps: list[GapChange] = field(default_factory=list)
+    tickets: list[TicketState] = field(default_factory=list)
+    occupancy: list[OccupancyView] = field(default_factory=list)
+    devices: list[DeviceChange] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return len(self.events) + self.duplicates + len(self.quarantined) + len(self.devices)
+
+
+@dataclass(slots=True)
+class _Sorted:
+    events: list[tuple[Envelope, EventData, datetime, Incoming]] = field(default_factory=list)
+    devices: list[DeviceChange] = field(default_factory=list)
+    capacities: list[tuple[str, wire.Capacity, bool]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def classify(message: Incoming) -> tuple[str, Any]:
+    """Parse one message: ("event", (env, data)), ("device", change), ("capacity", …) or ("reject", reason).
+
+    Never raises: anything unreadable becomes a quarantine reason.
+    """
+    topic, payload, at = message.topic, message.payload, message.received_at
+    try:
+        if len(payload) > wire.MAX_PAYLOAD_BYTES:
+            raise PayloadError(
+                f"payload too large: {len(payload)} bytes > {wire.MAX_PAYLOAD_BYTES}"
+            )
+        segments = topic.split("/")
+        if (
+            len(segments) == 6 and segments[4] == "event"
+        ):  # the hot path: parse_event checks the rest
+            envelope, data = wire.parse_event(topic, payload)
+            if b"\\u0000" in payload and _has_nul(envelope.data):
+                raise PayloadError("text contains a NUL character")
+            return "event", (envelope, data)
+        parts = wire.parse_topic(topic)
+        if parts.kind == "status" and parts.device:
+            return "device", devices.parse_status(parts.site, parts.device, payload, at)
+        if parts.kind == "health" and parts.device:
+            return "health", devices.parse_health(parts.site, parts.device, payload, at)
+        if parts.kind == "config" and parts.name == wire.ConfigKind.CAPACITY:
+            doc = wire.parse_site_config(topic, payload)
+            return "capacity", (parts.site, wire.Capacity.model_validate(doc.data))
+        raise PayloadError(f"ingest does not take {parts.kind} messages")
+    except PayloadError as exc:
+        return "reject", str(exc)
+    except RecursionError:
+        return "reject", "not JSON: nested too deeply"
+    except (ValidationError, ValueError, TypeError) as exc:
+        return "reject", f"unreadable: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+Classified = tuple[str, Any]
+
+
+def _sort(messages: Sequence[Incoming], classified: Sequence[Classified | None] | None) -> _Sorted:
+    out = _Sorted()
+    for i, message in enumerate(messages):
+        done = classified[i] if classified is not None else None
+        kind, value = done if done is not None else classify(message)
+        if kind == "event":
+            out.events.append((value[0], value[1], message.received_at, message))
+        elif kind == "device":
+            out.devices.append(value)
+        elif kind == "health":
+            out.devices.append(value[0])
+            health: wire.Health = value[1]
+            if health.capacity is not None:
+                site = value[0].site
+                out.capacities.append((site, wire.Capacity(capacity=health.capacity), True))
+        elif kind == "capacity":
+            out.capacities.append((value[0], value[1], False))
+        else:
+            out.rejected.append(
+                Rejected(message.topic, message.payload, value, message.received_at)
+            )
+    return out
+
+
+def process(
+    session: Session,
+    messages: Sequence[Incoming],
+    now: datetime,
+    classified: Sequence[Classified | None] | None = None,
+) -> CommitReport:
+    """Apply ``messages`` inside the caller's transaction (the caller commits).
+
+    ``classified`` holds :func:`classify` results computed earlier (the worker
+    parses on the network thread while the database thread waits on a commit);
+    a None entry is classified here.
+    """
+    report = CommitReport()
+    batch = _sort(messages, classified)
+    report.quarantined.extend(batch.rejected)
+
+    fresh = _dedupe(batch, report)
+    stored = _insert_events(session, fresh, report)
+    report.events.extend(StoredEvent(env, data, at) for env, data, at, _ in stored)
+
+    items = [(e.envelope, e.data) for e in report.events]
+    report.gaps.extend(_advance_devices(session, report.events, now))
+    report.tickets.extend(tickets.store(session, items))
+    views = {v.site: v for v in occupancy.store(session, items, now)}
+
+    devices.store(session, batch.devices)
+    report.devices.extend(batch.devices)
+    for site, cap, from_health in batch.capacities:
+        # A lane's health report only fills a blank; a config/capacity document sets the capacity.
+        if from_health:
+            learned = occupancy.learn_capacity(session, site, cap.capacity, cap.reserved, now)
+            if learned is not None:
+                views[site] = learned
+        else:
+            views[site] = occupancy.set_capacity(session, site, cap.capacity, cap.reserved, now)
+    report.occupancy.extend(views.values())
+    quarantine.store(session, report.quarantined)
+    return report
+
+
+def _dedupe(
+    batch: _Sorted, report: CommitReport
+) -> list[tuple[Envelope, EventData, datetime, Incoming]]:
+    """Drop repeats of an id inside the batch; quarantine a second id claiming the same seq."""
+    by_id: set[str] = set()
+    by_seq: dict[tuple[str, str, int], str] = {}
+    fresh = []
+    for env, data, at, message in batch.events:
+        if env.id in by_id:
+            report.duplicates += 1
+            continue
+        key = (env.site, env.device, env.seq)
+        if key in by_seq:
+            report.quarantined.append(
+                Rejected(
+                    message.topic,
+                    message.payload,
+                    f"seq {env.seq} of {env.site}/{env.device} already used by event {by_seq[key]}",
+                    at,
+                )
+            )
+            continue
+        by_id.add(env.id)
+        by_seq[key] = env.id
+        fresh.append((env, data, at, message))
+    return fresh
+
+
+def _insert_events(
+    session: Session,
+    fresh: list[tuple[Envelope, EventData, datetime, Incoming]],
+    report: CommitReport,
+) -> list[tuple[Envelope, EventData, datetime, Incoming]]:
+    """INSERT … ON CONFLICT DO NOTHING; sort the rows that were not inserted into replays and seq clashes."""
+    if not fresh:
+        return []
+    rows = [
+        {
+            "id": env.id,
+            "site": env.site,
+            "device": env.device,
+            "seq": env.seq,
+            "type": str(env.type),
+            "ts": event_time(env),
+            "received_at": at,
+            "data": env.data,
+        }
+        for env, _data, at, _m in fresh
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = _insert_events_pg(session, rows)
+    else:
+        stmt = insert_ignore(session, Event).returning(Event.__table__.c.id)
+        inserted = set(session.connection().execute(stmt, rows).scalars())
+    if len(inserted) == len(fresh):
+        return fresh
+    missing = [item for item in fresh if item[0].id not in inserted]
+    known_ids = set(
+        session.scalars(select(Event.id).where(Event.id.in_([env.id for env, *_ in missing])))
+    )
+    clashes = [item for item in missing if item[0].id not in known_ids]
+    report.duplicates += len(missing) - len(clashes)
+    if clashes:
+        keys = [(env.site, env.device, env.seq) for env, *_ in clashes]
+        holders = {
+            (s, d, q): i
+            for i, s, d, q in session.execute(
+                select(Event.id, Event.site, Event.device, Event.seq).where(
+                    tuple_(Event.site, Event.device, Event.seq).in_(keys)
+                )
+            )
+        }
+        for env, _data, at, message in clashes:
+            holder = holders.get((env.site, env.device, env.seq), "?")
+            report.quarantined.append(
+                Rejected(
+                    message.topic,
+                    message.payload,
+                    f"seq {env.seq} of {env.site}/{env.device} already used by event {holder}",
+                    at,
+                )
+            )
+    return [item for item in fresh if item[0].id in inserted]
+
+
+_PG_INSERT_EVENTS = text(
+    "INSERT INTO events (id, site, device, seq, type, ts, received_at, data) "
+    "SELECT id, site, device, seq, type, ts, received_at, CAST(data AS jsonb) FROM unnest("
+    "CAST(:id AS text[]), CAST(:site AS text[]), CAST(:device AS text[]), CAST(:seq AS bigint[]), "
+    "CAST(:type AS text[]), CAST(:ts AS timestamptz[]), CAST(:received_at AS timestamptz[]), "
+    "CAST(:data AS text[])"
+    ") AS t(id, site, device, seq, type, ts, received_at, data) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+"""One statement with one array per column: PostgreSQL inserts a whole batch in one round trip,
+and the driver parses one short statement instead of a VALUES list of thousands of parameters."""
+
+
+def _insert_events_pg(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    columns: dict[str, list[Any]] = {name: [] for name in rows[0]}
+    for row in rows:
+        for name, value in row.items():
+            columns[name].append(json.dumps(value) if name == "data" else value)
+    return set(session.connection().execute(_PG_INSERT_EVENTS, columns).scalars())
+
+
+def _advance_devices(session: Session, events: list[StoredEvent], now: datetime) -> list[GapChange]:
+    if not events:
+        return []
+    per_device: dict[tuple[str, str], list[StoredEvent]] = {}
+    for event in events:
+        per_device.setdefault((event.envelope.site, event.envelope.device), []).append(event)
+    rows = devices.rows(session, per_device)
+    changes: list[GapChange] = []
+    for key, stored in sorted(per_device.items()):
+        row = rows[key]
+        step = gaps.advance(row.last_seq, (e.envelope.seq for e in stored))
+        if step.new_gaps:
+            log.warning(
+                "seq gap",
+                extra={
+                    "site": key[0],
+                    "device": key[1],
+                    "gaps": str([(g.start, g.end) for g in step.new_gaps]),
+                },
+            )
+        changes.extend(gaps.record(session, key[0], key[1], step, now))
+        row.last_seq = step.last_seq
+        latest = max(e.received_at for e in stored)
+        if row.last_seen is None or latest > row.last_seen:
+            row.last_seen = latest
+    return changes
+
+
+def as_json(report: CommitReport) -> str:
+    """A one-line summary for logs."""
+    return json.dumps(
+        {
+            "events": len(report.events),
+            "duplicates": report.duplicates,
+            "quarantined": len(report.quarantined),
+            "gaps": len(report.gaps),
+            "devices": len(report.devices),
+        }
+    )

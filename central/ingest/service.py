@@ -1,0 +1,105 @@
+"""The ingest service: N workers and the housekeeper, built from :class:`central.settings.Settings`.
+
+Startup reads like a script (:meth:`IngestService.start`); one :meth:`stop`
+ends it. The FastAPI app and ``gatepost central run --ingest-only`` both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from central.ingest.hooks import CommitHooks
+from central.ingest.housekeeping import Housekeeper
+from central.ingest.worker import IngestWorker
+from central.mqtt import BrokerAddress, MqttLink
+from central.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def broker_address(settings: Settings) -> BrokerAddress:
+    return BrokerAddress(
+        host=settings.broker_host,
+        port=settings.broker_port,
+        username=settings.broker_username,
+        password=settings.broker_password.get_secret_value() if settings.broker_password else None,
+        tls_ca=str(settings.broker_tls_ca) if settings.broker_tls_ca else None,
+        keepalive_s=settings.broker_keepalive_s,
+    )
+
+
+class IngestService:
+    """Everything that turns broker traffic into database rows, for one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        hooks: CommitHooks | None = None,
+        *,
+        housekeeping: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.hooks = hooks or CommitHooks()
+        address = broker_address(settings)
+        share = settings.ingest_group if settings.shared_subscription else None
+        self.workers = [
+            IngestWorker(
+                MqttLink(
+                    address,
+                    f"{settings.client_id}-ingest-{i}",
+                    manual_ack=True,
+                    clean_session=False,
+                ),
+                engine,
+                share_group=share,
+                hooks=self.hooks,
+                batch_max=settings.batch_max,
+                linger_s=settings.batch_linger_ms / 1000,
+            )
+            for i in range(settings.ingest_workers)
+        ]
+        self.housekeeper: Housekeeper | None = None
+        if housekeeping:
+            self._house_link = MqttLink(
+                address, f"{settings.client_id}-house-{socket.gethostname()[:20]}-{os.getpid()}"
+            )
+            self.housekeeper = Housekeeper(
+                self._house_link,
+                engine,
+                occupancy_every_s=settings.occupancy_publish_s,
+                beacon_every_s=settings.time_beacon_s,
+                keep_samples=timedelta(days=settings.occupancy_samples_keep_days),
+            )
+
+    def start(self, wait_s: float | None = 10.0) -> IngestService:
+        for worker in self.workers:
+            worker.start(wait_s)
+        if self.housekeeper is not None:
+            self._house_link.start(wait_s)
+            self.housekeeper.start()
+        log.info(
+            "ingest running",
+            extra={
+                "workers": len(self.workers),
+                "db": self.engine.url.render_as_string(hide_password=True),
+            },
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
+            self._house_link.stop()
+        for worker in self.workers:
+            worker.stop()
+
+    @property
+    def connected(self) -> bool:
+        return all(w.link.connected.is_set() for w in self.workers)

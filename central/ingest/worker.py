@@ -1,0 +1,248 @@
+"""An ingest worker: one MQTT client (persistent session, manual ack) and one database thread.
+
+The paho thread only queues messages. The database thread takes whatever has
+queued up (up to ``batch_max``), stores it in one transaction, commits, and
+only then acknowledges each message, so a crash at any point loses nothing:
+the broker redelivers every un-acknowledged QoS 1 message to the session.
+Replays are harmless because events are stored idempotently by id.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.db.session import make_sessions
+from central.ingest import batch as ingest_batch
+from central.ingest import quarantine
+from central.ingest.batch import Classified, CommitReport
+from central.ingest.hooks import CommitHooks
+from central.ingest.occupancy import document
+from central.ingest.quarantine import Rejected
+from central.mqtt import BrokerError, Message, MqttLink, subscription
+from edge import wire
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = (
+    wire.ALL_EVENTS,
+    wire.ALL_STATUS,
+    wire.ALL_HEALTH,
+    f"{wire.TOPIC_ROOT}/+/config/{wire.ConfigKind.CAPACITY}",
+)
+"""What ingest stores. Capacity documents are retained, so they are never shared between workers."""
+
+RETRY_MAX_S = 10.0
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters since start, for /metrics and the benchmark."""
+
+    messages: int = 0
+    events: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    db_retries: int = 0
+    acks_skipped: int = 0
+
+
+class IngestWorker:
+    """Stores what arrives on the broker; acknowledges only what is committed."""
+
+    def __init__(
+        self,
+        link: MqttLink,
+        engine: Engine,
+        *,
+        share_group: str | None = None,
+        hooks: CommitHooks | None = None,
+        batch_max: int = 500,
+        linger_s: float = 0.0,
+        clock: Callable[[], datetime] = wire.utc_now,
+    ) -> None:
+        self.link = link
+        self.sessions: sessionmaker[Session] = make_sessions(engine)
+        self.hooks = hooks or CommitHooks()
+        self.share_group = share_group
+        self.batch_max = batch_max
+        self.linger_s = linger_s
+        self.clock = clock
+        self.stats = WorkerStats()
+        self._queue: queue.SimpleQueue[tuple[Message, Classified | None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"ingest-db-{link.client_id}", daemon=True
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, wait_s: float | None = 10.0) -> IngestWorker:
+        self.link.on_message(self._receive)
+        for topic_filter in SUBSCRIPTIONS:
+            shared = self.share_group if topic_filter == wire.ALL_EVENTS else None
+            self.link.subscribe(subscription(topic_filter, shared), qos=1)
+        self._thread.start()
+        self.link.start(wait_s)
+        log.info(
+            "ingest worker started",
+            extra={"client_id": self.link.client_id, "shared": bool(self.share_group)},
+        )
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, then disconnect; anything still queued is redelivered later."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.link.stop()
+        log.info(
+            "ingest worker stopped",
+            extra={"client_id": self.link.client_id, "events": self.stats.events},
+        )
+
+    def _receive(self, message: Message) -> None:
+        """On the network thread: parse now, so parsing overlaps the database thread's commit."""
+        try:
+            classified: Classified | None = ingest_batch.classify(message)
+        except (
+            Exception
+        ):  # a bug in parsing must not kill paho's thread; the database thread retries it
+            log.exception(
+                "classify failed; left to the database thread", extra={"topic": message.topic[:200]}
+            )
+            classified = None
+        self._queue.put((message, classified))
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # ------------------------------------------------------------------ database thread
+
+    def _next_batch(self) -> list[tuple[Message, Classified | None]]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.linger_s
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        return batch
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            items = self._next_batch()
+            if not items:
+                continue
+            messages = [m for m, _ in items]
+            report = self._commit_with_retry(messages, [c for _, c in items])
+            if report is None:
+                return  # stopping while the database was down: nothing acked, all redelivered
+            for message in messages:
+                if not self.link.ack(message):
+                    self.stats.acks_skipped += 1
+            self._after_commit(messages, report)
+
+    def _commit_with_retry(
+        self, messages: list[Message], classified: list[Classified | None]
+    ) -> CommitReport | None:
+        delay = 0.1
+        refusals = 0
+        while True:
+            try:
+                if refusals >= 3:
+                    return self._commit_one_by_one(messages)
+                return self._commit(messages, classified)
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away or locked: keep the batch, un-acked, and try again.
+                self.stats.db_retries += 1
+                log.error(
+                    "database unavailable; batch kept for retry",
+                    extra={"error": str(exc.orig)[:200]},
+                )
+            except Exception as exc:  # noqa: BLE001 - any refusal: retry, then isolate the message
+                # A refusal (constraint race between workers, a value the database will not take, a bug):
+                # retry the batch at once, then isolate the offending message.
+                refusals += 1
+                self.stats.db_retries += 1
+                log.warning(
+                    "batch refused",
+                    extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}", "attempt": refusals},
+                )
+                continue
+            if self._stop.wait(delay):
+                return None
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    def _commit(
+        self, messages: list[Message], classified: list[Classified | None] | None = None
+    ) -> CommitReport:
+        with self.sessions.begin() as session:
+            return ingest_batch.process(session, messages, self.clock(), classified)
+
+    def _commit_one_by_one(self, messages: list[Message]) -> CommitReport:
+        """Isolate a message the database refuses (e.g. a value out of its range) into quarantine."""
+        total = CommitReport()
+        for message in messages:
+            try:
+                part = self._commit([message])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                reason = f"could not be stored: {type(cause).__name__}: {str(cause)[:300]}"
+                log.exception(
+                    "message could not be stored; quarantined", extra={"topic": message.topic[:200]}
+                )
+                rejected = Rejected(message.topic, message.payload, reason, message.received_at)
+                with self.sessions.begin() as session:
+                    quarantine.store(session, [rejected])
+                part = CommitReport(quarantined=[rejected])
+            total.events += part.events
+            total.duplicates += part.duplicates
+            total.quarantined += part.quarantined
+            total.gaps += part.gaps
+            total.tickets += part.tickets
+            total.occupancy += part.occupancy
+            total.devices += part.devices
+        return total
+
+    def _after_commit(self, messages: list[Message], report: CommitReport) -> None:
+        for view in report.occupancy:
+            doc = document(view)
+            if doc is None:
+                continue
+            try:
+                self.link.publish(doc[0], doc[1], qos=1, retain=True)
+            except BrokerError as exc:
+                log.warning(
+                    "occupancy not published; the periodic republish will",
+                    extra={"site": view.site, "error": str(exc)},
+                )
+        self.hooks.fire(report)
+        self.stats.messages += len(messages)
+        self.stats.batches += 1
+        self.stats.events += len(report.events)
+        self.stats.duplicates += report.duplicates
+        self.stats.quarantined += len(report.quarantined)

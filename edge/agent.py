@@ -1,0 +1,345 @@
+"""``gatepost edge --config lane.toml``: the agent on a lane Pi.
+
+Start-up reads like a script (STYLE.md): :data:`Agent.STEPS` lists what
+starts, in order, and one stop event ends it all in reverse. The lane comes
+up before the network on purpose: it issues, checks, charges and opens on
+local state, and the link catches up when the broker is reachable
+(DESIGN.md §4).
+
+    1. local state     outbox + used tickets / lane state (SQLite, fsync'd)
+    2. keys and tariff ticket keys from the environment or a root-only file
+    3. hardware        barrier, loops, readers, display, printer (or simulators)
+    4. lane            the state machine wired to the hardware; barrier recovered
+    5. link            MQTT, outbox forwarder, commands, site config, clock, health
+    6. booth api       the guard's local HTTP API on [console] bind:port
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from edge.config import AgentConfig, load_config
+from edge.errors import ConfigError, GatepostError
+from edge.lane.api import create_booth_api
+from edge.lane.assemble import Assembly, assemble_lane
+from edge.lane.codec import SiteTickets
+from edge.lane.lane import Lane
+from edge.lane.machine import LaneMachine, LaneRefused, LaneSettings
+from edge.lane.occupancy import Occupancy
+from edge.lane.payments import PaymentDesk
+from edge.lane.used_tickets import UsedTickets
+from edge.link import (
+    ClockSkew,
+    ClockWatch,
+    CommandHandler,
+    Forwarder,
+    HealthReporter,
+    MqttLink,
+    Outbox,
+)
+from edge.link.site_config import SiteConfigStore
+from edge.tariff import Tariff, load_tariff, quote
+from edge.ticket import KeyRing, new_serial
+from edge.wire import (
+    CapacityArgs,
+    Command,
+    CommandName,
+    ConfigKind,
+    OccupancyArgs,
+    RaiseArgs,
+    SiteConfig,
+    utc_now,
+)
+
+log = logging.getLogger("gatepost.agent")
+
+SIM_KEY = "5e" * 32
+"""Used only with ``hardware.simulate = true`` when no key is configured; never on a real lane."""
+
+
+class Agent:
+    """One lane agent: its steps, what they built, and how to undo them."""
+
+    STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api")
+
+    def __init__(self, config: AgentConfig, *, state_dir: Path | None = None, connect: bool = True) -> None:
+        if config.device.role not in ("entry", "exit"):
+            raise ConfigError(f"device.role {config.device.role!r}: this agent runs lanes (entry/exit)")
+        if config.lane is None or config.tariff is None or config.keys is None:
+            raise ConfigError("a lane config needs [lane], [tariff] and [keys] sections")
+        self.config = config
+        self.base = Path(config.path or ".").parent
+        self.simulate = config.hardware.simulate
+        self.state_dir = state_dir
+        self.connect = connect
+        self.stop_event = threading.Event()
+        self._closers: list[Callable[[], None]] = []
+        self.outbox: Outbox
+        self.store: UsedTickets
+        self.keys: KeyRing
+        self.tariff: Tariff
+        self.assembly: Assembly
+        self.lane: Lane
+        self.link: MqttLink | None = None
+        self.site_config: SiteConfigStore | None = None
+        self.api_server: Any = None
+
+    # ----------------------------------------------------------------- the script
+
+    def start(self) -> None:
+        """Run the start steps in order; a failing step undoes the ones before it."""
+        started = time.monotonic()
+        steps = dict(zip(self.STEPS, (self.open_local_state, self.load_keys_and_tariff,
+                                      self.build_hardware, self.start_lane, self.start_link,
+                                      self.start_booth_api)))
+        try:
+            for name, step in steps.items():
+                step()
+                log.info("start step done: %s", name)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("agent ready in %.2f s", time.monotonic() - started,
+                 extra={"device": self.config.device.id, "role": self.config.device.role})
+
+    def run(self) -> None:
+        """Start, wait for the one stop event (SIGTERM/SIGINT), stop."""
+        self.start()
+        try:
+            self.stop_event.wait()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:
+                log.exception("stopping %r failed", closer)
+
+    # ----------------------------------------------------------------- steps
+
+    def _path(self, configured: str, name: str) -> Path:
+        """Where a local file lives: as configured, or under --state-dir (and for simulate, a temp dir)."""
+        if self.state_dir is not None:
+            return self.state_dir / name
+        path = Path(configured)
+        if self.simulate and not _writable(path.parent):
+            self.state_dir = Path(tempfile.mkdtemp(prefix=f"gatepost-{self.config.device.id}-"))
+            log.warning("simulate: %s is not writable; keeping local state in %s", path.parent, self.state_dir)
+            return self.state_dir / name
+        return path
+
+    def open_local_state(self) -> None:
+        device = self.config.device
+        link = self.config.link
+        self.outbox = Outbox(self._path(link.outbox_path, "outbox.sqlite3"), device.site, device.id,
+                             bound=link.outbox_bound)
+        self._closers.append(self.outbox.close)
+        assert self.config.lane is not None
+        state = self._path(self.config.lane.state_path, "lane-state.json").with_suffix(".sqlite3")
+        self.store = UsedTickets(state)
+        self._closers.append(self.store.close)
+
+    def load_keys_and_tariff(self) -> None:
+        assert self.config.keys is not None and self.config.tariff is not None
+        try:
+            hex_keys: dict[int | str, str] = {k: v for k, v in self.config.keys.resolve(base=self.base).items()}
+        except ConfigError:
+            if not self.simulate:
+                raise
+            log.warning("simulate: no ticket keys configured; using the simulation key (never on a real lane)")
+            hex_keys = {1: SIM_KEY}
+        self.keys = KeyRing.from_hex(dict(hex_keys), self.config.keys.signing_key_id)
+        self.tariff = load_tariff(self.base / self.config.tariff.file)
+
+    def build_hardware(self) -> None:
+        assert self.config.profile is not None and self.config.lane is not None
+        self.assembly = assemble_lane(self.config.profile, role=self.config.device.role,
+                                      medium=self.config.lane.ticket_medium, simulate=self.simulate)
+        self._closers.append(self.assembly.close)
+
+    def start_lane(self) -> None:
+        config, lane_cfg, tariff = self.config, self.config.lane, self.tariff
+        # The quoter reads self.tariff at each exit, so a reload_tariff command takes effect at once.
+        assert lane_cfg is not None
+        device = config.device
+        occupancy = Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces)
+        saved = self.store.get("occupied")
+        if saved is not None and saved.isdigit():
+            occupancy.correct(int(saved))
+        machine = LaneMachine(
+            LaneSettings(role=device.role, currency=tariff.currency, medium=lane_cfg.ticket_medium,  # type: ignore[arg-type]
+                         language="zh" if device.language == "zh-CN" else "en",
+                         close_delay_s=lane_cfg.close_delay_s),
+            clock=utc_now, occupancy=occupancy,
+            quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
+            serials=lambda now: new_serial(device.id, now),
+        )
+        self.lane = Lane(machine, self.assembly.parts, sink=self.outbox, store=self.store,
+                         codec=SiteTickets(self.keys, device.site, device.id),
+                         payments=PaymentDesk() if device.role == "exit" else None, name=device.id)
+        self.lane.start()
+        self._closers.append(self.lane.stop)
+        if self.assembly.buttons is not None:
+            self.assembly.buttons.on_press = self.lane.booth_button
+        self._closers.append(lambda: self.store.put("occupied", str(occupancy.snapshot().occupied)))
+
+    def start_link(self) -> None:
+        cfg, device = self.config.link, self.config.device
+        state = self.state_dir or Path(cfg.outbox_path).parent
+        self.site_config = SiteConfigStore(None, device.site, state / "site-config.sqlite3")
+        self._closers.append(self.site_config.close)
+        self.site_config.on_change(self._site_config_changed)
+        for kind in (ConfigKind.WHITELIST, ConfigKind.CAPACITY):
+            doc = self.site_config.get(kind)
+            if doc is not None:
+                self._site_config_changed(doc)
+        if not self.connect:
+            log.warning("link not started (--offline): events stay in the outbox")
+            return
+        try:
+            password = cfg.password()
+        except ConfigError:
+            if not self.simulate:
+                raise
+            log.warning("simulate: no broker password; the link will keep retrying")
+            password = None
+        tls = cfg.tls.model_dump(exclude_none=True) if cfg.tls else None
+        if self.simulate and tls and not all(Path(v).is_file() for v in tls.values()):
+            log.warning("simulate: TLS files missing; connecting without TLS (simulation only)")
+            tls = None
+        link = MqttLink(device.site, device.id, host=cfg.host, port=cfg.port, tls=tls,
+                        username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
+                        role=device.role)  # type: ignore[arg-type]
+        self.link = link
+        self.site_config.link = link
+        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
+        commands = CommandHandler(link, device.site, device.id, state / "commands.sqlite3")
+        commands.on(CommandName.RAISE, self._cmd_raise)
+        commands.on(CommandName.SET_CAPACITY, self._cmd_capacity)
+        commands.on(CommandName.CORRECT_OCCUPANCY, self._cmd_occupancy)
+        commands.on(CommandName.RELOAD_TARIFF, self._cmd_reload_tariff)
+        commands.on(CommandName.RELOAD_WHITELIST, lambda c: (True, "whitelist follows config/whitelist"))
+        skew = ClockSkew()
+        clock_watch = ClockWatch(link, skew)
+        health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,  # type: ignore[arg-type]
+                                skew=skew, interval_s=cfg.health_interval_s)
+        health.provide(lambda: self._health(skew))
+        for part in (self.site_config, commands, clock_watch, forwarder, health):
+            part.start()
+        link.start()
+        self._closers += [commands.close, forwarder.stop, health.stop, link.stop]
+
+    def start_booth_api(self) -> None:
+        console = self.config.console
+        # Plain asyncio + h11 and no websockets: the booth API is a handful of JSON calls, and
+        # the Pi's memory budget (≤ 60 MB idle) has no room for uvloop or a websocket stack.
+        # Run on its own thread, uvicorn leaves signal handling to the agent's one stop event.
+        server = uvicorn.Server(uvicorn.Config(create_booth_api(self.lane), host=console.bind,
+                                               port=console.port, log_level="warning", lifespan="off",
+                                               loop="asyncio", http="h11", ws="none"))
+        thread = threading.Thread(target=server.run, name="booth-api", daemon=True)
+        thread.start()
+        self.api_server = server
+
+        def stop_api() -> None:
+            server.should_exit = True
+            thread.join(timeout=3)
+
+        self._closers.append(stop_api)
+
+    # ----------------------------------------------------------------- central's config and commands
+
+    def _site_config_changed(self, doc: SiteConfig) -> None:
+        try:
+            if doc.kind == ConfigKind.WHITELIST:
+                entries = doc.data.get("entries", [])
+                self.lane.set_whitelist({e["badge"]: e.get("holder_class", "resident") for e in entries})
+            elif doc.kind == ConfigKind.CAPACITY:
+                self.lane.machine.occupancy.set_capacity(int(doc.data["capacity"]), int(doc.data.get("reserved", 0)))
+            elif doc.kind == ConfigKind.OCCUPANCY:
+                self.lane.machine.occupancy.correct(int(doc.data["occupied"]))
+        except (KeyError, TypeError, ValueError, GatepostError) as exc:
+            log.error("site config %s not applied: %s", doc.kind, exc)
+
+    def _cmd_raise(self, command: Command) -> tuple[bool, str]:
+        args = RaiseArgs.model_validate(command.args)
+        try:
+            self.lane.manual_raise(args.reason, by=command.by, request_id=command.id)
+        except LaneRefused as exc:
+            return False, str(exc)
+        return True, "barrier raised"
+
+    def _cmd_capacity(self, command: Command) -> tuple[bool, str]:
+        args = CapacityArgs.model_validate(command.args)
+        self.lane.machine.occupancy.set_capacity(args.capacity, args.reserved)
+        return True, f"capacity {args.capacity}, reserved {args.reserved}"
+
+    def _cmd_occupancy(self, command: Command) -> tuple[bool, str]:
+        args = OccupancyArgs.model_validate(command.args)
+        try:
+            now = self.lane.correct_occupancy(args.occupied, args.reason, command.by)
+        except LaneRefused as exc:
+            return False, str(exc)
+        return True, f"occupied now {now}"
+
+    def _cmd_reload_tariff(self, command: Command) -> tuple[bool, str]:
+        assert self.config.tariff is not None
+        try:
+            tariff = load_tariff(self.base / self.config.tariff.file)
+        except GatepostError as exc:
+            return False, f"tariff not reloaded: {exc}"
+        self.tariff = tariff
+        return True, f"tariff {tariff.name!r} loaded"
+
+    def _health(self, skew: ClockSkew) -> dict[str, Any]:
+        self.lane.set_clock_sync(skew.synced(time.monotonic()))
+        status = self.lane.status()
+        readers = {}
+        if self.assembly.parts.card_station is not None:
+            readers["card"] = str(getattr(self.assembly.parts.card_station, "status", "ok"))
+        if self.assembly.parts.badge_reader is not None:
+            readers["badge"] = str(getattr(self.assembly.parts.badge_reader, "status", "ok"))
+        return {"barrier": status.barrier, "readers": readers, "occupied": status.occupied,
+                "capacity": status.capacity, "out_of_service": status.out_of_service}
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
+
+
+@click.command("edge")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="the lane's TOML config, e.g. /etc/gatepost/lane.toml")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="keep the outbox and lane state here instead of the configured paths")
+@click.option("--offline", is_flag=True, help="do not connect to the broker (events wait in the outbox)")
+def edge(config_path: str, state_dir: Path | None, offline: bool) -> None:
+    """Run a lane agent until SIGTERM or Ctrl-C."""
+    config = load_config(config_path)
+    agent = Agent(config, state_dir=state_dir, connect=not offline)
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        agent.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.run()

@@ -1,0 +1,180 @@
+"""Build a lane's parts from its hardware profile: real drivers, or the same drivers on simulators.
+
+The hardware profile (``firmware_configs/boards/*.toml`` and the parts it
+names) fixes pins and ports; this module turns it into a
+:class:`~edge.lane.lane.LaneParts`. With ``simulate = true`` the drivers are
+exactly the same and only the far end of each wire changes: mock pins with a
+limit-switch simulator, PN532/RDM6300 emulators on ptys, a captured pole
+display and a dummy ESC/POS printer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.config.profile import HardwareProfile, InputPin
+from edge.errors import ConfigError
+from edge.hw.barrier import Barrier
+from edge.hw.card_station import CardStation
+from edge.hw.gpio import make_pin_factory
+from edge.hw.pole_display import CapturedDisplay, PoleDisplay
+from edge.hw.rdm6300 import BadgeReader
+from edge.hw.sensors import ArmingLoop, BoothButtons, PhotoEye, PresenceSensor, SafetyLoop
+from edge.lane.lane import LaneParts
+
+log = logging.getLogger("gatepost.lane.assemble")
+
+
+@dataclass
+class Simulators:
+    """Handles on the far side of the wires, when the lane is simulated."""
+
+    pn532: Any = None
+    rdm6300: Any = None
+    mechanics: Any = None
+    camera_source: Any = None
+
+
+@dataclass
+class Assembly:
+    parts: LaneParts
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    sims: Simulators | None = None
+    factory: Any = None
+    buttons: BoothButtons | None = None
+    """The guard's booth buttons; the agent routes presses to ``Lane.booth_button``."""
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:
+                log.debug("closing a lane part failed", exc_info=True)
+
+
+def _sensor(cls: type[PresenceSensor], spec: InputPin, name: str, factory: Any) -> PresenceSensor:
+    return cls(spec.pin, name=name, pull=spec.pull, active_high=spec.active_high,
+               bounce_time=spec.bounce_s or None, pin_factory=factory)
+
+
+def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate: bool) -> Assembly:
+    """The lane's devices from ``profile``; raises :class:`ConfigError` for an unusable profile."""
+    board = profile.board
+    pins = board.pins
+    if profile.barrier is None or pins.barrier_open is None:
+        raise ConfigError(f"board {board.name!r} has no barrier: a lane needs one")
+    if pins.arming_loop is None or pins.safety_loop is None:
+        raise ConfigError(f"board {board.name!r} needs an arming_loop and a safety_loop pin for a lane")
+    factory = make_pin_factory("mock" if simulate else board.pin_factory)
+    sims = Simulators() if simulate else None
+    closers: list[Callable[[], None]] = []
+
+    arming = _sensor(ArmingLoop, pins.arming_loop, "arming loop", factory)
+    safety = _sensor(SafetyLoop, pins.safety_loop, "safety loop", factory)
+    eye = _sensor(PhotoEye, pins.photo_eye, "photo-eye", factory) if pins.photo_eye else None
+    closers += [s.close for s in (arming, safety, eye) if s is not None]
+
+    spec = profile.barrier
+    limit = pins.opened_limit or pins.closed_limit
+    barrier = Barrier(
+        model=spec.model, open_pin=pins.barrier_open.pin,
+        close_pin=pins.barrier_close.pin if pins.barrier_close else None,
+        opened_limit_pin=pins.opened_limit.pin if pins.opened_limit else None,
+        closed_limit_pin=pins.closed_limit.pin if pins.closed_limit else None,
+        pulse_s=spec.pulse_s, max_pulse_s=spec.max_pulse_s, travel_timeout_s=spec.travel_timeout_s,
+        travel_s=spec.travel_s, max_hold_s=spec.max_hold_s if spec.model == "hold" else None,
+        relay_active_high=pins.barrier_open.active_high,
+        limit_pull=limit.pull if limit else "up",
+        limit_active_high=limit.active_high if limit else None,
+        pin_factory=factory, name="barrier",
+    )
+    barrier.register_presence(safety)
+    if eye is not None:
+        barrier.register_presence(eye)
+    closers.append(barrier.close_device)
+    if sims is not None:
+        from edge.sim.vehicle import LimitSwitchSimulator
+
+        sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=min(spec.travel_s, 1.0)).start()
+        closers.append(sims.mechanics.stop)
+
+    station = None
+    if profile.card_reader is not None:
+        port = profile.card_reader.port
+        if sims is not None:
+            from edge.sim.pn532_emulator import PN532Emulator
+
+            sims.pn532 = PN532Emulator()
+            closers.append(sims.pn532.close)
+            port = sims.pn532.device_path
+        station = CardStation(port, timeout=profile.card_reader.timeout_s)
+        closers.append(station.close)
+
+    badges = None
+    reader = profile.badge_reader
+    if reader is not None and reader.model == "rdm6300" and reader.port is not None:
+        port = reader.port
+        if sims is not None:
+            from edge.sim.rdm6300_emulator import RDM6300Emulator
+
+            sims.rdm6300 = RDM6300Emulator()
+            closers.append(sims.rdm6300.close)
+            port = sims.rdm6300.device_path
+        badges = BadgeReader(port, baudrate=reader.baudrate, debounce_s=reader.repeat_gap_s)
+        closers.append(badges.close)
+
+    display: PoleDisplay | None = None
+    if profile.display is not None:
+        d = profile.display
+        if simulate or d.model == "captured" or d.port is None:
+            display = CapturedDisplay(cols=d.columns, rows=d.rows, encoding=d.encoding)
+        else:
+            display = PoleDisplay(d.port, cols=d.columns, rows=d.rows, baudrate=d.baudrate, encoding=d.encoding)
+        closers.append(display.close)
+
+    printer: Any = None
+    if medium == "paper" and role == "entry":
+        p = profile.printer
+        if p is None:
+            raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
+        width = 32 if p.paper_width_mm == 58 else 48
+        # python-escpos brings Pillow and qrcode (~9 MB): loaded only by paper-ticket lanes.
+        from edge.hw.printer import TicketPrinter
+
+        if simulate or p.connection == "dummy":
+            printer = TicketPrinter.open("dummy", width=width, cut=p.cut)
+        elif p.connection == "serial":
+            printer = TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut)
+        else:
+            printer = TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
+                                         width=width, cut=p.cut)
+        closers.append(printer.close)
+
+    camera = None
+    if role == "exit" and board.camera is not None:
+        # OpenCV is large and slow to import on a Pi: only lanes that read paper tickets load it.
+        from edge.hw.camera import Camera
+
+        source: Any = board.camera.source
+        if simulate or source == "sim":
+            from edge.sim.camera_source import SimulatedCameraSource
+
+            source = SimulatedCameraSource(320, 240)
+            if sims is not None:
+                sims.camera_source = source
+        camera = Camera(source)
+        closers.append(camera.close)
+
+    buttons = None
+    if any(getattr(pins.buttons, name) is not None for name in BoothButtons.NAMES):
+        buttons = BoothButtons(confirm_payment=pins.buttons.confirm_payment, manual_raise=pins.buttons.manual_raise,
+                               manual_close=pins.buttons.manual_close, pin_factory=factory)
+        closers.append(buttons.close)
+
+    parts = LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
+                      card_station=station, badge_reader=badges, display=display, printer=printer,
+                      camera=camera)
+    return Assembly(parts, closers, sims, factory, buttons)

@@ -1,0 +1,591 @@
+"""The lane service: the pure machine wired to its barrier, loops, readers and outbox.
+
+A :class:`Lane` is composed of named parts (``lane.barrier``,
+``lane.arming_loop``, ``lane.safety_loop``, ``lane.card_station``…), as a
+gpiozero board is. Every input — a loop edge, a card, a badge, a QR code, a
+guard's button or API call, a barrier report, the passing of time — becomes
+one :mod:`edge.lane.machine` input, handled under one lock, and the effects
+are carried out in order on the calling thread:
+
+* events go to the :class:`~edge.lane.ports.EventSink` first (durable when
+  ``emit`` returns); if that fails, the barrier is not moved;
+* then the barrier, the display and the voice, the card writer or printer.
+
+There is no sleep-polling: readers block in their drivers' ``poll(timeout)``,
+loops call back from gpiozero's threads, and one timer thread waits exactly
+until the machine's next deadline. A card frame therefore reaches the relay on
+the reader's own thread in one pass (see ``tests/bench/lane_latency.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from edge.errors import GatepostError, TicketRejected
+from edge.lane import messages
+from edge.lane.machine import (
+    ArmingChanged,
+    BadgeRead,
+    BarrierFaulted,
+    BarrierReached,
+    CancelPayment,
+    CardPlaced,
+    CloseBarrier,
+    Effect,
+    Emit,
+    IssueRequested,
+    LaneInput,
+    LaneMachine,
+    LaneRefused,
+    LaneStatus,
+    LostTicketClaimed,
+    ManualClose,
+    ManualRaise,
+    MarkUsed,
+    OpenBarrier,
+    OverrideFull,
+    PaymentReceived,
+    PresenceChanged,
+    PrintTicket,
+    ReadCard,
+    ReaderFailed,
+    Recover,
+    RequestPayment,
+    Show,
+    Tick,
+    TicketInvalid,
+    TicketPresented,
+    TicketWriteFailed,
+    TicketWritten,
+    WriteCard,
+)
+from edge.lane.messages import Message
+from edge.lane.ports import (
+    Announcer,
+    BadgeReader,
+    Barrier,
+    CardStation,
+    Detector,
+    Display,
+    EventSink,
+    PaymentPort,
+    QrScanner,
+    TicketCodec,
+    TicketLike,
+    TicketPrinter,
+)
+from edge.lane.used_tickets import UsedTickets
+from edge.wire import EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
+
+log = logging.getLogger("gatepost.lane")
+
+READ_TIMEOUT_S = 0.5
+"""How long a reader thread blocks in its driver before checking for shutdown."""
+
+
+@dataclass
+class LaneParts:
+    """The hardware of one lane; anything not fitted is None."""
+
+    barrier: Barrier
+    arming_loop: Detector
+    safety_loop: Detector
+    photo_eye: Detector | None = None
+    card_station: CardStation | None = None
+    badge_reader: BadgeReader | None = None
+    display: Display | None = None
+    announcer: Announcer | None = None
+    printer: TicketPrinter | None = None
+    camera: QrScanner | None = None
+
+
+class NoPayments:
+    """The payment port of an entry lane (nothing is ever due there)."""
+
+    def request(self, serial: str, fee_minor: int, currency: str) -> None:
+        raise LaneRefused("an entry lane takes no payments", "入口车道不收费")
+
+    def cancel(self, serial: str) -> None:
+        return None
+
+
+class Lane:
+    """One running entry or exit lane."""
+
+    def __init__(
+        self,
+        machine: LaneMachine,
+        parts: LaneParts,
+        *,
+        sink: EventSink,
+        store: UsedTickets,
+        codec: TicketCodec,
+        payments: PaymentPort | None = None,
+        name: str = "lane",
+    ) -> None:
+        self.machine = machine
+        self.parts = parts
+        self.barrier = parts.barrier
+        self.arming_loop = parts.arming_loop
+        self.safety_loop = parts.safety_loop
+        self.photo_eye = parts.photo_eye
+        self.card_station = parts.card_station
+        self.badge_reader = parts.badge_reader
+        self.display = parts.display
+        self.announcer = parts.announcer
+        self.printer = parts.printer
+        self.camera = parts.camera
+        self.sink = sink
+        self.store = store
+        self.codec = codec
+        self.payments = payments or NoPayments()
+        self.name = name
+        self._lock = threading.RLock()
+        self._queue: deque[LaneInput] = deque()
+        self._draining = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._vehicle = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.ready = threading.Event()
+        self.storage_error: str | None = None
+        self.on_effect: Callable[[Effect], None] | None = None
+        """Observer for the demo and tests: called after each effect is carried out."""
+
+    # ----------------------------------------------------------------- life cycle
+
+    def start(self) -> None:
+        """Wire the callbacks, bring the barrier to a safe state, start the reader threads."""
+        self._wire_sensors()
+        self.barrier.on_state = self._barrier_state
+        self.barrier.on_fault = self._barrier_fault
+        self.machine.presence = self._presence()
+        self.machine.arming = bool(self.arming_loop.is_active)
+        if self.machine.arming:
+            self._vehicle.set()
+        persisted = self.store.get("barrier", "closed")
+        last_seen_text = self.store.get("last_seen")
+        try:
+            last_seen = parse_ts(last_seen_text) if last_seen_text else None
+        except ValueError:
+            log.error("stored clock high-water mark %r unreadable; ignoring it", last_seen_text)
+            last_seen = None
+        recover = getattr(self.barrier, "recover", None)
+        if callable(recover):
+            recover(persisted)
+        self.submit(Recover(barrier_was_open=persisted == "open", last_seen=last_seen))
+        self._spawn("timer", self._timer_loop)
+        if self.card_station is not None:
+            self._spawn("card", self._card_loop)
+        if self.badge_reader is not None:
+            self._spawn("badge", self._badge_loop)
+        if self.camera is not None and self.machine.settings.role == "exit":
+            self._spawn("camera", self._camera_loop)
+        self.ready.set()
+        log.info("lane %s ready (%s)", self.name, self.machine.settings.role)
+
+    def stop(self) -> None:
+        """Stop the threads; the barrier keeps its position (its own driver owns the pins)."""
+        self._stop.set()
+        self._wake.set()
+        self._vehicle.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=3)
+        self._persist_time()
+
+    def _spawn(self, what: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"{self.name}-{what}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # ----------------------------------------------------------------- the one entry point
+
+    def submit(self, item: LaneInput) -> list[Effect]:
+        """Hand one input to the machine and carry out what it decides.
+
+        Re-entrant: an input raised while effects run (a card read result, a
+        barrier report from inside ``open()``) is queued and handled after the
+        current one, in order. Raises :class:`LaneRefused` for a refused guard
+        request (only for the caller's own input).
+        """
+        if self._stop.is_set():
+            log.info("lane stopped: %s ignored", type(item).__name__)
+            return []
+        with self._lock:
+            self._queue.append(item)
+            if self._draining:
+                return []
+            self._draining = True
+            done: list[Effect] = []
+            try:
+                first = True
+                while self._queue:
+                    current = self._queue.popleft()
+                    try:
+                        effects = self.machine.handle(current)
+                    except LaneRefused:
+                        if first:
+                            raise
+                        log.warning("queued lane input refused", exc_info=True)
+                        continue
+                    finally:
+                        first = False
+                    self._run(effects)
+                    done += effects
+            finally:
+                self._draining = False
+            self._wake.set()
+            return done
+
+    def _run(self, effects: list[Effect]) -> None:
+        index = 0
+        while index < len(effects):
+            # Consecutive events are written together: one fsync before the relay, not several.
+            batch: list[Emit] = []
+            while index < len(effects) and isinstance(effects[index], Emit):
+                batch.append(effects[index])  # type: ignore[arg-type]
+                index += 1
+            if batch:
+                try:
+                    self._store_events(batch)
+                except _SinkFailed:
+                    log.critical("event not stored; the barrier will not move for this decision")
+                    self._say(messages.OUT_OF_SERVICE)  # nothing moves without its record
+                    return
+                for emitted in batch:
+                    self._observe(emitted)
+                continue
+            effect = effects[index]
+            index += 1
+            try:
+                self._carry_out(effect)
+            except GatepostError as exc:
+                log.error("lane effect %s failed: %s", type(effect).__name__, exc)
+            except Exception:  # a driver bug must not stop the lane
+                log.exception("lane effect %s crashed", type(effect).__name__)
+            self._observe(effect)
+
+    def _observe(self, effect: Effect) -> None:
+        if self.on_effect is not None:
+            try:
+                self.on_effect(effect)
+            except Exception:
+                log.exception("lane observer failed")
+
+    def _store_events(self, batch: list[Emit]) -> None:
+        """Write events durably (the outbox's ``emit_many`` if it has one); raise _SinkFailed if not."""
+        try:
+            emit_many = getattr(self.sink, "emit_many", None)
+            if len(batch) > 1 and callable(emit_many):
+                emit_many([(e.event_type, e.data) for e in batch])
+            else:
+                for e in batch:
+                    self.sink.emit(e.event_type, e.data)
+        except Exception as exc:
+            self.storage_error = str(exc)
+            raise _SinkFailed(str(exc)) from exc
+        self.storage_error = None
+
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, OpenBarrier):
+            self.barrier.open()
+            # Recorded after the relay: the barrier_opened event is already durable, and on a
+            # restart the barrier is closed unless a vehicle is under it, whatever this says.
+            self._persist_barrier("open")
+        elif isinstance(effect, CloseBarrier):
+            closing = self.barrier.close(force=effect.cause == "manual")
+            if closing:
+                self._persist_barrier("closed")
+            else:
+                log.warning("barrier refused to close (%s)", effect.cause)
+        elif isinstance(effect, Show):
+            self._say(effect.message)
+        elif isinstance(effect, WriteCard):
+            self._write_card(effect)
+        elif isinstance(effect, PrintTicket):
+            self._print_ticket(effect)
+        elif isinstance(effect, ReadCard):
+            self._read_card()
+        elif isinstance(effect, MarkUsed):
+            self.store.mark(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
+        elif isinstance(effect, RequestPayment):
+            self.payments.request(effect.serial, effect.fee_minor, effect.currency)
+        elif isinstance(effect, CancelPayment):
+            self.payments.cancel(effect.serial)
+
+    def _persist_barrier(self, position: str) -> None:
+        self.store.put("barrier", position)
+
+    def _persist_time(self) -> None:
+        seen = self.machine.last_seen
+        if seen is not None:
+            try:
+                self.store.put("last_seen", format_ts(seen))
+            except GatepostError as exc:
+                log.error("cannot persist the clock high-water mark: %s", exc)
+
+    def _say(self, message: Message) -> None:
+        # A pole display has two short rows: it shows the site's language; the
+        # booth console (GET /api/lane) has the message key for both languages.
+        language = self.machine.settings.language
+        if self.display is not None:
+            self.display.show([message.text(language)])
+        if self.announcer is not None:
+            self.announcer.say(message.text(language))
+
+    # ----------------------------------------------------------------- tickets
+
+    def _write_card(self, effect: WriteCard) -> None:
+        station = self.card_station
+        if station is None:
+            self.submit(TicketWriteFailed("no card station fitted", lifted=False))
+            return
+        ticket = self.codec.make(effect.serial, effect.entry_at, effect.vehicle_class)
+        try:
+            station.write(self.codec.encode_card(ticket))
+            # Read back and verify: only a ticket that decodes whole and identical counts.
+            back = self.codec.decode_card(station.read())
+        except (GatepostError, OSError) as exc:
+            self.submit(TicketWriteFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        if back.serial != ticket.serial or back.entry_at != ticket.entry_at:
+            self.submit(TicketWriteFailed("card read back a different ticket"))
+            return
+        self.submit(TicketWritten(ticket.serial, key_id=ticket.key_id))
+
+    def _print_ticket(self, effect: PrintTicket) -> None:
+        printer = self.printer
+        if printer is None:
+            self.submit(TicketWriteFailed("no ticket printer fitted", lifted=False))
+            return
+        ticket = self.codec.make(effect.serial, effect.entry_at, effect.vehicle_class)
+        local = effect.entry_at.astimezone()
+        lines = [f"No. {ticket.serial}", f"入场 Entry {local:%Y-%m-%d %H:%M}",
+                 "请妥善保管,出场时出示 Keep this ticket for the exit"]
+        try:
+            printer.print_ticket(self.codec.encode_qr(ticket), lines)
+        except (GatepostError, OSError) as exc:
+            self.submit(TicketWriteFailed(f"printer: {exc}", lifted=False))
+            return
+        self.submit(TicketWritten(ticket.serial, key_id=ticket.key_id))
+
+    def _read_card(self) -> None:
+        station = self.card_station
+        if station is None:
+            return
+        try:
+            data = station.read()
+        except (GatepostError, OSError) as exc:
+            self.submit(ReaderFailed("card_station", f"read failed: {exc}"))
+            return
+        self._present(self.codec.decode_card, data, "card")
+
+    def _present(self, decode: Callable[[Any], TicketLike], payload: bytes | str, medium: str) -> None:
+        """Decode and verify a presented ticket, then hand the verdict to the machine."""
+        try:
+            ticket = decode(payload)
+        except TicketRejected as exc:
+            reason = exc.reason if exc.reason in RejectReason.__members__.values() else RejectReason.MALFORMED
+            self.submit(TicketInvalid(RejectReason(reason), None, exc.detail or str(exc)))
+            return
+        except GatepostError as exc:
+            self.submit(TicketInvalid(RejectReason.MALFORMED, None, str(exc)))
+            return
+        used = self.store.is_used(ticket.serial)
+        self.submit(TicketPresented(ticket, medium, already_used=used))  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- reader threads
+
+    def _card_loop(self) -> None:
+        station = self.card_station
+        assert station is not None
+        while not self._stop.is_set():
+            try:
+                uid = station.poll(READ_TIMEOUT_S)
+            except Exception:
+                log.exception("card station poll crashed")
+                self._stop.wait(1.0)
+                continue
+            if uid:
+                text = uid.hex() if isinstance(uid, bytes) else str(uid)
+                self._guarded(CardPlaced(text.upper()))
+
+    def _badge_loop(self) -> None:
+        reader = self.badge_reader
+        assert reader is not None
+        while not self._stop.is_set():
+            try:
+                badge = reader.poll(READ_TIMEOUT_S)
+            except Exception:
+                log.exception("badge reader poll crashed")
+                self._stop.wait(1.0)
+                continue
+            if badge:
+                self._guarded(BadgeRead(badge))
+
+    def _camera_loop(self) -> None:
+        camera = self.camera
+        assert camera is not None
+        last: str | None = None
+        while not self._stop.is_set():
+            # The camera only scans while a vehicle is on the arming loop. Clear, then look
+            # again, so an arrival between the look and the clear is never missed.
+            if not self.arming_loop.is_active:
+                last = None
+                self._vehicle.clear()
+                if not self.arming_loop.is_active and not self._stop.is_set():
+                    self._vehicle.wait()
+                continue
+            try:
+                text = camera.read_qr(READ_TIMEOUT_S)
+            except Exception:
+                log.exception("camera read failed")
+                self._stop.wait(1.0)
+                continue
+            if text and text != last:
+                last = text
+                self._present(self.codec.decode_qr, text, "paper")
+
+    def _timer_loop(self) -> None:
+        while not self._stop.is_set():
+            deadline = self.machine.next_deadline()
+            timeout = None
+            if deadline is not None:
+                # A floor, so a deadline the machine cannot act on yet never becomes a busy loop.
+                timeout = max(0.01, (deadline - self.machine.now()).total_seconds())
+            woke = self._wake.wait(timeout)
+            if self._stop.is_set():
+                return
+            if woke:
+                self._wake.clear()
+                continue
+            self._guarded(Tick())
+            self._persist_time()
+
+    def _guarded(self, item: LaneInput) -> None:
+        """Submit from a reader, sensor or timer thread: nothing may kill that thread."""
+        try:
+            self.submit(item)
+        except LaneRefused as exc:
+            log.info("input refused: %s", exc)
+        except Exception:
+            log.exception("lane input %s failed", type(item).__name__)
+
+    # ----------------------------------------------------------------- sensors and barrier
+
+    def _presence(self) -> bool:
+        return bool(self.safety_loop.is_active) or bool(self.photo_eye is not None and self.photo_eye.is_active)
+
+    def _wire_sensors(self) -> None:
+        def arming(active: bool) -> Callable[[], None]:
+            def changed() -> None:
+                if active:
+                    self._vehicle.set()
+                self._guarded(ArmingChanged(active))
+            return changed
+
+        def presence() -> None:
+            self._guarded(PresenceChanged(self._presence()))
+
+        _listen(self.arming_loop, arming(True), arming(False))
+        _listen(self.safety_loop, presence, presence)
+        if self.photo_eye is not None:
+            _listen(self.photo_eye, presence, presence)
+
+    def _barrier_state(self, state: str) -> None:
+        if state in ("open", "closed"):
+            self._guarded(BarrierReached(state))  # type: ignore[arg-type]
+
+    def _barrier_fault(self, expected: str, detail: str) -> None:
+        self._guarded(BarrierFaulted("open" if expected == "open" else "closed", detail))
+
+    # ----------------------------------------------------------------- guard and booth
+
+    def manual_raise(self, reason: str, by: str = "guard", request_id: str | None = None) -> None:
+        self.submit(ManualRaise(reason, by, request_id))
+
+    def manual_close(self, reason: str, by: str = "guard", request_id: str | None = None) -> None:
+        self.submit(ManualClose(reason, by, request_id))
+
+    def override_full(self, reason: str, by: str = "guard") -> None:
+        self.submit(OverrideFull(reason, by))
+
+    def lost_ticket(self, plate: str, by: str = "guard", vehicle_class: str = "car") -> None:
+        self.submit(LostTicketClaimed(plate, by, vehicle_class))
+
+    def payment_received(self, method: str, reference: str = "", by: str | None = None) -> None:
+        """The payment port's confirmation: guard cash button, booth API, or a provider."""
+        if method not in ("cash", "epay"):
+            raise LaneRefused(f"unknown payment method {method!r}; use cash or epay", "未知付款方式")
+        self.submit(PaymentReceived(method, reference, by))  # type: ignore[arg-type]
+
+    def ticket_button(self) -> None:
+        self._guarded(IssueRequested())
+
+    def booth_button(self, name: str) -> None:
+        """Route a BoothButtons press; a hardware button carries no reason, so it says so."""
+        if name == "confirm_payment":
+            self.payment_received("cash", by="booth button")
+        elif name == "manual_raise":
+            self.manual_raise("booth button (no reason entered)", by="booth button")
+        elif name == "manual_close":
+            self.manual_close("booth button", by="booth button")
+
+    # ----------------------------------------------------------------- site config from central
+
+    def set_whitelist(self, entries: dict[str, str]) -> None:
+        """Replace the badge / card-UID whitelist (central's ``config/whitelist``)."""
+        with self._lock:
+            self.machine.whitelist = {k.strip().upper(): v for k, v in entries.items()}
+        log.info("whitelist updated: %d entries", len(entries))
+
+    def correct_occupancy(self, occupied: int, reason: str, by: str) -> int:
+        """Set the local count by hand or from central; audited as ``occupancy_corrected``."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise LaneRefused("an occupancy correction needs a reason", "修正车位数须填写原因")
+        with self._lock:
+            self.sink.emit(EventType.OCCUPANCY_CORRECTED,
+                           OccupancyCorrected(occupied=occupied, reason=reason[:500], by=by[:64]))
+            return self.machine.occupancy.correct(occupied)
+
+    def set_clock_sync(self, synced: bool) -> None:
+        with self._lock:
+            self.machine.set_clock_sync(synced)
+
+    def status(self) -> LaneStatus:
+        with self._lock:
+            status = self.machine.status()
+        status.extra = {
+            "name": self.name,
+            "barrier_driver": str(getattr(self.barrier, "state", "unknown")),
+            "card_station": str(getattr(self.card_station, "status", "none")) if self.card_station else None,
+            "storage_error": self.storage_error,
+            "ready": self.ready.is_set(),
+        }
+        return status
+
+
+class _SinkFailed(Exception):
+    """Internal: the outbox did not take an event, so nothing after it may happen."""
+
+
+def _listen(sensor: Detector, on: Callable[[], None], off: Callable[[], None]) -> None:
+    """Subscribe to a sensor without taking its own ``when_*`` slots when it allows that."""
+    subscribe = getattr(sensor, "subscribe", None)
+    if callable(subscribe):
+        subscribe(activated=on, deactivated=off)
+    else:
+        sensor.when_activated = on
+        sensor.when_deactivated = off
+
+
+def utc_clock() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,57 @@
+"""Fixtures for the lane tests: the real site tariff, real ticket serials, a stepped clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.lane.machine import LaneMachine, LaneSettings
+from edge.lane.occupancy import Occupancy
+from edge.sim.site import build_sim_lane
+from edge.tariff import Tariff, load_tariff, quote
+from edge.ticket import new_serial
+from tests.lane.clock import StepClock
+
+ROOT = Path(__file__).resolve().parents[2]
+TARIFF_PATH = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
+WHITELIST = {"0A1B2C3D4E": "resident", "04AABBCCDD": "staff"}
+
+
+@pytest.fixture
+def tariff() -> Tariff:
+    return load_tariff(TARIFF_PATH)
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+def build_machine(role: str, tariff: Tariff, clock: StepClock, *, capacity: int = 10,
+                  reserved: int = 0, occupied: int = 0, medium: str = "card",
+                  occupancy: Occupancy | None = None, close_delay_s: float = 0.0) -> LaneMachine:
+    return LaneMachine(
+        LaneSettings(role=role, medium=medium, issue_delay_s=2.0, close_delay_s=close_delay_s),  # type: ignore[arg-type]
+        clock=clock,
+        occupancy=occupancy or Occupancy(capacity, reserved, occupied),
+        quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
+        serials=lambda now: new_serial(f"{role}-1", now),
+        whitelist=WHITELIST,
+    )
+
+
+@pytest.fixture
+def lanes(tmp_path, tariff):
+    """Factory of simulated lanes (real drivers on emulators), all closed after the test."""
+    made = []
+
+    def make(role, **kwargs):
+        kwargs.setdefault("tariff", tariff)
+        sim = build_sim_lane(role, tmp_path, **kwargs)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()

@@ -1,0 +1,109 @@
+"""`gatepost edge` on simulated hardware against a real Mosquitto, and `gatepost demo`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from click.testing import CliRunner
+
+from edge.agent import Agent
+from edge.config import load_config
+from edge.errors import ConfigError
+from edge.hw.gpio import activate
+from edge.sim.demo import run_demo
+from tests.lane.conftest import ROOT
+from tests.lane.sim import wait_for
+from tests.support.services import free_port
+
+EXAMPLE = ROOT / "firmware_configs" / "examples" / "entry_lane.toml"
+
+
+def simulated_config(tmp_path: Path, broker_port: int, console_port: int) -> Path:
+    """The shipped entry-lane example with simulate = true, a local broker and absolute paths."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("simulate = false", "simulate = true")
+    text = text.replace('profile = "boards/pi4_lane.toml"', f'profile = "{ROOT}/firmware_configs/boards/pi4_lane.toml"')
+    text = text.replace('file = "../tariffs/day_night_cn.toml"', f'file = "{ROOT}/firmware_configs/tariffs/day_night_cn.toml"')
+    text = text.replace('host = "mqtt.sunrise-garden.example"', 'host = "127.0.0.1"')
+    text = text.replace("port = 8883", f"port = {broker_port}")
+    text = text.replace("port = 8080", f"port = {console_port}")
+    head, _, rest = text.partition("[link.tls]")
+    text = head + rest.split("\n\n", 1)[1] if "[link.tls]" in text else text
+    path = tmp_path / "entry_lane.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp_path, broker, monkeypatch):
+    monkeypatch.setenv("GATEPOST_SITE_KEYS", json.dumps({"1": "ab" * 32}))
+    monkeypatch.setenv("GATEPOST_MQTT_PASSWORD", "unused")
+    console_port = free_port()
+    config = load_config(simulated_config(tmp_path, broker.port, console_port))
+    received: list[str] = []
+    got = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: (received.append(m.topic), got.set())
+    client.connect("127.0.0.1", broker.port)
+    client.subscribe("gatepost/v1/+/+/event/+", qos=1)
+    client.loop_start()
+    agent = Agent(config, state_dir=tmp_path / "state")
+    try:
+        started = time.monotonic()
+        agent.start()
+        assert time.monotonic() - started < 3.0
+        sims = agent.assembly.sims
+        activate(agent.lane.arming_loop)
+        sims.rdm6300.present("0A1B2C3D4E")
+        time.sleep(0.2)  # not on the whitelist yet: refused
+        assert agent.lane.barrier.state == "closed"
+        agent.lane.set_whitelist({"0A1B2C3D4E": "resident"})
+        sims.rdm6300.remove()
+        time.sleep(1.6)
+        sims.rdm6300.present("0A1B2C3D4E")
+        wait_for(lambda: agent.lane.barrier.state == "open", what="badge raises the simulated barrier")
+        wait_for(lambda: any(t.endswith("/event/badge_accepted") for t in received), timeout=10,
+                 what="badge_accepted at the broker")
+        assert all(t.startswith("gatepost/v1/sunrise-garden/sg-entry-1/event/") for t in received)
+        state = httpx.get(f"http://127.0.0.1:{console_port}/api/lane", timeout=5).json()
+        assert state["role"] == "entry" and state["phase"] == "open"
+        refused = httpx.post(f"http://127.0.0.1:{console_port}/api/lane/manual-close", json={"reason": "x"}, timeout=5)
+        assert refused.status_code in (200, 409)
+    finally:
+        agent.stop()
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_agent_on_real_hardware_without_ticket_keys_refuses_to_start(tmp_path, monkeypatch):
+    monkeypatch.delenv("GATEPOST_SITE_KEYS", raising=False)
+    path = simulated_config(tmp_path, 1883, free_port())
+    real = path.read_text().replace("simulate = true", "simulate = false")
+    path.write_text(real)
+    agent = Agent(load_config(path), state_dir=tmp_path / "s", connect=False)
+    with pytest.raises(ConfigError, match="GATEPOST_SITE_KEYS"):
+        agent.start()
+    assert not hasattr(agent, "assembly")  # stopped before any hardware was touched
+
+
+def test_demo_narrates_a_day_in_both_languages():
+    lines: list[str] = []
+    counts = run_demo(lines.append)
+    text = "\n".join(lines)
+    assert "您的车计费停车126分钟,请交停车费12.50元" in text
+    assert "Parking time 126 min, please pay 12.50 CNY" in text
+    assert "区内暂无车位,请停靠对面车场,多谢合作!" in text
+    assert counts["payment_confirmed"] == 2 and counts["ticket_rejected"] == 1
+    assert counts["ticket_issued"] == 2 and counts["badge_accepted"] == 1
+
+
+def test_demo_command_is_wired_into_the_cli():
+    from edge.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--help"])
+    assert result.exit_code == 0 and "--rounds" in result.output

@@ -1,0 +1,258 @@
+"""Lane scenarios through the real drivers: badges, full lot, lost card, guard overrides,
+faults, safety re-open, torn writes, forged and garbage input, restart recovery."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from edge.errors import TicketRejected
+from edge.hw.gpio import activate, deactivate
+from edge.lane.api import create_booth_api
+from edge.lane.occupancy import Occupancy
+from edge.sim.capture import escpos_qr_payloads, escpos_text
+from edge.tariff import load_tariff
+from edge.ticket import KeyRing, Ticket, encode_card
+from tests.lane.conftest import ROOT
+from tests.lane.sim import event_types, events_of, wait_for
+
+DAY_NIGHT = ROOT / "firmware_configs" / "tariffs" / "day_night_cn.toml"
+
+
+def test_resident_badge_passes_with_no_ticket_and_unknown_badge_is_refused(lanes):
+    entry = lanes("entry", occupancy=Occupancy(capacity=1, occupied=1))  # full for visitors
+    car = entry.vehicle()
+    car.arrive()
+    entry.rdm6300.present("FFFFFFFFFF")
+    wait_for(lambda: events_of(entry.outbox, "badge_rejected"), what="unknown badge refused")
+    entry.rdm6300.remove()
+    assert entry.barrier.state == "closed"
+    entry.rdm6300.present("0A1B2C3D4E")
+    wait_for(lambda: entry.barrier.state == "open", what="resident let in")
+    entry.rdm6300.remove()
+    car.drive_through()
+    wait_for(lambda: entry.barrier.state == "closed", what="closed behind the resident")
+    accepted = events_of(entry.outbox, "badge_accepted")
+    assert accepted == [{"badge": "0A1B2C3D4E", "holder_class": "resident", "direction": "in", "snapshot": None}]
+    assert "ticket_issued" not in event_types(entry.outbox)
+
+
+def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
+    entry = lanes("entry", occupancy=Occupancy(capacity=10, reserved=2, occupied=8))
+    api = TestClient(create_booth_api(entry.lane))
+    assert api.post("/api/lane/override-full", json={"reason": "x"}).status_code == 409  # nobody waiting
+    car = entry.vehicle()
+    car.arrive()
+    wait_for(lambda: entry.lane.status().phase == "refused_full", what="refusal")
+    assert entry.text.last == ["区内暂无车位,请停靠对面车场,多谢合作!",
+                               "No spaces available here. Please park at the car park opposite. Thank you!"]
+    entry.place_card()
+    time.sleep(0.3)
+    assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
+    assert api.post("/api/lane/override-full", json={"reason": "   "}).status_code == 422
+    assert api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest", "guard": "g7"}).status_code == 200
+    entry.pn532.remove_card()
+    time.sleep(0.4)
+    entry.place_card()
+    wait_for(lambda: entry.barrier.state == "open", what="override then ticket")
+    refused = events_of(entry.outbox, "entry_refused_full")
+    assert [r["override"] for r in refused] == [False, True] and refused[1]["reason"] == "unit 3-502 guest"
+
+
+def test_lost_card_is_charged_from_the_tariff_with_the_plate_noted(lanes):
+    exit_ = lanes("exit", tariff=load_tariff(DAY_NIGHT), camera=False)
+    api = TestClient(create_booth_api(exit_.lane))
+    car = exit_.vehicle()
+    car.arrive()
+    assert api.post("/api/lane/lost-ticket", json={"plate": ""}).status_code == 422
+    answer = api.post("/api/lane/lost-ticket", json={"plate": "粤B12345", "guard": "g7"})
+    assert answer.status_code == 200 and answer.json()["fee_due_minor"] == 5000
+    assert exit_.text.last[0] == "您的车计费停车0分钟,请交停车费50.00元"
+    assert exit_.barrier.state == "closed"
+    assert api.post("/api/lane/confirm-payment", json={"method": "cash"}).status_code == 200
+    wait_for(lambda: exit_.barrier.state == "open", what="raise after paying the lost-ticket fee")
+    lost = events_of(exit_.outbox, "lost_ticket")[0]
+    assert lost["plate"] == "粤B12345" and lost["fee_minor"] == 5000
+    assert events_of(exit_.outbox, "payment_confirmed")[0]["serial"] == lost["serial"]
+    assert api.post("/api/lane/confirm-payment", json={"method": "cash"}).status_code == 409  # paid once
+
+
+def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
+    entry = lanes("entry", camera=False)
+    api = TestClient(create_booth_api(entry.lane))
+    assert api.post("/api/lane/manual-raise", json={}).status_code == 422
+    assert api.post("/api/lane/manual-raise", json={"reason": ""}).status_code == 422
+    assert api.post("/api/lane/manual-raise", json={"reason": "ok", "extra": 1}).status_code == 422
+    garbage = api.post("/api/lane/manual-raise", content=b"\xff{not json", headers={"content-type": "application/json"})
+    assert garbage.status_code in (400, 422) and garbage.json()["detail"]
+    assert api.post("/api/lane/confirm-payment", json={"method": "bitcoin"}).status_code == 422
+    assert entry.barrier.state == "closed"
+    assert api.post("/api/lane/manual-raise", json={"reason": "ambulance", "guard": "g7"}).status_code == 200
+    wait_for(lambda: entry.barrier.state == "open", what="manual raise")
+    types = event_types(entry.outbox)
+    assert types.index("manual_raise") < types.index("barrier_opened")
+    assert events_of(entry.outbox, "manual_raise")[0] == {"reason": "ambulance", "by": "g7", "request_id": None}
+    state = api.get("/api/lane").json()
+    assert state["phase"] == "open" and state["barrier"] in ("open", "opening")
+    assert api.post("/api/lane/manual-close", json={"reason": "nobody came"}).status_code == 200
+    wait_for(lambda: entry.barrier.state == "closed", what="manual close")
+    assert "manual_close" in event_types(entry.outbox)
+
+
+def test_barrier_that_never_arrives_puts_the_lane_out_of_service(lanes):
+    entry = lanes("entry", travel_timeout_s=0.4, camera=False)
+    entry.mechanics.jam()
+    car = entry.vehicle()
+    car.arrive()
+    entry.rdm6300.present("0A1B2C3D4E")
+    wait_for(lambda: entry.lane.status().out_of_service, what="fault")
+    fault = events_of(entry.outbox, "barrier_fault")[0]
+    assert fault["expected"] == "open"
+    assert entry.text.last[0] == "道闸故障,暂停使用,请联系岗亭"
+    assert entry.lane.status().message == "out_of_service"
+    entry.rdm6300.remove()
+    time.sleep(1.6)  # past the badge reader's debounce: the same badge again
+    entry.rdm6300.present("0A1B2C3D4E")
+    time.sleep(0.3)
+    assert len(events_of(entry.outbox, "badge_accepted")) == 1  # nothing passes while out of service
+
+
+def _intervals(pin, active_level: bool) -> list[tuple[float, float]]:
+    """Times (since clear_states) during which a MockPin sat at ``active_level``."""
+    spans, t, since = [], 0.0, None
+    for delta, state in pin.states:
+        t += delta
+        if bool(state) == active_level and since is None:
+            since = t
+        elif bool(state) != active_level and since is not None:
+            spans.append((since, t))
+            since = None
+    if since is not None:
+        spans.append((since, float("inf")))
+    return spans
+
+
+def test_barrier_never_closes_on_a_lingering_car_and_reopens_for_a_follower(lanes):
+    entry = lanes("entry", camera=False)
+    close_pin = entry.barrier.close_relay.pin
+    safety = entry.lane.safety_loop
+    car = entry.vehicle()
+    car.arrive()
+    entry.rdm6300.present("0A1B2C3D4E")
+    wait_for(lambda: entry.barrier.state == "open", what="open")
+    close_pin.clear_states()
+    safety.pin.clear_states()
+    activate(safety)
+    deactivate(entry.lane.arming_loop)
+    time.sleep(0.3)  # the car sits under the arm
+    assert entry.barrier.state == "open"
+    deactivate(safety)
+    wait_for(lambda: entry.barrier.state == "closing", timeout=2, what="closing")
+    activate(safety)  # a follower noses under the arm as it comes down
+    wait_for(lambda: entry.barrier.state in ("opening", "open"), timeout=2, what="safety re-open")
+    time.sleep(0.1)
+    deactivate(safety)
+    wait_for(lambda: entry.barrier.state == "closed", what="closed after the follower left")
+    present = _intervals(safety.pin, safety.active_high)
+    pulses = _intervals(close_pin, True)
+    assert len(present) == 2 and pulses  # two presences, at least one close pulse
+    for p_start, _ in pulses:
+        assert not any(a <= p_start < b for a, b in present), "close pulse started with a car present"
+    reopened = [e for e in events_of(entry.outbox, "barrier_opened") if e["cause"] == "safety"]
+    assert reopened
+
+
+def test_card_lifted_mid_write_is_never_a_valid_ticket_and_is_rewritten(lanes):
+    entry = lanes("entry", camera=False)
+    car = entry.vehicle()
+    car.arrive()
+    entry.pn532.tear_after_writes(3)
+    torn = entry.place_card()
+    wait_for(lambda: entry.text.last and entry.text.last[0].startswith("写卡未完成"), what="lifted message")
+    assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
+    with pytest.raises(TicketRejected) as refused:
+        entry.codec.decode_card(torn.user_memory)
+    assert refused.value.reason in ("half_written", "malformed", "forged")
+    time.sleep(0.4)
+    entry.pn532.place_card(torn)  # the driver puts it back: written again, whole
+    wait_for(lambda: entry.barrier.state == "open", what="rewritten and opened")
+    assert entry.codec.decode_card(torn.user_memory).serial == events_of(entry.outbox, "ticket_issued")[0]["serial"]
+
+
+def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(lanes):
+    exit_ = lanes("exit", camera=False)
+    car = exit_.vehicle()
+    car.arrive()
+    now = datetime.now(UTC) - timedelta(hours=1)
+    foreign = encode_card(Ticket("FAKE1", "demo", now, "entry-1", "car", 1), KeyRing({1: b"x" * 32}))
+    exit_.place_card(foreign)
+    wait_for(lambda: events_of(exit_.outbox, "ticket_rejected"), what="forged card refused")
+    exit_.pn532.remove_card()
+    genuine = bytearray(exit_.codec.encode_card(exit_.codec.make("REAL1", now, "car")))
+    genuine[12] ^= 0x01  # one bit changed on the card
+    time.sleep(0.4)
+    exit_.place_card(bytes(genuine))
+    wait_for(lambda: len(events_of(exit_.outbox, "ticket_rejected")) == 2, what="altered card refused")
+    reasons = {r["reason"] for r in events_of(exit_.outbox, "ticket_rejected")}
+    assert reasons <= {"forged", "unknown_key", "malformed", "half_written"}
+    exit_.pn532.inject(b"\x00\x00\xff\x05\xfb\xd5\x4b\x01\x01\x00\x00")  # a broken frame
+    exit_.rdm6300.send_raw(b"\x02ZZZZZZZZZZZZ\x03\x02123\x03" + bytes(range(256)))
+    time.sleep(0.3)
+    assert exit_.barrier.state == "closed"
+    assert "payment_confirmed" not in event_types(exit_.outbox)
+    exit_.rdm6300.present("0B0B0B0B0B")  # the lane still works: staff badge passes
+    wait_for(lambda: exit_.barrier.state == "open", what="lane alive after garbage")
+
+
+def test_restart_recovers_to_a_safe_state(lanes, tmp_path):
+    first = lanes("exit", camera=False)
+    first.lane.manual_raise("test before power cut")
+    wait_for(lambda: first.barrier.state == "open", what="open before restart")
+    assert first.store.get("barrier") == "open"
+    first.close()
+    # Power back: the arm is physically up and a car sits under it.
+    second = lanes("exit", camera=False, start=False)
+    second.mechanics.position = 1.0
+    second.mechanics.poll()
+    activate(second.lane.safety_loop)
+    second.lane.start()
+    time.sleep(0.3)
+    assert second.barrier.state in ("open", "opening")  # never down onto the car
+    deactivate(second.lane.safety_loop)
+    wait_for(lambda: second.barrier.state == "closed", what="closed once clear")
+    assert any(e["cause"] in ("recovery", "cleared") for e in events_of(second.outbox, "barrier_closed"))
+
+
+def test_paper_ticket_printed_at_entry_and_read_by_the_exit_camera(lanes):
+    entry = lanes("entry", medium="paper", camera=False)
+    exit_ = lanes("exit", clock=lambda: datetime.now(UTC) + timedelta(minutes=9.5))
+    car = entry.vehicle()
+    car.arrive()
+    wait_for(lambda: entry.barrier.state == "open", what="paper ticket issued")
+    car.drive_through()
+    (qr_text,) = escpos_qr_payloads(entry.printer.captured)
+    assert "请妥善保管" in escpos_text(entry.printer.captured)
+    issued = events_of(entry.outbox, "ticket_issued")[0]
+    assert issued["medium"] == "paper"
+    out = exit_.vehicle()
+    out.arrive()
+    exit_.camera_source.show_qr(qr_text)
+    wait_for(lambda: exit_.barrier.state == "open", timeout=8, what="exit by QR (inside the free 30 min)")
+    quoted = events_of(exit_.outbox, "fee_quoted")[0]
+    assert quoted["serial"] == issued["serial"] and quoted["fee_minor"] == 0 and quoted["minutes"] == 10
+    assert exit_.text.last[0] == "您的车计费停车10分钟,免费,请通行"
+
+
+def test_an_event_that_cannot_be_stored_never_moves_the_barrier(lanes):
+    entry = lanes("entry", camera=False)
+    entry.outbox.close()  # the disk refuses every write from now on
+    car = entry.vehicle()
+    car.arrive()
+    entry.rdm6300.present("0A1B2C3D4E")
+    wait_for(lambda: entry.lane.status().extra["storage_error"], what="storage error reported")
+    time.sleep(0.3)
+    assert entry.barrier.state == "closed"
+    assert entry.display.rows and "道闸故障" in "".join(entry.display.rows).replace(" ", "")
