@@ -7,7 +7,7 @@ Run on the broker host by the operator. It writes, under ``--dir`` (default
     mosquitto/acl             one block per device: its own prefix, its commands, its site's config
     devices/DEVICE.toml       a config skeleton for the device, credentials by environment
     devices/DEVICE.env        GATEPOST_MQTT_PASSWORD=… for the device's systemd unit (mode 600)
-    keys/SITE.json            the site's ticket-signing key, created once per site (mode 600)
+    keys/SITE.toml            the site's ticket-signing key, created once per site (mode 600)
 
 Existing credentials are never overwritten without ``--force``: re-provisioning
 a live device would lock it out of the broker.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -70,6 +69,8 @@ def central_acl() -> str:
             f"topic read {root}/#",
             f"topic write {root}/+/+/cmd/+",
             f"topic write {root}/+/config/+",
+            # Home Assistant MQTT discovery, published by central when GATEPOST_HA_DISCOVERY=true.
+            "topic write homeassistant/#",
             f"topic write {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
         ]
     ).rstrip() + "\n"
@@ -138,11 +139,12 @@ class Provisioner:
 
     def ensure_site_key(self, site: str) -> bool:
         """Create the site's ticket key once; return True if it was created now."""
-        path = self.root / "keys" / f"{site}.json"
+        path = self.root / "keys" / f"{site}.toml"
         if path.exists():
             return False
-        doc = {"site": site, "signing_key_id": 1, "keys": {"1": secrets.token_hex(32)}}
-        self._write_private(path, json.dumps(doc, indent=2) + "\n")
+        # The shape edge/config's [keys] file = … reads: a [keys] table of id = "hex".
+        # Rotation: add key 2 here, copy to every lane, then set keys.signing_key_id = 2.
+        self._write_private(path, f'# ticket-signing keys of site {site}\n[keys]\n1 = "{secrets.token_hex(32)}"\n')
         return True
 
     def provision_device(self, site: str, device: str, *, role: str, force: bool = False) -> Provisioned:
@@ -172,10 +174,15 @@ class Provisioner:
 
 
 def config_skeleton(site: str, device: str, role: str) -> str:
-    """A starting config for the device; the installer fills in the hardware profile."""
-    profile = "boards/pi4_lane.toml" if role in ("entry", "exit") else "boards/pi4_kiosk.toml"
-    return f"""# Gatepost agent config for {device} at site {site}.
-# Fill in the hardware profile for the board you wired (see firmware_configs/).
+    """A starting config for the device that loads as it is; the installer checks the hardware profile.
+
+    ``gatepost config check`` validates it (tests/deploy test that it does, for every role).
+    """
+    lane = role in ("entry", "exit")
+    profile = "boards/pi4_lane.toml" if lane else "boards/pi4_kiosk.toml"
+    sections = f"""# Gatepost agent config for {device} at site {site}.
+# Check the hardware profile against the board you wired (see firmware_configs/),
+# then: gatepost config /etc/gatepost/{device}.toml
 [device]
 site = "{site}"
 id = "{device}"
@@ -184,23 +191,38 @@ language = "zh-CN"
 
 [hardware]
 profile = "{profile}"
+"""
+    if lane:
+        sections += f"""
+[lane]
+ticket_medium = "card"
+capacity = 100                     # spaces on site; central's figure replaces it when reachable
+unattended_mode = "badges_only"
+
+[tariff]
+file = "/etc/gatepost/tariff.toml" # start from firmware_configs/tariffs/
 
 [keys]
-file = "/etc/gatepost/keys/{site}.json"
-
+file = "/etc/gatepost/keys/{site}.toml"
+"""
+    elif role == "kiosk":
+        sections += "\n[kiosk]\nretention_days = 30\n"
+    return sections + f"""
 [link]
 host = "broker.example.internal"
 port = 8883
 username = "{device}"
 password_env = "GATEPOST_MQTT_PASSWORD"
-tls_ca_file = "/etc/gatepost/ca.crt"
+
+[link.tls]
+ca_file = "/etc/gatepost/tls/ca.crt"
 """
 
 
 @click.command("provision")
 @click.argument("device")
 @click.option("--site", required=False, help="Site id the device belongs to (not for --central).")
-@click.option("--role", type=click.Choice(["entry", "exit", "kiosk", "booth"]), default="entry", show_default=True)
+@click.option("--role", type=click.Choice(["entry", "exit", "kiosk"]), default="entry", show_default=True)
 @click.option("--central", "is_central", is_flag=True, help="Provision the central service's broker user instead.")
 @click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("/etc/gatepost"), show_default=True)
 @click.option("--force", is_flag=True, help="Replace existing credentials.")
@@ -219,5 +241,5 @@ def provision(device: str, site: str | None, role: str, is_central: bool, root: 
     if done.config_path:
         click.echo(f"config:        {done.config_path}")
     if done.site_key_created:
-        click.echo(f"site key:      created {root / 'keys' / (site or '') }.json")
+        click.echo(f"site key:      created {root / 'keys' / (site or '')}.toml (copy to every lane of the site)")
     click.echo("reload the broker to apply: systemctl reload mosquitto (or kill -HUP its pid)")

@@ -220,7 +220,7 @@ def test_provision_refuses_to_overwrite_credentials_without_force(tmp_path: Path
     assert again.password != first.password and not again.site_key_created
     passwd = (tmp_path / "mosquitto" / "passwd").read_text()
     assert passwd.count("lane-a:") == 1 and first.password not in passwd
-    assert oct((tmp_path / "keys" / "site-1.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "keys" / "site-1.toml").stat().st_mode & 0o777) == "0o600"
     acl = (tmp_path / "mosquitto" / "acl").read_text()
     assert acl.count("user lane-a") == 1
 
@@ -249,3 +249,25 @@ def test_provision_cli_prints_where_things_went(tmp_path: Path):
         capture_output=True, text=True,
     )
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("role", ["entry", "exit", "kiosk"])
+def test_provisioned_skeleton_is_a_valid_config_with_the_site_key(tmp_path: Path, role: str):
+    """What `gatepost provision` writes loads as it is, and its key file is the shape [keys] file = … reads."""
+    from edge.config import load_config
+    from edge.config.schema import KeysSection
+
+    prov = Provisioner(tmp_path)
+    done = prov.provision_device("site-9", "dev-1", role=role)
+    assert done.site_key_created
+    tariff = Path(__file__).resolve().parents[2] / "firmware_configs" / "tariffs" / "day_night_cn.toml"
+    text = done.config_path.read_text().replace("/etc/gatepost/tariff.toml", str(tariff))
+    text = text.replace("/etc/gatepost/keys/", f"{tmp_path}/keys/")
+    done.config_path.write_text(text)
+    config = load_config(done.config_path)
+    assert (config.device.site, config.device.id, config.device.role) == ("site-9", "dev-1", role)
+    assert config.link.tls is not None and config.link.username == "dev-1"
+    keys = KeysSection(file=str(tmp_path / "keys" / "site-9.toml")).resolve()
+    assert list(keys) == ["1"] and len(bytes.fromhex(keys["1"])) == 32
+    assert oct((tmp_path / "keys" / "site-9.toml").stat().st_mode & 0o777) == "0o600"
+    assert not prov.provision_device("site-9", "dev-2", role=role).site_key_created
