@@ -176,7 +176,7 @@ class Provisioner:
 def config_skeleton(site: str, device: str, role: str) -> str:
     """A starting config for the device that loads as it is; the installer checks the hardware profile.
 
-    ``gatepost config check`` validates it (tests/deploy test that it does, for every role).
+    ``gatepost config FILE`` validates it (tests/deploy test that it does, for every role).
     """
     lane = role in ("entry", "exit")
     profile = "boards/pi4_lane.toml" if lane else "boards/pi4_kiosk.toml"
