@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import HardwareProfile, load_config, load_part, load_profile
+from edge.config import HardwareProfile, load_config, load_part, load_profile, wiring
 from edge.config.profile import UART_PINS
 
 ROOT = Path(__file__).resolve().parents[2] / "firmware_configs"
@@ -70,3 +70,34 @@ def test_pi_boot_files_and_udev_rules_are_shipped():
         port = tomllib.loads(path.read_text()).get("port")
         if isinstance(port, str) and port.startswith("/dev/gatepost-"):
             assert f'SYMLINK+="{port.removeprefix("/dev/")}"' in rules, path
+
+
+def test_time_sync_and_rtc_snippets_are_shipped():
+    rtc = (ROOT / "pi/rtc.txt.snippet").read_text()
+    assert "dtoverlay=i2c-rtc,ds3231" in rtc and "fake-hwclock" in rtc
+    timesync = (ROOT / "pi/timesyncd.conf").read_text()
+    assert "[Time]" in timesync and "\nNTP=" in timesync
+    # The RTC sits on I2C (GPIO2/3): no lane profile may take those pins.
+    for path in (ROOT / "boards").glob("*.toml"):
+        used = {pin for _, pin in load_profile(path).board.pins.used()}
+        assert not used & {2, 3}, path
+
+
+def test_every_board_has_a_wiring_table_and_the_readme_shows_it():
+    generated = wiring.tables(ROOT)
+    for path in (ROOT / "boards").glob("*.toml"):
+        profile = load_profile(path)
+        assert f"`boards/{path.name}`" in generated
+        for _, pin in profile.board.pins.used():
+            assert f"| {pin} | {wiring.HEADER_PIN[pin]} |" in generated
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    assert wiring.between_markers(readme) == generated, (
+        "README wiring table is stale: run python -m edge.config.wiring --readme README.md"
+    )
+
+
+def test_wiring_table_header_pins_are_the_40_pin_header():
+    # 28 GPIOs on the 40-pin header, each at its own physical pin.
+    pins = wiring.HEADER_PIN
+    assert len(pins) == 28 and len(set(pins.values())) == 28
+    assert pins[14] == 8 and pins[15] == 10 and pins[17] == 11 and pins[21] == 40
