@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "central.audit",
     "central.alarms.models",
     "central.commands",
+    "central.visitors.models",
 )
 """Modules whose tables Alembic compares against (autogenerate); later parts add theirs here."""
 
