@@ -59,6 +59,14 @@ def dashboard_page(principal: Principal | None = Depends(optional_principal)) ->
     return _page(render("dashboard.html"))
 
 
+@router.get("/dashboard/shifts", response_class=HTMLResponse, include_in_schema=False)
+def shifts_page(principal: Principal | None = Depends(optional_principal)) -> Response:
+    """Shift reconciliation: expected, declared and variance of each closed shift (岗务交接)."""
+    if principal is None or principal.kind != "user":
+        return RedirectResponse("/login?next=/dashboard/shifts", status_code=303)
+    return _page(render("shifts.html"))
+
+
 @router.get("/static/dashboard/{name}", include_in_schema=False)
 def static_file(name: str) -> FileResponse:
     if name not in _STATIC_FILES:

@@ -1,0 +1,287 @@
+"""The booth console web app: one page for the guard, a JSON API behind it.
+
+``create_console_app(lanes, roster, store, …)`` is the one function the agent
+and the demo call: it builds the :class:`~edge.console.booth.Booth` for the
+post and returns a FastAPI app; :func:`serve_console` runs it on a thread.
+
+The page is server-rendered with Jinja2 (autoescaped) and filled in by
+``static/console.js`` with ``textContent`` only, so a plate or a reason typed
+by anyone is always shown as text. The console listens on the booth network
+only; who acts is decided by the guard's sign-on, not by the network.
+
+    GET  /                                      the console page
+    GET  /api/console                           post, guard on duty, every lane
+    GET  /api/console/shift                     the running shift's counts and expected cash
+    POST /api/console/sign-on                   {request_id, staff_id+pin | badge | use_reader}
+    POST /api/console/close-shift               {request_id, declared_cash, incoming…, unattended}
+    POST /api/console/lanes/{lane}/{action}     confirm-payment, lost-card, free-exit,
+                                                manual-raise, manual-close, incident, reprint
+
+Refusals answer ``{"error": English, "error_zh": 中文, "code": …}`` with 403
+(nobody signed on, wrong PIN), 409 (stale page, lane refuses), 422 (bad input),
+429 (PIN throttled) or 503 (cannot record); none of them moves a barrier.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from edge.console.booth import Booth, ConsoleRefused
+from edge.console.guards import GuardRoster
+from edge.console.store import ConsoleStore
+from edge.console.voice import Voice
+from edge.lane.lane import Lane
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+log = logging.getLogger("gatepost.console.app")
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+MAX_BODY = 64 * 1024
+"""A console request is a few fields; anything bigger is refused before it is parsed."""
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@cache
+def _templates() -> Environment:
+    # Jinja2 is loaded at the first page render: a lane whose booth screen is never opened
+    # never pays its memory (the Pi's idle budget is 60 MB).
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+Text = Field(default="", max_length=20_000)  # long text reaches the booth's own, bilingual length check
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(max_length=64)
+
+
+class SignOn(_Body):
+    staff_id: str = Field(default="", max_length=64)
+    pin: str = Field(default="", max_length=64)
+    badge: str = Field(default="", max_length=64)
+    use_reader: bool = False
+
+
+class CloseShift(_Body):
+    declared_cash: str | int = Field(max_length=32)
+    incoming_staff_id: str = Field(default="", max_length=64)
+    incoming_pin: str = Field(default="", max_length=64)
+    incoming_badge: str = Field(default="", max_length=64)
+    use_reader: bool = False
+    unattended: bool = False
+
+
+class Payment(_Body):
+    serial: str = Field(max_length=64)
+    method: Literal["cash", "epay"] = "cash"
+    reference: str = Text
+
+
+class LostCard(_Body):
+    plate: str = Text
+    vehicle_class: str = Field(default="car", max_length=32)
+
+
+class FreeExitBody(_Body):
+    serial: str = Field(max_length=64)
+    reason: str = Text
+    supervisor_id: str = Field(default="", max_length=64)
+    supervisor_pin: str = Field(default="", max_length=64)
+
+
+class ReasonBody(_Body):
+    reason: str = Text
+
+
+class IncidentBody(_Body):
+    kind: str = Field(max_length=32)
+    description: str = Text
+    plate: str = Field(default="", max_length=64)
+
+
+class _LimitBody(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            log.warning("console request body too large", extra={"path": request.url.path, "length": length})
+            return JSONResponse({"error": "request too large", "error_zh": "请求内容过大", "code": "too_large"},
+                                status_code=413)
+        return await call_next(request)
+
+
+def create_console_app(
+    lanes: Sequence[Lane],
+    roster: GuardRoster,
+    store: ConsoleStore,
+    *,
+    post: str,
+    site: str,
+    clock: Callable[[], datetime],
+    printer: Any = None,
+    voice: Voice | None = None,
+    receipt_key: bytes = b"",
+    currency: str = "CNY",
+    language: Literal["zh-CN", "en"] = "zh-CN",
+    snapshot_dirs: dict[str, Path] | None = None,
+    idle_guard: str | None = None,
+) -> FastAPI:
+    """The console of one post running ``lanes``; ``app.state.booth`` is its :class:`Booth`."""
+    booth = Booth(lanes, roster, store, post=post, site=site, clock=clock, printer=printer, voice=voice,
+                  receipt_key=receipt_key, currency=currency, snapshot_dirs=snapshot_dirs,
+                  idle_guard=idle_guard)
+    return console_for(booth, language=language)
+
+
+def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN") -> FastAPI:
+    """The web app around an existing :class:`Booth`."""
+    app = FastAPI(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
+                  openapi_url="/api/console/openapi.json", redoc_url=None)
+    app.state.booth = booth
+    app.add_middleware(_LimitBody)
+
+    @app.exception_handler(ConsoleRefused)
+    async def refused(request: Request, exc: ConsoleRefused) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "error_zh": exc.zh, "code": exc.code}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        log.info("console request invalid", extra={"path": request.url.path, "where": where})
+        return JSONResponse({"error": f"invalid request: {where} {first.get('msg', '')}".strip(),
+                             "error_zh": f"请求内容无效:{where}", "code": "invalid"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        log.info("console request failed", extra={"path": request.url.path, "status": exc.status_code})
+        zh = {400: "请求内容无效(不是JSON)", 404: "未找到"}.get(exc.status_code, "请求失败")
+        return JSONResponse({"error": str(exc.detail), "error_zh": zh, "code": "http"}, status_code=exc.status_code)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        html = _templates().get_template("console.html").render(
+            post=booth.post, lanes=list(booth.lanes), language=language)
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+    @app.get("/static/console/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        path = STATIC / name
+        if path.suffix not in _STATIC_TYPES or path.parent != STATIC or not path.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(path, media_type=_STATIC_TYPES[path.suffix],
+                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/api/console")
+    def view() -> dict[str, Any]:
+        return booth.view()
+
+    @app.get("/api/console/shift")
+    def shift() -> dict[str, Any]:
+        return booth.shift_totals()
+
+    @app.get("/api/console/lanes/{lane}/snapshot/{name}", include_in_schema=False)
+    def snapshot(lane: str, name: str) -> FileResponse:
+        path = booth.snapshot_path(lane, name)
+        if path is None:
+            raise HTTPException(404, "no such snapshot")
+        return FileResponse(path, headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/console/sign-on")
+    def sign_on(body: SignOn) -> dict[str, Any]:
+        return booth.sign_on(body.request_id, staff_id=body.staff_id, pin=body.pin, badge=body.badge,
+                             use_reader=body.use_reader)
+
+    @app.post("/api/console/close-shift")
+    def close(body: CloseShift) -> dict[str, Any]:
+        return booth.close_shift(body.request_id, declared_cash=body.declared_cash,
+                                 incoming_staff_id=body.incoming_staff_id, incoming_pin=body.incoming_pin,
+                                 incoming_badge=body.incoming_badge, use_reader=body.use_reader,
+                                 unattended=body.unattended)
+
+    @app.post("/api/console/lanes/{lane}/confirm-payment")
+    def confirm_payment(lane: str, body: Payment) -> dict[str, Any]:
+        return booth.confirm_payment(body.request_id, lane, serial=body.serial, method=body.method,
+                                     reference=body.reference)
+
+    @app.post("/api/console/lanes/{lane}/lost-card")
+    def lost_card(lane: str, body: LostCard) -> dict[str, Any]:
+        return booth.lost_card(body.request_id, lane, plate=body.plate, vehicle_class=body.vehicle_class)
+
+    @app.post("/api/console/lanes/{lane}/free-exit")
+    def free_exit(lane: str, body: FreeExitBody) -> dict[str, Any]:
+        return booth.free_exit(body.request_id, lane, serial=body.serial, reason=body.reason,
+                               supervisor_id=body.supervisor_id, supervisor_pin=body.supervisor_pin)
+
+    @app.post("/api/console/lanes/{lane}/manual-raise")
+    def manual_raise(lane: str, body: ReasonBody) -> dict[str, Any]:
+        return booth.manual_raise(body.request_id, lane, reason=body.reason)
+
+    @app.post("/api/console/lanes/{lane}/manual-close")
+    def manual_close(lane: str, body: ReasonBody) -> dict[str, Any]:
+        return booth.manual_close(body.request_id, lane, reason=body.reason)
+
+    @app.post("/api/console/lanes/{lane}/incident")
+    def incident(lane: str, body: IncidentBody) -> dict[str, Any]:
+        return booth.incident(body.request_id, lane, kind=body.kind, description=body.description,
+                              plate=body.plate)
+
+    @app.post("/api/console/lanes/{lane}/reprint")
+    def reprint(lane: str, body: _Body) -> dict[str, Any]:
+        return booth.reprint(body.request_id, lane)
+
+    return app
+
+
+@dataclass
+class RunningConsole:
+    """A console served on a thread: its URL and how to stop it."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+def serve_console(app: FastAPI, host: str, port: int) -> RunningConsole:
+    """Run ``app`` with uvicorn on its own thread (the agent keeps signal handling)."""
+    # Plain asyncio + h11, no websockets: a handful of JSON calls; the Pi's memory budget is small.
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                           loop="asyncio", http="h11", ws="none"))
+    thread = threading.Thread(target=server.run, name="booth-console", daemon=True)
+    thread.start()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return RunningConsole(url=f"http://{shown}:{port}/", server=server, thread=thread)
