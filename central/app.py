@@ -27,12 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from central.db.session import make_engine, make_sessions
 from central.ingest.hooks import CommitHooks
 from central.ingest.service import IngestService
+from central.integrations.home_assistant import install as install_home_assistant
+from central.metrics import install as install_metrics
 from central.settings import Settings, load_settings
 from edge import __version__
 
 log = logging.getLogger(__name__)
 
-ROUTERS: list[str] = ["central.api.runtime:router"]
+ROUTERS: list[str] = ["central.api.runtime:router", "central.visitors.router:router"]
 """``"module:attribute"`` of each APIRouter to include, in order (e.g. ``"central.api.events:router"``)."""
 
 
@@ -62,6 +64,8 @@ def create_app(
     app.state.sessions = make_sessions(engine)
     app.state.ingest = ingest
     app.state.commit_hooks = ingest.hooks if ingest is not None else CommitHooks()
+    install_metrics(app)  # /metrics, fed by the commit hooks above
+    install_home_assistant(app)  # only with GATEPOST_HA_DISCOVERY=true
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -40,11 +40,9 @@ class EmbeddedBroker:
         }
 
     def _run(self) -> None:
-        from amqtt.broker import Broker
-
         asyncio.set_event_loop(self._loop)
         try:
-            self._broker = Broker(self._config(), loop=self._loop)
+            self._broker = _broker_class()(self._config(), loop=self._loop)
             self._loop.run_until_complete(self._broker.start())
         except BaseException as exc:  # reported to start(), which raises it in the caller's thread
             self._error = exc
@@ -75,3 +73,41 @@ class EmbeddedBroker:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(timeout=5)
+
+
+class _Snapshots(dict):  # type: ignore[type-arg]
+    """amqtt's subscription table, iterated over a copy.
+
+    amqtt loops over its live table and awaits inside the loop (on connect, on
+    every broadcast); a client subscribing meanwhile ends the loop with
+    "dictionary changed size during iteration", which drops that client's
+    connection or that broadcast. A copy per loop costs a few hundred entries.
+    """
+
+    def __iter__(self) -> Any:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> Any:
+        return list(super().items())
+
+
+def _broker_class() -> type:
+    """amqtt's Broker with two of its 0.12 bugs mended (imported late: central may run without it)."""
+    from amqtt.broker import Broker
+
+    class GatepostBroker(Broker):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._subscriptions: dict[str, list[tuple[Any, int]]] = _Snapshots(self._subscriptions)
+
+        async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                              session: Any) -> None:
+            # On every connect amqtt offers the client the retained messages of *every* client's
+            # subscriptions: central's ingest got the lanes' retained site config (quarantined as
+            # "ingest does not take config messages") and its command listener the lanes' health.
+            # Only the client's own subscriptions get retained messages, at its own QoS.
+            own = [qos for s, qos in self._subscriptions.get(subscription[0], ()) if s.client_id == session.client_id]
+            if own:
+                await super()._publish_retained_messages_for_subscription((subscription[0], own[0]), session)
+
+    return GatepostBroker

@@ -12,6 +12,7 @@ local state, and the link catches up when the broker is reachable
     4. lane            the state machine wired to the hardware; barrier recovered
     5. link            MQTT, outbox forwarder, commands, site config, clock, health
     6. booth api       the guard's local HTTP API on [console] bind:port
+    7. metrics         Prometheus /metrics on [metrics] bind:port (only if configured)
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
 
 from edge.config import AgentConfig, load_config
+from edge.console.app import create_console_app, serve_console
+from edge.console.guards import GuardRoster
+from edge.console.store import ConsoleStore
+from edge.console.voice import Voice, VoiceSettings
 from edge.errors import ConfigError, GatepostError
 from edge.lane.api import create_booth_api
 from edge.lane.assemble import Assembly, assemble_lane
@@ -38,6 +43,7 @@ from edge.lane.lane import Lane
 from edge.lane.machine import LaneMachine, LaneRefused, LaneSettings
 from edge.lane.occupancy import Occupancy
 from edge.lane.payments import PaymentDesk
+from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
 from edge.link import (
     ClockSkew,
@@ -62,6 +68,9 @@ from edge.wire import (
     utc_now,
 )
 
+if TYPE_CHECKING:
+    from edge.link.metrics import AgentMetrics
+
 log = logging.getLogger("gatepost.agent")
 
 SIM_KEY = "5e" * 32
@@ -71,9 +80,10 @@ SIM_KEY = "5e" * 32
 class Agent:
     """One lane agent: its steps, what they built, and how to undo them."""
 
-    STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api")
+    STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api", "metrics")
 
-    def __init__(self, config: AgentConfig, *, state_dir: Path | None = None, connect: bool = True) -> None:
+    def __init__(self, config: AgentConfig, *, state_dir: Path | None = None, connect: bool = True,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         if config.device.role not in ("entry", "exit"):
             raise ConfigError(f"device.role {config.device.role!r}: this agent runs lanes (entry/exit)")
         if config.lane is None or config.tariff is None or config.keys is None:
@@ -83,6 +93,9 @@ class Agent:
         self.simulate = config.hardware.simulate
         self.state_dir = state_dir
         self.connect = connect
+        # One clock for the lane, its serials, outbox and commands: the demo runs a whole site on an
+        # accelerated one. Clock-skew watching stays on the wall clock, which central's beacons measure.
+        self.clock = clock
         self.stop_event = threading.Event()
         self._closers: list[Callable[[], None]] = []
         self.outbox: Outbox
@@ -94,6 +107,9 @@ class Agent:
         self.link: MqttLink | None = None
         self.site_config: SiteConfigStore | None = None
         self.api_server: Any = None
+        self.metrics: AgentMetrics | None = None
+        """Only with [metrics]: prometheus-client is not worth its memory on a lane nobody scrapes."""
+        self.metrics_port: int | None = None
 
     # ----------------------------------------------------------------- the script
 
@@ -102,7 +118,7 @@ class Agent:
         started = time.monotonic()
         steps = dict(zip(self.STEPS, (self.open_local_state, self.load_keys_and_tariff,
                                       self.build_hardware, self.start_lane, self.start_link,
-                                      self.start_booth_api)))
+                                      self.start_booth_api, self.start_metrics)))
         try:
             for name, step in steps.items():
                 step()
@@ -146,11 +162,17 @@ class Agent:
         device = self.config.device
         link = self.config.link
         self.outbox = Outbox(self._path(link.outbox_path, "outbox.sqlite3"), device.site, device.id,
-                             bound=link.outbox_bound)
+                             bound=link.outbox_bound, clock=self.clock)
         self._closers.append(self.outbox.close)
+        if self.config.metrics is not None:
+            # Imported only here: prometheus-client costs the Pi's idle budget (60 MB) several MB.
+            from edge.link.metrics import AgentMetrics
+
+            self.metrics = AgentMetrics(self.outbox, site=device.site, device=device.id, role=device.role)
         assert self.config.lane is not None
         state = self._path(self.config.lane.state_path, "lane-state.json").with_suffix(".sqlite3")
-        self.store = UsedTickets(state)
+        # Used tickets go into the outbox's file, written in the same transaction as the payment.
+        self.store = UsedTickets(state, outbox=self.outbox)
         self._closers.append(self.store.close)
 
     def load_keys_and_tariff(self) -> None:
@@ -183,19 +205,43 @@ class Agent:
         machine = LaneMachine(
             LaneSettings(role=device.role, currency=tariff.currency, medium=lane_cfg.ticket_medium,  # type: ignore[arg-type]
                          language="zh" if device.language == "zh-CN" else "en",
-                         close_delay_s=lane_cfg.close_delay_s),
-            clock=utc_now, occupancy=occupancy,
+                         close_delay_s=lane_cfg.close_delay_s, unattended_mode=lane_cfg.unattended_mode),
+            clock=self.clock, occupancy=occupancy,
             quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
             serials=lambda now: new_serial(device.id, now),
+            # Without a sign-on console the booth counts as staffed (guard "booth"), as before.
+            guard_on_duty=None if config.console.sign_on_required else "booth",
         )
-        self.lane = Lane(machine, self.assembly.parts, sink=self.outbox, store=self.store,
+        sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
+        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store,
                          codec=SiteTickets(self.keys, device.site, device.id),
-                         payments=PaymentDesk() if device.role == "exit" else None, name=device.id)
+                         payments=PaymentDesk() if device.role == "exit" else None, name=device.id,
+                         snapshots=self._snapshots())
+        # The outbox filling up (broker or central gone for long) is shown and said at the lane
+        # and sent as outbox_backlog; critical events are still stored, never dropped.
+        self.outbox.add_near_full_listener(
+            lambda near: self.lane.backlog_changed(near, self.outbox.depth, self.outbox.bound))
         self.lane.start()
+        if self.outbox.near_full:
+            self.lane.backlog_changed(True, self.outbox.depth, self.outbox.bound)
         self._closers.append(self.lane.stop)
         if self.assembly.buttons is not None:
             self.assembly.buttons.on_press = self.lane.booth_button
         self._closers.append(lambda: self.store.put("occupied", str(occupancy.snapshot().occupied)))
+
+    def _snapshots(self) -> Snapshots | None:
+        """Transit snapshots when the profile has a camera: lane.snapshot_dir or <state dir>/snapshots."""
+        camera = self.assembly.parts.camera
+        lane_cfg = self.config.lane
+        if camera is None or lane_cfg is None or not callable(getattr(camera, "save_snapshot", None)):
+            return None
+        # Like the outbox: --state-dir (or simulate's temporary state dir) wins over the configured folder.
+        if self.state_dir is not None:
+            folder = self.state_dir / "snapshots"
+        else:
+            folder = Path(lane_cfg.snapshot_dir or Path(lane_cfg.state_path).parent / "snapshots")
+        return Snapshots(camera, folder, keep=lane_cfg.snapshot_keep,  # type: ignore[arg-type]
+                         max_age_s=lane_cfg.snapshot_max_age_days * 86400)
 
     def start_link(self) -> None:
         cfg, device = self.config.link, self.config.device
@@ -225,18 +271,23 @@ class Agent:
                         username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
                         role=device.role)  # type: ignore[arg-type]
         self.link = link
+        if self.metrics is not None:
+            self.metrics.connected = link.connected.is_set
         self.site_config.link = link
         forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
-        commands = CommandHandler(link, device.site, device.id, state / "commands.sqlite3")
+        skew = ClockSkew()
+        # Expiry is central's time: judged on the skew-corrected clock, not the Pi's own.
+        commands = CommandHandler(link, device.site, device.id, state / "commands.sqlite3",
+                                  clock=skew.central_clock(utc_now, before_first=self.clock))
         commands.on(CommandName.RAISE, self._cmd_raise)
         commands.on(CommandName.SET_CAPACITY, self._cmd_capacity)
         commands.on(CommandName.CORRECT_OCCUPANCY, self._cmd_occupancy)
         commands.on(CommandName.RELOAD_TARIFF, self._cmd_reload_tariff)
         commands.on(CommandName.RELOAD_WHITELIST, lambda c: (True, "whitelist follows config/whitelist"))
-        skew = ClockSkew()
-        clock_watch = ClockWatch(link, skew)
+        clock_watch = ClockWatch(link, skew, on_unsynced=lambda ms: self.lane.set_clock_sync(False),
+                                 on_synced=lambda ms: self.lane.set_clock_sync(True))
         health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,  # type: ignore[arg-type]
-                                skew=skew, interval_s=cfg.health_interval_s)
+                                skew=skew, interval_s=cfg.health_interval_s, clock=self.clock)
         health.provide(lambda: self._health(skew))
         for part in (self.site_config, commands, clock_watch, forwarder, health):
             part.start()
@@ -244,22 +295,52 @@ class Agent:
         self._closers += [commands.close, forwarder.stop, health.stop, link.stop]
 
     def start_booth_api(self) -> None:
-        console = self.config.console
-        # Plain asyncio + h11 and no websockets: the booth API is a handful of JSON calls, and
-        # the Pi's memory budget (≤ 60 MB idle) has no room for uvloop or a websocket stack.
-        # Run on its own thread, uvicorn leaves signal handling to the agent's one stop event.
-        server = uvicorn.Server(uvicorn.Config(create_booth_api(self.lane), host=console.bind,
-                                               port=console.port, log_level="warning", lifespan="off",
-                                               loop="asyncio", http="h11", ws="none"))
-        thread = threading.Thread(target=server.run, name="booth-api", daemon=True)
-        thread.start()
-        self.api_server = server
+        """The guard's booth console (page + JSON API) on [console] bind:port, with the lane's /api/lane."""
+        console, device = self.config.console, self.config.device
+        assert self.config.lane is not None
+        if not console.serve_console:
+            # The post's console (create_console_app with several lanes) keeps the shift ledger;
+            # a second console here would take the lane's events into a ledger nobody reads.
+            running = serve_console(create_booth_api(self.lane), console.bind, console.port)
+            self.api_server = running.server
+            self._closers.append(running.stop)
+            log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
+            return
+        roster_path = self.base / "guards.toml"
+        if roster_path.is_file():
+            roster = GuardRoster.load(roster_path, self.clock)
+        else:
+            log.warning("no guard roster at %s: nobody can sign on at the booth console", roster_path)
+            roster = GuardRoster([], self.clock)
+        store = ConsoleStore(self._path(str(Path(self.config.lane.state_path).parent / "console.sqlite3"),
+                                        "console.sqlite3"))
+        self._closers.append(store.close)
+        voice = None
+        if not self.simulate:
+            voice = Voice(VoiceSettings(languages=("zh", "en") if device.language == "zh-CN" else ("en", "zh")),
+                          self.clock)
+            if voice._binary is None:
+                log.warning("espeak-ng not installed: the lane will not speak fees (apt install espeak-ng)")
+                voice = None
+        app = create_console_app(
+            [self.lane], roster, store, post=device.id, site=device.site, clock=self.clock,
+            printer=self.assembly.parts.printer, voice=voice, currency=self.tariff.currency,
+            receipt_key=self.keys.sign_with(self.keys.signing_key_id, b"gatepost receipt key v1"),
+            language="zh-CN" if device.language == "zh-CN" else "en",
+            idle_guard=None if console.sign_on_required else "booth",
+        )
+        # The lane's own JSON API stays under /api/lane for tools and scripts that use it.
+        app.mount("/", create_booth_api(self.lane))
+        running = serve_console(app, console.bind, console.port)
+        self.api_server = running.server
+        self._closers.append(running.stop)
+        log.info("booth console at %s", running.url, extra={"device": device.id})
 
-        def stop_api() -> None:
-            server.should_exit = True
-            thread.join(timeout=3)
-
-        self._closers.append(stop_api)
+    def start_metrics(self) -> None:
+        if self.config.metrics is None or self.metrics is None:
+            return
+        self.metrics_port = self.metrics.serve(self.config.metrics.bind, self.config.metrics.port)
+        self._closers.append(self.metrics.stop)
 
     # ----------------------------------------------------------------- central's config and commands
 
@@ -278,7 +359,8 @@ class Agent:
     def _cmd_raise(self, command: Command) -> tuple[bool, str]:
         args = RaiseArgs.model_validate(command.args)
         try:
-            self.lane.manual_raise(args.reason, by=command.by, request_id=command.id)
+            # remote: allowed with nobody on duty, even in refuse_all; audited as manual_raise.
+            self.lane.manual_raise(args.reason, by=command.by, request_id=command.id, remote=True)
         except LaneRefused as exc:
             return False, str(exc)
         return True, "barrier raised"
@@ -308,13 +390,18 @@ class Agent:
     def _health(self, skew: ClockSkew) -> dict[str, Any]:
         self.lane.set_clock_sync(skew.synced(time.monotonic()))
         status = self.lane.status()
-        readers = {}
+        readers: dict[str, str] = {}
         if self.assembly.parts.card_station is not None:
             readers["card"] = str(getattr(self.assembly.parts.card_station, "status", "ok"))
         if self.assembly.parts.badge_reader is not None:
             readers["badge"] = str(getattr(self.assembly.parts.badge_reader, "status", "ok"))
+        if self.assembly.parts.camera is not None:
+            readers["camera"] = str(getattr(self.assembly.parts.camera, "status", "ok"))
+        if self.lane.snapshots is not None:
+            readers["snapshots"] = self.lane.snapshots.status
         return {"barrier": status.barrier, "readers": readers, "occupied": status.occupied,
-                "capacity": status.capacity, "out_of_service": status.out_of_service}
+                "capacity": status.capacity, "out_of_service": status.out_of_service,
+                "guard_on_duty": status.guard_on_duty}
 
 
 def _writable(directory: Path) -> bool:
@@ -332,9 +419,16 @@ def _writable(directory: Path) -> bool:
               help="keep the outbox and lane state here instead of the configured paths")
 @click.option("--offline", is_flag=True, help="do not connect to the broker (events wait in the outbox)")
 def edge(config_path: str, state_dir: Path | None, offline: bool) -> None:
-    """Run a lane agent until SIGTERM or Ctrl-C."""
+    """Run a lane or kiosk agent until SIGTERM or Ctrl-C."""
     config = load_config(config_path)
-    agent = Agent(config, state_dir=state_dir, connect=not offline)
+    agent: Any
+    if config.device.role == "kiosk":
+        # Imported here: the kiosk loads OpenCV, which a lane Pi should not pay for at start-up.
+        from edge.kiosk.agent import KioskAgent
+
+        agent = KioskAgent(config, state_dir=state_dir, connect=not offline)
+    else:
+        agent = Agent(config, state_dir=state_dir, connect=not offline)
 
     def on_signal(signum: int, frame: object) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)

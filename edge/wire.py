@@ -16,6 +16,9 @@ Layout::
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -23,14 +26,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edge.errors import PayloadError
 
-WIRE_VERSION = 1
+WIRE_VERSION: Final = 1
 TOPIC_ROOT = "gatepost/v1"
 MAX_PAYLOAD_BYTES = 64 * 1024
 """Anything larger on an event topic is quarantined unread."""
@@ -47,6 +50,7 @@ class ConfigKind(StrEnum):
     WHITELIST = "whitelist"
     CAPACITY = "capacity"
     OCCUPANCY = "occupancy"
+    VISITOR_BLOCKLIST = "visitor_blocklist"
 
 
 class CommandName(StrEnum):
@@ -89,6 +93,11 @@ def cmd_result_topic(site: str, device: str) -> str:
 
 def config_topic(site: str, kind: str) -> str:
     return f"{TOPIC_ROOT}/{check_id(site, 'site')}/config/{kind}"
+
+
+def host_notify_topic(site: str) -> str:
+    """Central → the site's host-notification consumers (intercom, app bridge): a visitor arrived."""
+    return f"{TOPIC_ROOT}/{check_id(site, 'site')}/notify/visitor"
 
 
 # Subscription filters used by central (and by the broker ACL in deploy/).
@@ -286,6 +295,8 @@ class FeeQuoted(EventData):
     currency: str = Field(min_length=3, max_length=3)
     vehicle_class: str = Field(max_length=32)
     lines: list[LineItem] = Field(default_factory=list, max_length=400)
+    snapshot: str | None = Field(default=None, max_length=200)
+    """Camera snapshot file of the vehicle at the exit when the fee was shown (lane.snapshot_dir)."""
 
 
 class PaymentConfirmed(EventData):
@@ -464,9 +475,14 @@ CRITICAL_EVENTS = frozenset(
 
 
 class Envelope(BaseModel):
-    """The JSON envelope of every event (DESIGN.md §3)."""
+    """The JSON envelope of every event (DESIGN.md §3).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict types: a device that sends ``"seq": "1"`` or ``"v": true`` has a bug
+    that would break gap detection and idempotency, so it is quarantined with
+    the reason instead of being coerced. Only ``type`` is read from its string.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     v: Literal[1]
     id: str = Field(min_length=8, max_length=64)
@@ -474,8 +490,16 @@ class Envelope(BaseModel):
     ts: str
     site: str
     device: str
-    type: EventType
+    type: EventType = Field(strict=False)
     data: dict[str, Any]
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _v_not_bool(cls, value: Any) -> Any:
+        # Literal[1] would take True (True == 1 in Python); JSON true is not a version.
+        if isinstance(value, bool):
+            raise ValueError("v must be the integer 1, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
+        return value
 
     @field_validator("site", "device")
     @classmethod
@@ -722,11 +746,42 @@ class Occupancy(BaseModel):
     as_of: str
 
 
+class VisitorBlockEntry(BaseModel):
+    """One blocked person, matched exactly (case-insensitively) on name or phone at the kiosk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(default=None, min_length=3, max_length=32)
+
+
+class VisitorBlocklist(BaseModel):
+    """Shipped retained to kiosks, so the block list holds while central is unreachable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    entries: list[VisitorBlockEntry] = Field(default_factory=list, max_length=10_000)
+
+
+class HostNotice(BaseModel):
+    """``host_notify_topic``: a visitor for ``host``/``unit`` has checked in (no phone, no photo)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+    site: str
+    visit_id: str = Field(max_length=64)
+    category: str = Field(max_length=16)
+    visitor: str = Field(max_length=100)
+    host: str | None = Field(default=None, max_length=100)
+    unit: str | None = Field(default=None, max_length=32)
+    party_size: int = Field(default=1, ge=1)
+    at: str
+
+
 CONFIG_MODELS: dict[ConfigKind, type[BaseModel] | None] = {
     ConfigKind.TARIFF: None,  # validated by edge.tariff's own model
     ConfigKind.WHITELIST: Whitelist,
     ConfigKind.CAPACITY: Capacity,
     ConfigKind.OCCUPANCY: Occupancy,
+    ConfigKind.VISITOR_BLOCKLIST: VisitorBlocklist,
 }
 
 
@@ -776,3 +831,72 @@ class TimeBeacon(BaseModel):
     def _ts(cls, value: str) -> str:
         parse_ts(value)
         return value
+
+
+# --------------------------------------------------------------------------- visitor invites
+
+INVITE_PREFIX = "GPI1."
+
+
+class InviteError(PayloadError):
+    """An invite QR that must not check anyone in; ``reason`` is one of
+    malformed / forged / unknown_key / wrong_site / wrong_day."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Invite(BaseModel):
+    """A pre-registered visit: what the signed invite QR carries, so a kiosk checks it in offline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    invite_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    site: str = Field(pattern=ID_RE.pattern)
+    day: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="the expected day, site-local")
+    name: str = Field(min_length=1, max_length=50)
+    host: str | None = Field(default=None, max_length=50)
+    unit: str | None = Field(default=None, max_length=32)
+    category: Literal["guest", "official", "home_buyer", "contractor"] = "guest"
+    key_id: int = Field(default=1, ge=0, le=255)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_invite(invite: Invite, key: bytes) -> str:
+    """The QR text of ``invite``: printable ASCII, HMAC-SHA256 (truncated to 128 bits) over the body."""
+    body = _b64(json.dumps(invite.model_dump(exclude_none=True), ensure_ascii=False,
+                           separators=(",", ":")).encode())
+    mac = hmac.new(key, (INVITE_PREFIX + body).encode(), hashlib.sha256).digest()[:16]
+    return f"{INVITE_PREFIX}{body}.{_b64(mac)}"
+
+
+def verify_invite(text: str, keys: dict[int, bytes], *, site: str, today: str) -> Invite:
+    """The invite in ``text`` if it is genuine, for ``site`` and for ``today`` (site-local
+    ``YYYY-MM-DD``); :class:`InviteError` with the reason otherwise."""
+    if not isinstance(text, str) or not text.startswith(INVITE_PREFIX) or len(text) > 1000:
+        raise InviteError("malformed", "not a Gatepost invite")
+    body, _, mac_text = text[len(INVITE_PREFIX):].rpartition(".")
+    try:
+        raw = json.loads(_unb64(body))
+        mac = _unb64(mac_text)
+        invite = Invite.model_validate(raw)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise InviteError("malformed", f"invite unreadable: {str(exc)[:120]}") from exc
+    key = keys.get(invite.key_id)
+    if key is None:
+        raise InviteError("unknown_key", f"invite signed with unknown key {invite.key_id}")
+    expected = hmac.new(key, (INVITE_PREFIX + body).encode(), hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(mac, expected):
+        raise InviteError("forged", "invite signature does not match")
+    if invite.site != site:
+        raise InviteError("wrong_site", f"invite is for site {invite.site!r}, not {site!r}")
+    if invite.day != today:
+        raise InviteError("wrong_day", f"invite is valid on {invite.day}, not {today}")
+    return invite

@@ -66,9 +66,15 @@ class AlarmMonitor:
         """Ingest listener: alarms carried by events (runs on ingest's thread; must not raise)."""
         signals: list[Signal] = []
         try:
+            committed = self._clock()
             for ev in events:
                 site, device, etype, data, at = event_fields(ev)
-                self._watch.observe_event(site, device, etype, at)
+                # Central's receive time where the caller has it, else now (just committed): never the
+                # device's ts, which a replayed backlog carries from long ago (see BarrierWatch).
+                received = ev.get("received_at") if isinstance(ev, Mapping) else getattr(ev, "received_at", None)
+                if isinstance(received, str):
+                    received = parse_ts(received)
+                self._watch.observe_event(site, device, etype, at, received or committed)
                 signals += rules.from_event(site, device, etype, data, at)
         except Exception:
             log.exception("alarm rules failed on a committed batch")

@@ -113,15 +113,27 @@ def from_gaps(
 
 
 class BarrierWatch:
-    """Remembers when each barrier went up, to notice one left open with no further events."""
+    """Remembers when each barrier went up, to notice one left open with no further events.
+
+    An opening is timed from when central received it, not from the device's
+    ``ts``. A lane replaying its outbox after an outage (or a Pi whose clock is
+    behind, or the demo's replayed past) delivers a ``barrier_opened`` dated
+    minutes or days ago whose ``barrier_closed`` follows a moment later; timed
+    on the device's clock it would be "held open" the instant it arrived. From
+    its arrival, only a barrier that central hears nothing more about for
+    ``barrier_open_max_s`` raises, and the device's own later events (the close,
+    or a health report saying closed) end the watch.
+    """
 
     def __init__(self) -> None:
         self._opened: dict[tuple[str, str], datetime] = {}
 
-    def observe_event(self, site: str, device: str, event_type: str, at: datetime) -> None:
+    def observe_event(self, site: str, device: str, event_type: str, at: datetime,
+                      received_at: datetime | None = None) -> None:
+        """``at``: the device's time; ``received_at``: central's (defaults to ``at`` for callers without it)."""
         key = (site, device)
         if event_type in ("barrier_opened", "manual_raise"):
-            self._opened.setdefault(key, at)
+            self._opened.setdefault(key, received_at or at)
         elif event_type in ("barrier_closed", "manual_close"):
             self._opened.pop(key, None)
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from central.alarms import store
 from central.alarms.kinds import AlarmKind
-from central.api.common import ERRORS, Limit, Offset, PageOf, check_id, page
+from central.api.common import ERRORS, Limit, Offset, PageOf, RowId, check_id, page
 from central.api.context import Ops
 from central.auth.deps import client_of, get_db, get_ops, require
 from central.auth.roles import Role
 from central.auth.service import Principal
 
-AlarmId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+AlarmId = RowId
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"], responses=ERRORS)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import HTTPException, Query
-from pydantic import BaseModel, Field
+from fastapi import HTTPException, Path, Query
+from pydantic import AfterValidator, BaseModel, Field
 
 from edge.wire import ID_RE, format_ts
 
@@ -15,6 +15,21 @@ T = TypeVar("T")
 SiteId = Annotated[str, Field(pattern=ID_RE.pattern, max_length=48)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+"""A table row id in a path: bounded, so a huge number is a 422 and not a driver overflow."""
+
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def business_day(value: date) -> date:
+    # Day 1 or 9999 overflows once combined with a site's zone; no record is that old or new.
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"日期超出范围 / date out of range ({FIRST_DAY}..{LAST_DAY})")
+    return value
+
+
+Day = Annotated[date, AfterValidator(business_day)]
+"""A site-local calendar day the records can have (routes and bodies that take a day use this)."""
 
 
 class Error(BaseModel):

@@ -28,6 +28,7 @@ from central.ingest.gaps import GapChange
 from central.ingest.occupancy import OccupancyView
 from central.ingest.quarantine import Rejected
 from central.ingest.tickets import TicketState
+from central.visitors import fold as visitor_fold
 from edge import wire
 from edge.errors import PayloadError
 from edge.wire import Envelope, EventData
@@ -175,7 +176,11 @@ def process(
     report.quarantined.extend(batch.rejected)
 
     fresh = _dedupe(batch, report)
+    # Visitor events: personal fields stay out of the event log; the full visit goes to the visitor log.
+    fresh, visitor_originals = visitor_fold.redact(fresh)
     stored = _insert_events(session, fresh, report)
+    if visitor_originals:
+        visitor_fold.fold(session, [visitor_originals[e.id] for e, *_ in stored if e.id in visitor_originals])
     report.events.extend(StoredEvent(env, data, at) for env, data, at, _ in stored)
 
     items = [(e.envelope, e.data) for e in report.events]

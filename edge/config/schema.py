@@ -107,6 +107,12 @@ class LaneSection(BaseModel):
     snapshot_dir: str | None = Field(
         default=None, description="where camera snapshots of each vehicle are kept"
     )
+    snapshot_keep: int = Field(
+        default=5000, ge=10, le=1_000_000, description="most snapshots kept; the oldest go first"
+    )
+    snapshot_max_age_days: float = Field(
+        default=30, gt=0, le=3650, description="snapshots older than this are deleted"
+    )
     state_path: str = Field(
         default="/var/lib/gatepost/lane-state.json",
         description="persisted lane/barrier state, used to recover safely after a restart",
@@ -258,6 +264,27 @@ class ConsoleSection(BaseModel):
         description="127.0.0.1 when the screen is on this Pi; 0.0.0.0 for a booth PC",
     )
     port: Port = 8080
+    sign_on_required: bool = Field(
+        default=False,
+        description="true: the lane starts unattended until a guard signs on at the console; "
+        "false: a guard 'booth' is on duty from the start",
+    )
+    serve_console: bool = Field(
+        default=True,
+        description="false: a post console elsewhere in this process runs this lane with others "
+        "(one booth, several lanes); the agent then serves only the lane's /api/lane",
+    )
+
+
+class MetricsSection(BaseModel):
+    """Prometheus metrics of this agent: outbox depth and age, transits, reader errors."""
+
+    model_config = Strict
+    bind: str = Field(
+        default="127.0.0.1",
+        description="127.0.0.1 for a Prometheus on this Pi; the Pi's LAN address for the operator's",
+    )
+    port: Port = Field(default=9108, description="serves /metrics; one port per agent on a machine")
 
 
 class KioskSection(BaseModel):
@@ -271,6 +298,11 @@ class KioskSection(BaseModel):
         default=None, max_length=120, description="where home buyers are directed"
     )
     print_pass: bool = Field(default=True, description="print a visitor pass with a QR code")
+    take_photo: bool = Field(default=True, description="offer an optional photo (face-presence checked)")
+    idle_reset_s: int = Field(default=60, ge=10, le=600, description="back to the start screen after this idle time")
+    pass_valid_hours: float = Field(default=8, gt=0, le=24, description="how long a visitor pass is valid")
+    timezone: str = Field(default="Asia/Shanghai", max_length=64,
+                          description="the property's zone: an invite is valid on its day here")
 
 
 class AgentConfig(BaseModel):
@@ -285,6 +317,9 @@ class AgentConfig(BaseModel):
     link: LinkSection
     console: ConsoleSection = Field(default_factory=lambda: ConsoleSection())
     kiosk: KioskSection | None = None
+    metrics: MetricsSection | None = Field(
+        default=None, description="[metrics] serves Prometheus /metrics; omit it for none"
+    )
     profile: HardwareProfile | None = Field(
         default=None, description="resolved by load_config; not written in the file"
     )

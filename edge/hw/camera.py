@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +37,11 @@ class FrameSource(Protocol):
 
 
 class Camera:
-    """A camera at the lane. Device trouble raises :class:`DeviceError` and is retried on the next call."""
+    """A camera at the lane. Device trouble raises :class:`DeviceError` and is retried on the next call.
+
+    Thread-safe: the exit lane's QR reader and the snapshot worker share one
+    device, and ``cv2.VideoCapture`` must not be read from two threads at once.
+    """
 
     def __init__(self, source: int | str | FrameSource, *, jpeg_quality: int = 85) -> None:
         if not 1 <= jpeg_quality <= 100:
@@ -44,6 +49,7 @@ class Camera:
         self.jpeg_quality = jpeg_quality
         self._spec: int | str | None = None
         self._capture: Any = None
+        self._lock = threading.RLock()
         if isinstance(source, (int, str)):
             self._spec = source
         elif callable(getattr(source, "read", None)):
@@ -72,17 +78,18 @@ class Camera:
 
     def snapshot(self) -> np.ndarray:
         """The current frame (BGR uint8)."""
-        source = self._source()
-        ok, frame = source.read()
-        if not ok or frame is None or getattr(frame, "size", 0) == 0:
-            if self._spec is not None:  # a real capture that stopped: reopen next time
-                source.release()
-                self._capture = None
-            self._fail("camera returned no frame")
-        if self.status != "ok":
-            log.info("camera: ok")
-        self.status = "ok"
-        return frame
+        with self._lock:
+            source = self._source()
+            ok, frame = source.read()
+            if not ok or frame is None or getattr(frame, "size", 0) == 0:
+                if self._spec is not None:  # a real capture that stopped: reopen next time
+                    source.release()
+                    self._capture = None
+                self._fail("camera returned no frame")
+            if self.status != "ok":
+                log.info("camera: ok")
+            self.status = "ok"
+            return frame
 
     def save_snapshot(self, directory: str | os.PathLike[str], ref: str) -> Path:
         """Take a snapshot and store it as ``directory/ref.jpg`` (``ref-1.jpg``… if taken); returns the path.
@@ -131,8 +138,9 @@ class Camera:
 
     def close(self) -> None:
         """Release the capture device."""
-        release = getattr(self._capture, "release", None)
-        if callable(release):
-            release()
-        if self._spec is not None:
-            self._capture = None
+        with self._lock:
+            release = getattr(self._capture, "release", None)
+            if callable(release):
+                release()
+            if self._spec is not None:
+                self._capture = None

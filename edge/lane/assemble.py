@@ -11,12 +11,13 @@ display and a dummy ESC/POS printer.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from edge.config.profile import HardwareProfile, InputPin
-from edge.errors import ConfigError
+from edge.errors import ConfigError, DeviceError
 from edge.hw.barrier import Barrier
 from edge.hw.card_station import CardStation
 from edge.hw.gpio import make_pin_factory
@@ -53,6 +54,48 @@ class Assembly:
                 closer()
             except Exception:
                 log.debug("closing a lane part failed", exc_info=True)
+
+
+class LazyCamera:
+    """A camera opened, and OpenCV imported, on first use (an entry lane's snapshot camera).
+
+    Reports ``status`` "ok" until then: an entry lane's first snapshot is what
+    finds out whether the camera works (the snapshot log says so).
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._camera: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._camera is not None
+
+    @property
+    def status(self) -> str:
+        camera = self._camera
+        return "ok" if camera is None else str(camera.status)
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._camera is None:
+                try:
+                    self._camera = self._make()
+                except ImportError as exc:
+                    raise DeviceError(f"camera support (OpenCV) not installed: {exc}") from exc
+            return self._camera
+
+    def snapshot(self) -> Any:
+        return self._get().snapshot()
+
+    def save_snapshot(self, directory: Any, ref: str) -> Any:
+        return self._get().save_snapshot(directory, ref)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._camera is not None:
+                self._camera.close()
 
 
 def _sensor(cls: type[PresenceSensor], spec: InputPin, name: str, factory: Any) -> PresenceSensor:
@@ -153,19 +196,26 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
                                          width=width, cut=p.cut)
         closers.append(printer.close)
 
-    camera = None
-    if role == "exit" and board.camera is not None:
-        # OpenCV is large and slow to import on a Pi: only lanes that read paper tickets load it.
-        from edge.hw.camera import Camera
+    camera: Any = None
+    if board.camera is not None:
+        camera_spec: Any = board.camera.source
+        sim_camera = simulate or camera_spec == "sim"
 
-        source: Any = board.camera.source
-        if simulate or source == "sim":
-            from edge.sim.camera_source import SimulatedCameraSource
+        def open_camera() -> Any:
+            from edge.hw.camera import Camera
 
-            source = SimulatedCameraSource(320, 240)
-            if sims is not None:
-                sims.camera_source = source
-        camera = Camera(source)
+            source: Any = camera_spec
+            if sim_camera:
+                from edge.sim.camera_source import SimulatedCameraSource
+
+                source = SimulatedCameraSource(320, 240)
+                if sims is not None:
+                    sims.camera_source = source
+            return Camera(source)
+
+        # OpenCV is large (~30 MB) and slow to import on a Pi: an exit lane reads paper tickets
+        # with it from the start; an entry lane only takes snapshots, so it loads it at the first.
+        camera = open_camera() if role == "exit" else LazyCamera(open_camera)
         closers.append(camera.close)
 
     buttons = None

@@ -91,9 +91,12 @@ class LostTicketClaimed:
 
 @dataclass(slots=True, frozen=True)
 class ManualRaise:
+    """A guard's raise from the booth (``remote=False``) or central's audited ``raise`` command."""
+
     reason: str
     by: str = "guard"
     request_id: str | None = None
+    remote: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,6 +130,22 @@ class ReaderFailed:
 
 
 @dataclass(slots=True, frozen=True)
+class GuardChanged:
+    """A guard signed on at the booth (``guard`` = their name/badge) or off (``None``: unattended)."""
+
+    guard: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class BacklogChanged:
+    """The outbox crossed its near-full mark (``near_full``) or fell back under it."""
+
+    near_full: bool
+    depth: int = 0
+    bound: int = 0
+
+
+@dataclass(slots=True, frozen=True)
 class Tick:
     """Time passed; the service sends one at :meth:`LaneMachine.next_deadline`."""
 
@@ -147,5 +166,5 @@ LaneInput = (
     ArmingChanged | PresenceChanged | CardPlaced | TicketPresented | TicketInvalid | TicketWritten
     | TicketWriteFailed | IssueRequested | BadgeRead | PaymentReceived | LostTicketClaimed
     | ManualRaise | ManualClose | OverrideFull | BarrierReached | BarrierFaulted | ReaderFailed
-    | Tick | Recover
+    | Tick | Recover | GuardChanged | BacklogChanged
 )

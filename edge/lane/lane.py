@@ -11,6 +11,12 @@ are carried out in order on the calling thread:
   ``emit`` returns); if that fails, the barrier is not moved;
 * then the barrier, the display and the voice, the card writer or printer.
 
+With a camera and :class:`~edge.lane.snapshots.Snapshots`, each transit event
+(ticket issued, fee quoted or badge accepted with a vehicle at the loop, and
+every vehicle entered/exited) carries the name of its snapshot; the frame is
+taken by the snapshot worker after the event is stored, never on the way to
+the relay.
+
 There is no sleep-polling: readers block in their drivers' ``poll(timeout)``,
 loops call back from gpiozero's threads, and one timer thread waits exactly
 until the machine's next deadline. A card frame therefore reaches the relay on
@@ -31,6 +37,7 @@ from edge.errors import GatepostError, TicketRejected
 from edge.lane import messages
 from edge.lane.machine import (
     ArmingChanged,
+    BacklogChanged,
     BadgeRead,
     BarrierFaulted,
     BarrierReached,
@@ -39,6 +46,7 @@ from edge.lane.machine import (
     CloseBarrier,
     Effect,
     Emit,
+    GuardChanged,
     IssueRequested,
     LaneInput,
     LaneMachine,
@@ -80,6 +88,7 @@ from edge.lane.ports import (
     TicketLike,
     TicketPrinter,
 )
+from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
 from edge.wire import EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
 
@@ -87,6 +96,10 @@ log = logging.getLogger("gatepost.lane")
 
 READ_TIMEOUT_S = 0.5
 """How long a reader thread blocks in its driver before checking for shutdown."""
+
+PASSAGE_EVENTS = frozenset({EventType.VEHICLE_ENTERED, EventType.VEHICLE_EXITED})
+AT_LOOP_EVENTS = frozenset({EventType.TICKET_ISSUED, EventType.FEE_QUOTED, EventType.BADGE_ACCEPTED})
+"""Snapshot these only with a vehicle at the lane (a lost-ticket quote at the console has none)."""
 
 
 @dataclass
@@ -128,6 +141,7 @@ class Lane:
         codec: TicketCodec,
         payments: PaymentPort | None = None,
         name: str = "lane",
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.machine = machine
         self.parts = parts
@@ -146,6 +160,7 @@ class Lane:
         self.codec = codec
         self.payments = payments or NoPayments()
         self.name = name
+        self.snapshots = snapshots
         self._lock = threading.RLock()
         self._queue: deque[LaneInput] = deque()
         self._draining = False
@@ -180,6 +195,8 @@ class Lane:
         if callable(recover):
             recover(persisted)
         self.submit(Recover(barrier_was_open=persisted == "open", last_seen=last_seen))
+        if self.snapshots is not None:
+            self.snapshots.start()
         self._spawn("timer", self._timer_loop)
         if self.card_station is not None:
             self._spawn("card", self._card_loop)
@@ -198,6 +215,8 @@ class Lane:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=3)
+        if self.snapshots is not None:
+            self.snapshots.stop()
         self._persist_time()
 
     def _spawn(self, what: str, target: Callable[[], None]) -> None:
@@ -249,8 +268,11 @@ class Lane:
         while index < len(effects):
             # Consecutive events are written together: one fsync before the relay, not several.
             batch: list[Emit] = []
+            captures: list[str] = []
             while index < len(effects) and isinstance(effects[index], Emit):
-                batch.append(effects[index])  # type: ignore[arg-type]
+                emit = self._name_snapshot(effects[index], captures)  # type: ignore[arg-type]
+                effects[index] = emit
+                batch.append(emit)
                 index += 1
             if batch:
                 try:
@@ -259,6 +281,9 @@ class Lane:
                     log.critical("event not stored; the barrier will not move for this decision")
                     self._say(messages.OUT_OF_SERVICE)  # nothing moves without its record
                     return
+                if self.snapshots is not None:
+                    for ref in captures:
+                        self.snapshots.capture(ref)
                 for emitted in batch:
                     self._observe(emitted)
                 continue
@@ -271,6 +296,23 @@ class Lane:
             except Exception:  # a driver bug must not stop the lane
                 log.exception("lane effect %s crashed", type(effect).__name__)
             self._observe(effect)
+
+    def _name_snapshot(self, emit: Emit, captures: list[str]) -> Emit:
+        """The event with its snapshot's name filled in, when this transit gets one."""
+        snapshots = self.snapshots
+        if snapshots is None or "snapshot" not in type(emit.data).model_fields:
+            return emit
+        kind = emit.event_type
+        at_lane = self.machine.arming or self.machine.presence
+        if kind not in PASSAGE_EVENTS and not (kind in AT_LOOP_EVENTS and at_lane):
+            return emit
+        hint = getattr(emit.data, "serial", None) or getattr(emit.data, "badge", None)
+        ref = snapshots.reference(kind.value, hint, self.machine.now())
+        if ref is None:
+            log.warning("no snapshot for %s: %s", kind, snapshots.status)
+            return emit
+        captures.append(ref)
+        return Emit(kind, emit.data.model_copy(update={"snapshot": ref}))
 
     def _observe(self, effect: Effect) -> None:
         if self.on_effect is not None:
@@ -299,10 +341,12 @@ class Lane:
             # Recorded after the relay: the barrier_opened event is already durable, and on a
             # restart the barrier is closed unless a vehicle is under it, whatever this says.
             self._persist_barrier("open")
+            self._already_there("open")
         elif isinstance(effect, CloseBarrier):
             closing = self.barrier.close(force=effect.cause == "manual")
             if closing:
                 self._persist_barrier("closed")
+                self._already_there("closed")
             else:
                 log.warning("barrier refused to close (%s)", effect.cause)
         elif isinstance(effect, Show):
@@ -314,11 +358,22 @@ class Lane:
         elif isinstance(effect, ReadCard):
             self._read_card()
         elif isinstance(effect, MarkUsed):
-            self.store.mark(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
+            # On a real lane the mark was already stored with the payment (UsedTickets, outbox=…).
+            self.store.ensure_used(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
         elif isinstance(effect, RequestPayment):
             self.payments.request(effect.serial, effect.fee_minor, effect.currency)
         elif isinstance(effect, CancelPayment):
             self.payments.cancel(effect.serial)
+
+    def _already_there(self, position: str) -> None:
+        """Tell the machine when the arm already stands where it was sent.
+
+        The driver reports a position only when it changes: an arm found down by
+        the restart recovery, then told to close, never reports "closed" again, and
+        the lane would show "closing" for ever. Queued behind the current input.
+        """
+        if getattr(self.barrier, "state", None) == position:
+            self.submit(BarrierReached(position))  # type: ignore[arg-type]
 
     def _persist_barrier(self, position: str) -> None:
         self.store.put("barrier", position)
@@ -445,6 +500,10 @@ class Lane:
                 continue
             try:
                 text = camera.read_qr(READ_TIMEOUT_S)
+            except GatepostError as exc:
+                log.debug("camera read failed: %s", exc)  # the camera logs each change of state
+                self._stop.wait(1.0)
+                continue
             except Exception:
                 log.exception("camera read failed")
                 self._stop.wait(1.0)
@@ -508,8 +567,10 @@ class Lane:
 
     # ----------------------------------------------------------------- guard and booth
 
-    def manual_raise(self, reason: str, by: str = "guard", request_id: str | None = None) -> None:
-        self.submit(ManualRaise(reason, by, request_id))
+    def manual_raise(self, reason: str, by: str = "guard", request_id: str | None = None,
+                     remote: bool = False) -> None:
+        """Raise by hand: a guard on duty at the booth, or central's audited command (``remote``)."""
+        self.submit(ManualRaise(reason, by, request_id, remote))
 
     def manual_close(self, reason: str, by: str = "guard", request_id: str | None = None) -> None:
         self.submit(ManualClose(reason, by, request_id))
@@ -530,13 +591,43 @@ class Lane:
         self._guarded(IssueRequested())
 
     def booth_button(self, name: str) -> None:
-        """Route a BoothButtons press; a hardware button carries no reason, so it says so."""
-        if name == "confirm_payment":
-            self.payment_received("cash", by="booth button")
-        elif name == "manual_raise":
-            self.manual_raise("booth button (no reason entered)", by="booth button")
-        elif name == "manual_close":
-            self.manual_close("booth button", by="booth button")
+        """Route a BoothButtons press; a hardware button carries no reason, so it says so.
+
+        A refused press (nobody on duty, nothing due) is logged in both languages: a
+        hardware button has nobody to answer to, and the press must not look like a crash.
+        """
+        by = "booth button"
+        try:
+            if name == "confirm_payment":
+                self.payment_received("cash", by=by)
+            elif name == "manual_raise":
+                self.manual_raise("booth button (no reason entered)", by=by)
+            elif name == "manual_close":
+                self.manual_close("booth button", by=by)
+            else:
+                log.warning("unknown booth button %r ignored", name)
+        except LaneRefused as exc:
+            log.warning("booth button %s refused: %s / %s", name, exc, exc.zh)
+
+    def set_guard_on_duty(self, guard: str | None) -> None:
+        """Who is on duty at the booth; ``None`` leaves the lane unattended (``lane.unattended_mode``).
+
+        The console calls this when a guard signs on or off (the sign-on events and
+        the shift record are the console's).
+        """
+        if guard is not None:
+            if not isinstance(guard, str) or not guard.strip() or len(guard.strip()) > 64:
+                raise LaneRefused(f"guard on duty must be 1-64 characters, got {guard!r}",
+                                  "当班人员名称须为1至64个字符")
+            guard = guard.strip()
+        self.submit(GuardChanged(guard))
+
+    def backlog_changed(self, near_full: bool, depth: int = 0, bound: int = 0) -> None:
+        """The outbox crossed its near-full mark (``Outbox.on_near_full``): alarm on the lane.
+
+        Safe from the outbox's notify on the lane's own thread (queued behind the current input).
+        """
+        self._guarded(BacklogChanged(near_full, depth, bound))
 
     # ----------------------------------------------------------------- site config from central
 
@@ -569,6 +660,8 @@ class Lane:
             "card_station": str(getattr(self.card_station, "status", "none")) if self.card_station else None,
             "storage_error": self.storage_error,
             "ready": self.ready.is_set(),
+            "camera": str(getattr(self.camera, "status", "ok")) if self.camera is not None else None,
+            "snapshots": self.snapshots.status if self.snapshots is not None else None,
         }
         return status
 

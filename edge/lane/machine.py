@@ -24,6 +24,24 @@ guard then uses the lost-ticket path, which is audited); within the tolerance
 the stay counts as zero minutes, never negative. A wall clock seen going
 backwards more than two seconds marks the clock untrusted until an external
 sync says otherwise; :meth:`LaneMachine.status` reports it.
+
+Unattended lanes (no guard signed on at the booth; ``guard_on_duty is None``)
+follow ``LaneSettings.unattended_mode``:
+
+* ``badges_only`` — whitelisted badges and cards pass; a visitor at the entry
+  gets no ticket and is told to call the guard; at the exit a verified ticket
+  whose stay is free (grace period, zero tariff) passes, because nobody has to
+  take money and trapping a car inside helps no one, while a fee due cannot be
+  paid (the driver is told to call the guard; the fee stays pending, so a
+  guard who signs on can take it at once);
+* ``refuse_all`` — nothing opens, badges included (they are logged as
+  rejected), except central's audited remote raise with a reason.
+
+In both modes payment confirmations and every booth action (manual raise or
+close, lost ticket, overriding a full lot) are refused with
+:class:`LaneRefused`: with nobody on duty nobody can be accountable for them.
+A ticket already being written when the guard signs off is finished and let
+in: that decision was taken while someone was on duty.
 """
 
 from __future__ import annotations
@@ -52,10 +70,12 @@ from edge.lane.effects import (
 )
 from edge.lane.inputs import (
     ArmingChanged,
+    BacklogChanged,
     BadgeRead,
     BarrierFaulted,
     BarrierReached,
     CardPlaced,
+    GuardChanged,
     IssueRequested,
     LaneInput,
     LostTicketClaimed,
@@ -88,6 +108,7 @@ from edge.wire import (
     LineItem,
     LostTicket,
     ManualAction,
+    OutboxBacklog,
     PaymentConfirmed,
     ReaderFault,
     RejectReason,
@@ -101,6 +122,7 @@ from edge.wire import (
 log = logging.getLogger("gatepost.lane")
 
 Role = Literal["entry", "exit"]
+UnattendedMode = Literal["badges_only", "refuse_all"]
 CLOCK_STEP_TOLERANCE = timedelta(seconds=2)
 
 
@@ -145,6 +167,8 @@ class LaneSettings:
     """A raised barrier with nobody passing and no car waiting closes after this long."""
     close_delay_s: float = 0.0
     """Wait this long after the safety loop clears before closing (a long vehicle's tail)."""
+    unattended_mode: UnattendedMode = "badges_only"
+    """What the lane lets through while no guard is signed on (see the module docstring)."""
 
 
 @dataclass(slots=True)
@@ -187,6 +211,10 @@ class LaneStatus:
     clock_stepped_back: bool
     occupied: int
     capacity: int
+    guard_on_duty: str | None = None
+    attended: bool = True
+    unattended_mode: str = "badges_only"
+    backlog_alarm: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -196,6 +224,8 @@ class LaneMachine:
     ``whitelist`` maps badge ids and whitelisted card UIDs (upper-case hex) to a
     holder class ("resident", "staff", "monthly"). ``serials(now)`` makes a new
     ticket serial; ``quoter`` prices a stay from the site tariff.
+    ``guard_on_duty`` is who is signed on at the booth; ``None`` starts the lane
+    unattended. The default keeps a lane without a sign-on console attended.
     """
 
     def __init__(
@@ -207,8 +237,11 @@ class LaneMachine:
         quoter: Quoter,
         serials: Callable[[datetime], str],
         whitelist: Mapping[str, str] | None = None,
+        guard_on_duty: str | None = "booth",
     ) -> None:
         self.settings = settings
+        self.guard_on_duty = guard_on_duty
+        self.backlog_alarm = False
         self._clock = clock
         self.occupancy = occupancy
         self._quoter = quoter
@@ -264,7 +297,8 @@ class LaneMachine:
         deadlines = [self._close_at] if self._close_at is not None else []
         since = self._phase_since
         if since is not None:
-            if self.phase == Phase.WAITING and self.settings.role == "entry" and self.settings.medium == "paper":
+            if (self.phase == Phase.WAITING and self.settings.role == "entry" and self.settings.medium == "paper"
+                    and self.attended):
                 deadlines.append(since + timedelta(seconds=self.settings.issue_delay_s))
             elif self.phase == Phase.OPEN and not self.passing:
                 deadlines.append(since + timedelta(seconds=self.settings.open_timeout_s))
@@ -333,6 +367,27 @@ class LaneMachine:
             self._enter(Phase.IDLE)
         return []
 
+    @property
+    def attended(self) -> bool:
+        return self.guard_on_duty is not None
+
+    def _closed_to_all(self) -> bool:
+        return not self.attended and self.settings.unattended_mode == "refuse_all"
+
+    def _unattended_message(self) -> Message:
+        if self.settings.unattended_mode == "refuse_all":
+            return messages.UNATTENDED_CLOSED
+        return messages.UNATTENDED_BADGES_ONLY
+
+    def _idle_message(self) -> Message:
+        return messages.OUTBOX_BACKLOG if self.backlog_alarm else messages.WELCOME
+
+    def _require_guard(self, what: str, what_zh: str) -> None:
+        if not self.attended:
+            log.warning("refused with nobody on duty: %s", what)
+            raise LaneRefused(f"nobody is on duty at the booth: {what} needs a guard signed on",
+                              f"岗亭无人值守:{what_zh}须由当班人员签到后操作")
+
     def _refuse_in_service(self) -> list[Effect] | None:
         if self.phase == Phase.OUT_OF_SERVICE:
             return [self._show(messages.OUT_OF_SERVICE)]
@@ -361,12 +416,12 @@ class LaneMachine:
         if self.phase in (Phase.WAITING, Phase.REFUSED_FULL):
             self._reset_transit()
             self._enter(Phase.IDLE)
-            return [self._show(messages.WELCOME)]
+            return [self._show(self._idle_message())]
         if self.phase == Phase.AWAITING_PAYMENT and self._pending is not None:
             serial = self._pending.serial
             self._reset_transit()
             self._enter(Phase.IDLE)
-            return [CancelPayment(serial), self._show(messages.WELCOME)]
+            return [CancelPayment(serial), self._show(self._idle_message())]
         return []
 
     def _arrive(self) -> list[Effect]:
@@ -384,7 +439,9 @@ class LaneMachine:
             self._enter(Phase.REFUSED_FULL)
             return effects
         self._enter(Phase.WAITING)
-        if self.settings.role == "entry" and self.settings.medium == "paper":
+        if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
+            effects.append(self._show(self._unattended_message()))
+        elif self.settings.role == "entry" and self.settings.medium == "paper":
             effects.append(self._show(messages.WELCOME))
             if self.settings.issue_delay_s <= 0:
                 effects += self._issue_paper()
@@ -447,9 +504,14 @@ class LaneMachine:
             log.info("card ignored: no vehicle waiting", extra={"uid": uid, "phase": str(self.phase)})
             return []
         if uid in self.whitelist:
+            if self._closed_to_all():
+                return self._badge_refused_closed(uid)
             return self._badge_pass(uid, self.whitelist[uid])
         if self.phase == Phase.REFUSED_FULL:
             return [self._show(messages.LOT_FULL)]
+        if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
+            log.info("card refused: lane unattended", extra={"uid": uid, "mode": self.settings.unattended_mode})
+            return [self._show(self._unattended_message())]
         if self.settings.role == "exit":
             self._enter(Phase.CHECKING)
             return [ReadCard(uid)]
@@ -477,6 +539,9 @@ class LaneMachine:
             return []
         if self.phase != Phase.WAITING or not self.arming:
             return []
+        if not self.attended:
+            log.info("ticket button refused: lane unattended")
+            return [self._show(self._unattended_message())]
         return self._issue_paper()
 
     def _on_TicketWritten(self, item: TicketWritten) -> list[Effect]:
@@ -509,6 +574,7 @@ class LaneMachine:
                 self._show(messages.ISSUE_FAILED)]
 
     def _on_OverrideFull(self, item: OverrideFull) -> list[Effect]:
+        self._require_guard("overriding a full lot", "车位已满放行")
         reason = self._reason(item.reason, "overriding a full lot")
         if self.phase != Phase.REFUSED_FULL:
             raise LaneRefused("no vehicle is being refused for a full lot", "当前没有因车位已满被拒的车辆")
@@ -536,7 +602,17 @@ class LaneMachine:
                     badge=badge[:32], reason="not on whitelist", direction=self._direction())),
                 self._show(messages.BADGE_UNKNOWN),
             ]
+        if self._closed_to_all():
+            return self._badge_refused_closed(badge)
         return self._badge_pass(badge, holder)
+
+    def _badge_refused_closed(self, badge: str) -> list[Effect]:
+        log.info("badge refused: lane unattended, refusing all", extra={"badge": badge})
+        return [
+            Emit(EventType.BADGE_REJECTED, BadgeRejected(
+                badge=badge[:32], reason="unattended: lane refuses all", direction=self._direction())),
+            self._show(messages.UNATTENDED_CLOSED),
+        ]
 
     def _badge_pass(self, badge: str, holder: str) -> list[Effect]:
         cancel = [CancelPayment(self._pending.serial)] if self._pending is not None else []
@@ -573,6 +649,12 @@ class LaneMachine:
         if self.phase not in (Phase.WAITING, Phase.CHECKING, Phase.AWAITING_PAYMENT) or not self.arming:
             return []
         ticket = item.ticket
+        if self._closed_to_all():
+            log.info("ticket refused: lane unattended, refusing all", extra={"serial": ticket.serial})
+            closing: list[Effect] = [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            self._reset_transit()
+            self._enter(Phase.WAITING)
+            return closing + [self._show(messages.UNATTENDED_CLOSED)]
         if item.already_used:
             return self._reject(RejectReason.ALREADY_USED, ticket.serial, "serial already used at exit")
         now = self.now()
@@ -603,9 +685,14 @@ class LaneMachine:
         self._pending = _Pending(serial, quote.fee_minor, quote.minutes, vehicle_class, mark_used)
         if quote.fee_minor == 0:
             return effects + self._paid("none", "", None, messages.free_exit(quote.minutes))
+        self._enter(Phase.AWAITING_PAYMENT)
+        if not self.attended:
+            # Nobody can take the money: the fee stays pending for a guard who signs on.
+            log.info("fee due at an unattended lane", extra={"serial": serial, "fee_minor": quote.fee_minor})
+            return effects + [self._show(messages.fee_due_unattended(quote.minutes, quote.fee_minor,
+                                                                     quote.currency))]
         effects.append(self._show(messages.fee_due(quote.minutes, quote.fee_minor, quote.currency)))
         effects.append(RequestPayment(serial, quote.fee_minor, quote.currency))
-        self._enter(Phase.AWAITING_PAYMENT)
         return effects
 
     def _paid(self, method: Literal["cash", "epay", "none"], reference: str, by: str | None,
@@ -633,6 +720,7 @@ class LaneMachine:
         return effects
 
     def _on_PaymentReceived(self, item: PaymentReceived) -> list[Effect]:
+        self._require_guard("taking a payment", "收费确认")
         if self.phase != Phase.AWAITING_PAYMENT or self._pending is None:
             raise LaneRefused("no fee is waiting to be paid at this lane", "本车道没有待收费用")
         if item.method not in ("cash", "epay"):
@@ -642,6 +730,7 @@ class LaneMachine:
     def _on_LostTicketClaimed(self, item: LostTicketClaimed) -> list[Effect]:
         if self.settings.role != "exit":
             raise LaneRefused("lost tickets are handled at an exit lane", "遗失卡请在出口车道处理")
+        self._require_guard("a lost ticket", "遗失卡处理")
         plate = (item.plate or "").strip().upper()
         if not plate or len(plate) > 16:
             raise LaneRefused("lost ticket needs the vehicle's plate (1-16 characters)", "遗失卡须登记车牌号")
@@ -664,6 +753,8 @@ class LaneMachine:
     # ----------------------------------------------------------------- guard overrides
 
     def _on_ManualRaise(self, item: ManualRaise) -> list[Effect]:
+        if not item.remote:  # central's raise is audited at central and allowed in every mode
+            self._require_guard("a manual raise", "手动抬杆")
         reason = self._reason(item.reason, "manual raise")
         effects: list[Effect] = [Emit(EventType.MANUAL_RAISE, ManualAction(
             reason=reason, by=item.by[:64], request_id=item.request_id))]
@@ -672,9 +763,11 @@ class LaneMachine:
         self.transit.manual = True
         if self.phase != Phase.OUT_OF_SERVICE:
             self._enter(Phase.OPEN)
-        return effects + self._open("manual") + cancel + [self._show(messages.MANUAL_OPEN)]
+        shown = messages.REMOTE_OPEN if item.remote else messages.MANUAL_OPEN
+        return effects + self._open("manual") + cancel + [self._show(shown)]
 
     def _on_ManualClose(self, item: ManualClose) -> list[Effect]:
+        self._require_guard("a manual close", "手动落杆")
         reason = self._reason(item.reason, "manual close")
         if self.presence:
             raise LaneRefused("a vehicle is under the barrier; it will not close on it", "道闸下有车辆,不能落杆")
@@ -698,7 +791,7 @@ class LaneMachine:
             log.info("barrier closed again: back in service")
             self.fault = None
             self._settle()
-            return [self._show(messages.WELCOME)]
+            return [self._show(self._idle_message())]
         return []
 
     def _on_BarrierFaulted(self, item: BarrierFaulted) -> list[Effect]:
@@ -732,7 +825,7 @@ class LaneMachine:
         deadline = self.next_deadline()
         if deadline is None or now < deadline:
             return []
-        if self.phase == Phase.WAITING:
+        if self.phase == Phase.WAITING and self.attended:
             return self._issue_paper()
         if self.phase == Phase.OPEN and not self.passing and not self.arming and not self.presence:
             log.info("barrier open with nobody passing: closing")
@@ -757,6 +850,45 @@ class LaneMachine:
             effects += self._arrive()
         return effects
 
+    # ----------------------------------------------------------------- booth staffing and link alarms
+
+    def _on_GuardChanged(self, item: GuardChanged) -> list[Effect]:
+        before = self.attended
+        self.guard_on_duty = item.guard
+        log.info("guard on duty: %s", item.guard or f"nobody (unattended, {self.settings.unattended_mode})")
+        if before == self.attended:
+            return []
+        pending = self._pending
+        if self.phase == Phase.AWAITING_PAYMENT and pending is not None:
+            minutes, fee, currency = pending.minutes, pending.fee_minor, self.settings.currency
+            if self.attended:
+                return [self._show(messages.fee_due(minutes, fee, currency)),
+                        RequestPayment(pending.serial, fee, currency)]
+            return [CancelPayment(pending.serial),
+                    self._show(messages.fee_due_unattended(minutes, fee, currency))]
+        if self.phase in (Phase.WAITING, Phase.CHECKING) and self.arming:
+            self._phase_since = self.now()  # a paper lane's issue delay starts again
+            if not self.attended and (self.settings.role == "entry" or self._closed_to_all()):
+                return [self._show(self._unattended_message())]
+            if self.attended:
+                paper = self.settings.role == "entry" and self.settings.medium == "paper"
+                return [self._show(messages.WELCOME if paper else messages.PLACE_CARD)]
+        return []
+
+    def _on_BacklogChanged(self, item: BacklogChanged) -> list[Effect]:
+        if item.near_full == self.backlog_alarm:
+            return []
+        self.backlog_alarm = item.near_full
+        effects: list[Effect] = []
+        if item.near_full:
+            log.error("outbox backlog: %d of %d rows unsent", item.depth, item.bound)
+            effects.append(Emit(EventType.OUTBOX_BACKLOG,
+                                OutboxBacklog(depth=max(0, item.depth), bound=max(0, item.bound))))
+        # The pole display is the driver's: the alarm never replaces a fee or a refusal on it.
+        if self.phase == Phase.IDLE:
+            effects.append(self._show(self._idle_message()))
+        return effects
+
     # ----------------------------------------------------------------- status
 
     def status(self) -> LaneStatus:
@@ -776,6 +908,8 @@ class LaneMachine:
             currency=self.settings.currency, serial=self.transit.serial, minutes=self.transit.minutes,
             clock_trusted=self.clock_trusted, clock_stepped_back=self.clock_stepped_back,
             occupied=snap.occupied, capacity=snap.capacity,
+            guard_on_duty=self.guard_on_duty, attended=self.attended,
+            unattended_mode=self.settings.unattended_mode, backlog_alarm=self.backlog_alarm,
         )
 
 

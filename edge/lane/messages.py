@@ -61,6 +61,28 @@ OUT_OF_SERVICE = Message(
     "Barrier out of service. Please ask the guard.",
 )
 MANUAL_OPEN = Message("manual_open", "岗亭已放行,请通行", "Opened by the guard. Please proceed.")
+REMOTE_OPEN = Message("remote_open", "管理中心远程放行,请通行", "Opened remotely by the control room. Please proceed.")
+# Short on purpose: a pole display has two rows of 20 columns (10 Chinese characters each).
+UNATTENDED_BADGES_ONLY = Message(
+    "unattended_badges_only", "无人值守,仅限业主卡通行", "Unattended: residents' badges only"
+)
+UNATTENDED_CLOSED = Message(
+    "unattended_closed", "无人值守,暂停通行,请按对讲", "Unattended: lane closed. Please use the intercom."
+)
+OUTBOX_BACKLOG = Message(
+    "outbox_backlog", "记录积压未上传,请检查网络", "Records piling up unsent: check the network"
+)
+
+
+def fee_due_unattended(minutes: int, fee_minor: int, currency: str) -> Message:
+    """The exit message when nobody is in the booth to take the money: call the guard."""
+    amount = format_money(fee_minor, currency)
+    return Message(
+        "fee_due_unattended",
+        f"停车{minutes}分钟应交{amount}元,无人值守请按对讲",
+        f"{minutes} min, {amount} {currency} due. Unattended: please use the intercom.",
+    )
+
 
 _REJECTED: dict[str, tuple[str, str]] = {
     "malformed": ("无法识别此卡", "This card cannot be read"),

@@ -78,12 +78,33 @@ class ClockSkew:
         skew = self.skew_ms
         return local if skew is None else local - timedelta(milliseconds=skew)
 
+    def central_clock(
+        self,
+        wall: Callable[[], datetime] = utc_now,
+        before_first: Callable[[], datetime] | None = None,
+    ) -> Callable[[], datetime]:
+        """A clock reading central's time: ``wall`` (the clock the beacons were measured
+        against) corrected by the skew; ``before_first`` (default ``wall``) until a beacon came.
+
+        Commands carry central's expiry times, so a Pi whose clock runs behind would
+        otherwise act on a stale raise, and one running ahead would refuse a fresh one.
+        """
+        fallback = before_first or wall
+
+        def now() -> datetime:
+            if self.skew_ms is None:
+                return fallback()
+            return self.central_now(wall())
+
+        return now
+
 
 class ClockWatch:
     """Subscribes to central's time beacons and feeds a :class:`ClockSkew`.
 
-    Alarms (a log error, and ``on_unsynced``) once when the clock goes out of
-    the threshold, and logs again when it is back.
+    Alarms (a log error, and ``on_unsynced(skew_ms)``) once when the clock goes
+    out of the threshold; ``on_synced(skew_ms)`` is called on the first beacon
+    within it and whenever it comes back, so the lane can trust its clock again.
     """
 
     def __init__(
@@ -94,13 +115,16 @@ class ClockWatch:
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         on_unsynced: Callable[[int], None] | None = None,
+        on_synced: Callable[[int], None] | None = None,
     ) -> None:
         self.link = link
         self.skew = skew
         self._clock = clock
         self._mono = monotonic
         self._on_unsynced = on_unsynced
+        self._on_synced = on_synced
         self._alarmed = False
+        self._synced_told = False
 
     def start(self) -> None:
         self.link.subscribe(TIME_TOPIC, self.handle, qos=0)
@@ -120,13 +144,22 @@ class ClockWatch:
         out = abs(estimate) > self.skew.threshold_ms
         if out and not self._alarmed:
             self._alarmed = True
+            self._synced_told = False
             log.error("clock skew %d ms exceeds %d ms: lane clock untrustworthy (时钟偏差过大)",
                       estimate, self.skew.threshold_ms)
-            if self._on_unsynced is not None:
-                try:
-                    self._on_unsynced(estimate)
-                except Exception:
-                    log.exception("on_unsynced listener failed")
-        elif not out and self._alarmed:
+            _tell(self._on_unsynced, estimate, "on_unsynced")
+        elif not out and (self._alarmed or not self._synced_told):
+            if self._alarmed:
+                log.warning("clock skew back within threshold: %d ms", estimate)
             self._alarmed = False
-            log.warning("clock skew back within threshold: %d ms", estimate)
+            self._synced_told = True
+            _tell(self._on_synced, estimate, "on_synced")
+
+
+def _tell(listener: Callable[[int], None] | None, estimate: int, what: str) -> None:
+    if listener is None:
+        return
+    try:
+        listener(estimate)
+    except Exception:
+        log.exception("%s listener failed", what)

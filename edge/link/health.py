@@ -35,6 +35,7 @@ class HealthReporter:
 
     Nothing is queued while offline (the next connect publishes a fresh
     one), so a long outage does not pile up stale health messages.
+    ``clock`` stamps ``ts``: give it the agent's clock, the one its events carry.
     """
 
     def __init__(
@@ -86,7 +87,10 @@ class HealthReporter:
         if self.outbox is not None:
             try:
                 fields["outbox_depth"] = self.outbox.depth
-                fields["oldest_unsent_s"] = int(self.outbox.oldest_unsent_age_s(now))
+                # Measured on the outbox's own clock, the one that stamped its rows: an agent on an
+                # accelerated or stepped clock would otherwise report a days-old backlog (and raise
+                # outbox_backlog at central) while everything is sent at once.
+                fields["oldest_unsent_s"] = int(self.outbox.oldest_unsent_age_s())
             except GatepostError as exc:
                 log.error("health: outbox unreadable: %s", exc)
         if self.skew is not None:

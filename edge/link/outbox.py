@@ -14,6 +14,12 @@ fsync; checkpoints run from the forwarder's thread on a connection of their
 own. Deletes after PUBACK commit with ``synchronous=NORMAL``: a delete lost in
 a power cut only means a harmless replay (ingest is idempotent).
 
+Another module may keep rows in this file that must commit or roll back
+with the events (:meth:`Outbox.add_companion`): a lane's used-ticket marks
+are written in the same transaction as the ``payment_confirmed`` that lets
+the ticket out, so no crash can leave one without the other (two SQLite files
+in WAL mode cannot share a transaction).
+
 The per-device ``seq`` is the row's primary key; the highest one handed out
 is saved in the same transaction that deletes rows, so it is strictly
 increasing across restarts even when the outbox has been emptied. The file
@@ -68,6 +74,10 @@ _SAVE_LAST_SEQ = (
     "INSERT INTO outbox_meta (key, value) VALUES ('last_seq', ?)"
     " ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)"
 )
+
+
+Companion = Callable[[sqlite3.Connection, list[Envelope]], None]
+"""Writes its own rows from the events being appended, inside the outbox's transaction."""
 
 
 class OutboxError(GatepostError, OSError):
@@ -131,6 +141,7 @@ class Outbox:
         if on_near_full is not None:
             self._near_full_listeners.append(on_near_full)
         self._emit_listeners: list[Callable[[], None]] = []
+        self._companions: list[Companion] = []
         self._lock = threading.Lock()
         self._ckpt_lock = threading.Lock()
         self._closed = False
@@ -258,8 +269,10 @@ class Outbox:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                for companion in self._companions:
+                    companion(db, envelopes)
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:  # a companion's failure too: never leave the transaction open
                 self._rollback(db)
                 kinds = ", ".join(str(t) for t, _, _ in items)
                 log.error("outbox write failed for %s (seq %d): %s", kinds, first, exc)
@@ -401,6 +414,16 @@ class Outbox:
     def add_emit_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every durable append (the forwarder wakes on it)."""
         self._emit_listeners.append(listener)
+
+    def add_companion(self, writer: Companion) -> None:
+        """Run ``writer(db, envelopes)`` inside every append transaction, before its commit.
+
+        For rows another module keeps in this file that must be exactly as durable
+        as the events they follow from (a lane's used tickets). The writer uses only
+        ``db`` and raises :class:`sqlite3.Error` to refuse: then nothing of the append
+        is stored and :class:`OutboxError` reaches the caller, so the barrier stays put.
+        """
+        self._companions.append(writer)
 
     def add_near_full_listener(self, listener: Callable[[bool], None]) -> None:
         self._near_full_listeners.append(listener)

@@ -142,6 +142,13 @@ class LimitSwitchSimulator:
     controllers start a move on the rising edge of an OPEN or CLOSE pulse; hold
     controllers move up while the relay is energised and down when it is not.
     ``jam()`` freezes the arm where it is, so the barrier's travel timeout fires.
+
+    Like a real controller, it never misses a pulse: mock relays keep a history
+    of their changes, and a pulse that began and ended between two samples is
+    read from it (the controller's input latch). The limit switches are made
+    and released from a thread of their own, because making one runs the
+    barrier's and the lane's callbacks in that thread: a lane busy there for
+    longer than a pulse must not stop the arm (it did, and the barrier faulted).
     """
 
     def __init__(
@@ -172,9 +179,13 @@ class LimitSwitchSimulator:
         self._clock = clock
         self._last = clock()
         self._was_on = {"open": False, "close": False}
+        self._seen = {"open": _history_length(open_relay), "close": _history_length(close_relay)}
         self._lock = threading.Lock()
+        self._wiring_lock = threading.Lock()
+        self._limits_due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._wiring: threading.Thread | None = None
         self._drive_limits()
 
     @classmethod
@@ -200,8 +211,12 @@ class LimitSwitchSimulator:
         with self._lock:
             self.jammed = False
 
-    def poll(self) -> None:
-        """Follow the relays and advance the arm by the time since the last poll."""
+    def poll(self, drive: bool = True) -> None:
+        """Follow the relays and advance the arm by the time since the last poll.
+
+        ``drive``: make/release the limit switches now, in this thread (a test that
+        sets :attr:`position` by hand); the running simulator leaves that to its wiring thread.
+        """
         with self._lock:
             now = self._clock()
             dt, self._last = now - self._last, now
@@ -210,10 +225,11 @@ class LimitSwitchSimulator:
             if self.model == "hold":
                 self.direction = 1 if open_on else -1
             else:
-                if open_on and not self._was_on["open"]:
-                    self.direction = 1
-                if close_on and not self._was_on["close"]:
-                    self.direction = -1
+                pulses = [(at, step) for at, step in ((self._latched("open", self.open_relay, open_on), 1),
+                                                      (self._latched("close", self.close_relay, close_on), -1))
+                          if at is not None]
+                if pulses:
+                    self.direction = max(pulses)[1]  # two pulses since the last sample: the later one counts
             self._was_on = {"open": open_on, "close": close_on}
             if not self.jammed and self.direction:
                 self.position = min(
@@ -221,36 +237,80 @@ class LimitSwitchSimulator:
                 )
                 if self.position in (0.0, 1.0):
                     self.direction = 0 if self.model == "pulse" else self.direction
+        if drive:
             self._drive_limits()
+        else:
+            self._limits_due.set()
+
+    def _latched(self, name: str, relay: Any, on: bool) -> float | None:
+        """When ``relay`` was last switched on since the previous sample (None: it was not)."""
+        pin: Any = getattr(relay, "pin", None)
+        states = getattr(pin, "states", None)
+        if relay is None or states is None or not hasattr(pin, "_last_change"):
+            # A pin without a history (not a mock): a rising level is all there is to see.
+            return self._clock() if on and not self._was_on[name] else None
+        end, seen = len(states), self._seen[name]
+        self._seen[name] = end
+        if end < seen:  # the history was cleared (MockPin.clear_states)
+            seen = 0
+        active = bool(relay.active_high)
+        at = float(pin._last_change)
+        for index in range(end - 1, max(seen, 1) - 1, -1):
+            if bool(states[index].state) == active:
+                return at
+            at -= float(states[index].timestamp)
+        return None
 
     def _drive_limits(self) -> None:
-        limits = ((self.opened_limit, self.position >= 1.0), (self.closed_limit, self.position <= 0.0))
-        # Release before make: an arm that crossed its whole travel within one poll must never
-        # show both switches made at once (the barrier would rightly call that a wiring fault).
-        for device, made in sorted(limits, key=lambda pair: pair[1]):
-            if device is None:
-                continue
-            if made and not device.is_active:
-                activate(device)
-            elif not made and device.is_active:
-                deactivate(device)
+        with self._wiring_lock:  # one writer of the limit pins, whichever thread asks
+            with self._lock:
+                limits = ((self.opened_limit, self.position >= 1.0), (self.closed_limit, self.position <= 0.0))
+            # Release before make: an arm that crossed its whole travel within one poll must never
+            # show both switches made at once (the barrier would rightly call that a wiring fault).
+            for device, made in sorted(limits, key=lambda pair: pair[1]):
+                if device is None:
+                    continue
+                if made and not device.is_active:
+                    activate(device)
+                elif not made and device.is_active:
+                    deactivate(device)
 
     def start(self) -> LimitSwitchSimulator:
         if self._thread is None:
             self._last = self._clock()
             self._thread = threading.Thread(target=self._run, name="sim-barrier", daemon=True)
+            self._wiring = threading.Thread(target=self._run_wiring, name="sim-barrier-limits", daemon=True)
             self._thread.start()
+            self._wiring.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.poll()
+                self.poll(drive=False)
             except Exception:  # pins closed under us at shutdown
                 log.debug("sim barrier: poll failed", exc_info=True)
 
+    def _run_wiring(self) -> None:
+        while not self._stop.is_set():
+            if not self._limits_due.wait(0.1):
+                continue
+            self._limits_due.clear()
+            try:
+                self._drive_limits()
+            except Exception:  # pins closed under us at shutdown
+                log.debug("sim barrier: limit switch update failed", exc_info=True)
+
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
+        self._limits_due.set()
+        for thread in (self._thread, self._wiring):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=2)
+        self._thread = self._wiring = None
+
+
+def _history_length(relay: Any) -> int:
+    """How many changes a mock relay's pin has recorded so far (0 for other pins)."""
+    states = getattr(getattr(relay, "pin", None), "states", None)
+    return len(states) if states is not None else 0

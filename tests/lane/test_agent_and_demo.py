@@ -1,4 +1,4 @@
-"""`gatepost edge` on simulated hardware against a real Mosquitto, and `gatepost demo`."""
+"""`gatepost edge` on simulated hardware against a real Mosquitto (the demo's tests are in tests/demo)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-from click.testing import CliRunner
 
 from edge.agent import Agent
 from edge.config import load_config
 from edge.errors import ConfigError
 from edge.hw.gpio import activate
-from edge.sim.demo import run_demo
 from tests.lane.conftest import ROOT
 from tests.lane.sim import wait_for
 from tests.support.services import free_port
@@ -89,21 +87,3 @@ def test_agent_on_real_hardware_without_ticket_keys_refuses_to_start(tmp_path, m
     with pytest.raises(ConfigError, match="GATEPOST_SITE_KEYS"):
         agent.start()
     assert not hasattr(agent, "assembly")  # stopped before any hardware was touched
-
-
-def test_demo_narrates_a_day_in_both_languages():
-    lines: list[str] = []
-    counts = run_demo(lines.append)
-    text = "\n".join(lines)
-    assert "您的车计费停车126分钟,请交停车费12.50元" in text
-    assert "Parking time 126 min, please pay 12.50 CNY" in text
-    assert "区内暂无车位,请停靠对面车场,多谢合作!" in text
-    assert counts["payment_confirmed"] == 2 and counts["ticket_rejected"] == 1
-    assert counts["ticket_issued"] == 2 and counts["badge_accepted"] == 1
-
-
-def test_demo_command_is_wired_into_the_cli():
-    from edge.cli import cli
-
-    result = CliRunner().invoke(cli, ["demo", "--help"])
-    assert result.exit_code == 0 and "--rounds" in result.output

@@ -226,6 +226,33 @@ def test_restart_recovers_to_a_safe_state(lanes, tmp_path):
     assert any(e["cause"] in ("recovery", "cleared") for e in events_of(second.outbox, "barrier_closed"))
 
 
+def test_restart_with_the_arm_already_down_reports_closed_not_closing(lanes):
+    first = lanes("exit", camera=False)
+    first.lane.manual_raise("test before power cut")
+    wait_for(lambda: first.barrier.state == "open", what="open before restart")
+    first.close()  # the lane state says "open"; the controller lowered the arm while the Pi was off
+    second = lanes("exit", camera=False, start=False)
+    assert second.barrier.state == "closed"  # the closed limit switch is made
+    second.lane.start()
+    # The recovery's close finds the arm down: no limit switch changes, yet the lane must settle.
+    wait_for(lambda: second.lane.status().barrier == "closed", what="lane reports the arm closed")
+    assert event_types(second.outbox)[-1] == "barrier_closed"  # the same outbox file: this start's recovery
+    assert events_of(second.outbox, "barrier_closed")[-1]["cause"] == "recovery"
+    status = second.lane.status()
+    assert (status.barrier, status.phase, second.barrier.state) == ("closed", "idle", "closed")
+
+
+def test_restart_with_the_arm_up_and_nobody_under_it_closes_and_reports_closed(lanes):
+    second = lanes("exit", camera=False, start=False)
+    second.store.put("barrier", "open")
+    second.mechanics.position = 1.0
+    second.mechanics.poll()
+    assert second.barrier.state == "open"
+    second.lane.start()
+    wait_for(lambda: second.barrier.state == "closed", what="recovery close completed")
+    wait_for(lambda: second.lane.status().barrier == "closed", what="lane reports the arm closed")
+
+
 def test_paper_ticket_printed_at_entry_and_read_by_the_exit_camera(lanes):
     entry = lanes("entry", medium="paper", camera=False)
     exit_ = lanes("exit", clock=lambda: datetime.now(UTC) + timedelta(minutes=9.5))

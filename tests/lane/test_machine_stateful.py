@@ -4,6 +4,12 @@ Whatever order loops, cards, badges, payments, faults, guard actions and time
 arrive in, two promises hold: the barrier is never told to close while a
 vehicle is under it, and every raise is preceded by its event and by the
 access or money decision that justified it.
+
+Guards sign on and off at random too. While nobody is on duty the lane never
+raises for anything but a whitelisted badge or card, a verified ticket with
+nothing to pay (``badges_only`` only), central's remote raise, the safety
+re-open over a vehicle, or the end of a ticket write begun while a guard was
+on duty; it never starts issuing a ticket, and every booth action is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from edge.lane.machine import (
     CardPlaced,
     CloseBarrier,
     Emit,
+    GuardChanged,
     IssueRequested,
     LaneRefused,
     LostTicketClaimed,
@@ -52,6 +59,9 @@ JUSTIFY = {EventType.BADGE_ACCEPTED, EventType.TICKET_ISSUED, EventType.PAYMENT_
 BADGES = st.sampled_from(["0A1B2C3D4E", "04AABBCCDD", "FFFFFFFFFF", "", "ZZ"])
 
 
+BOOTH_ACTIONS = (PaymentReceived, LostTicketClaimed, OverrideFull, ManualClose)
+
+
 class LaneRules(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -62,15 +72,20 @@ class LaneRules(RuleBasedStateMachine):
 
     def feed(self, item: object) -> None:
         presence_before = self.lane.presence
+        unattended = self.lane.guard_on_duty is None
         try:
             effects = self.lane.handle(item)  # type: ignore[arg-type]
         except LaneRefused:
             return
+        if unattended:
+            booth = isinstance(item, BOOTH_ACTIONS) or (isinstance(item, ManualRaise) and not item.remote)
+            assert not booth, f"booth action {item} carried out with nobody on duty"
         emitted: list[Emit] = []
         for effect in effects:
             if isinstance(effect, Emit):
                 emitted.append(effect)
             if isinstance(effect, WriteCard | PrintTicket):
+                assert not unattended, f"ticket issued with nobody on duty after {item}"
                 self.last_write = effect.serial
             if isinstance(effect, CloseBarrier):
                 assert not self.lane.presence, f"close commanded with a vehicle present after {item}"
@@ -84,6 +99,33 @@ class LaneRules(RuleBasedStateMachine):
                 assert not isinstance(item, TicketInvalid | BadgeRead) or justified
                 if isinstance(item, TicketPresented) and item.already_used:
                     raise AssertionError("a used ticket opened the barrier")
+                if unattended and emitted[-1].data.cause != "safety":
+                    self.check_unattended_open(item, emitted)
+
+    def check_unattended_open(self, item: object, emitted: list[Emit]) -> None:
+        """Nobody on duty: only a badge, a free verified exit or central's raise may open."""
+        refuse_all = self.lane.settings.unattended_mode == "refuse_all"
+        allowed = False
+        for event in emitted:
+            if event.event_type == EventType.BADGE_ACCEPTED:
+                allowed = not refuse_all
+            elif event.event_type == EventType.PAYMENT_CONFIRMED:
+                allowed = not refuse_all and event.data.method == "none" and event.data.fee_minor == 0
+            elif event.event_type == EventType.TICKET_ISSUED:
+                # A card write the guard started before signing off completes (issued while attended).
+                allowed = isinstance(item, TicketWritten) and item.serial == self.last_write
+            elif event.event_type == EventType.MANUAL_RAISE:
+                allowed = isinstance(item, ManualRaise) and item.remote and event.data.request_id is not None
+        assert allowed, f"unattended ({self.lane.settings.unattended_mode}) lane raised for {item}: " \
+                        f"{[e.event_type.value for e in emitted]}"
+
+    @rule(guard=st.sampled_from([None, None, "g-li", "booth"]))
+    def guard_changes(self, guard: str | None) -> None:
+        self.feed(GuardChanged(guard))
+
+    @rule(reason=st.sampled_from(["", "fire brigade"]))
+    def remote_raise(self, reason: str) -> None:
+        self.feed(ManualRaise(reason, by="supervisor", request_id="req-000001", remote=True))
 
     @rule(active=st.booleans())
     def arming(self, active: bool) -> None:
@@ -170,9 +212,36 @@ class ExitLaneRules(LaneRules):
         self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0)
 
 
+class UnattendedExitRules(LaneRules):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, guard=None)
+
+
+class RefuseAllEntryRules(LaneRules):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane = build_machine("entry", TARIFF, self.clock, capacity=3, reserved=1,
+                                  unattended_mode="refuse_all", guard=None)
+
+
+class RefuseAllExitRules(LaneRules):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0,
+                                  unattended_mode="refuse_all", guard=None)
+
+
 _settings = settings(max_examples=1000, stateful_step_count=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
+_fewer = settings(_settings, max_examples=200)
 TestEntryLaneStateful = LaneRules.TestCase
 TestEntryLaneStateful.settings = _settings
 TestExitLaneStateful = ExitLaneRules.TestCase
 TestExitLaneStateful.settings = _settings
+TestUnattendedExitStateful = UnattendedExitRules.TestCase
+TestUnattendedExitStateful.settings = _fewer
+TestRefuseAllEntryStateful = RefuseAllEntryRules.TestCase
+TestRefuseAllEntryStateful.settings = _fewer
+TestRefuseAllExitStateful = RefuseAllExitRules.TestCase
+TestRefuseAllExitStateful.settings = _fewer
