@@ -51,7 +51,7 @@ class EmbeddedBroker:
         self._ready.set()
         self._loop.run_forever()
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         # amqtt logs every connection at INFO; keep the demo's console readable.
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)

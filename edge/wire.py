@@ -24,7 +24,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 from uuid import UUID
@@ -146,14 +146,14 @@ def parse_topic(topic: str) -> TopicParts:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_ts(moment: datetime) -> str:
     """UTC RFC 3339 with milliseconds and a ``Z``: the only time format on the wire."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime on the wire")
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -161,7 +161,7 @@ def parse_ts(text: str) -> datetime:
     if not isinstance(text, str) or not text.endswith("Z"):
         raise ValueError("timestamp must be UTC RFC 3339 ending in Z")
     moment = datetime.fromisoformat(text[:-1] + "+00:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def uuid7(now_ms: int | None = None) -> str:

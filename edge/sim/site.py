@@ -197,7 +197,7 @@ def build_sim_lane(
         closers.append(lane_camera.close)
     outbox = Outbox(workdir / f"{device}-outbox.db", site, device, clock=wall)
     closers.append(outbox.close)
-    store = UsedTickets(workdir / f"{device}-state.db")
+    store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
     closers.append(store.close)
     codec = SiteTickets(keys, site, device)
     machine = LaneMachine(

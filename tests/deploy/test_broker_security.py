@@ -8,8 +8,8 @@ and ports moved into the test's directory; credentials and ACL come from
 from __future__ import annotations
 
 import ssl
-import sys
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path

@@ -79,7 +79,7 @@ class Broker:
             f"{self.extra_config}\n"
         )
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         self.write_config()
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)],

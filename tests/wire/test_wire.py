@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge import wire
 from edge.errors import PayloadError
@@ -113,7 +114,7 @@ def test_timestamps_are_utc_with_milliseconds():
 
 
 def _command(**overrides) -> bytes:
-    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, tzinfo=UTC)
     doc = {
         "v": 1, "id": "req-0001", "name": "raise", "by": "supervisor",
         "issued_at": wire.format_ts(now), "expires_at": wire.format_ts(now + timedelta(seconds=30)),
@@ -127,8 +128,8 @@ def test_commands_are_validated_against_topic_and_args():
     topic = wire.cmd_topic("s", "d", "raise")
     cmd = wire.parse_command(topic, _command(), retained=False)
     assert cmd.name == wire.CommandName.RAISE
-    assert not cmd.expired(datetime(2026, 11, 26, 0, 0, 10, tzinfo=timezone.utc))
-    assert cmd.expired(datetime(2026, 11, 26, 0, 1, tzinfo=timezone.utc))
+    assert not cmd.expired(datetime(2026, 11, 26, 0, 0, 10, tzinfo=UTC))
+    assert cmd.expired(datetime(2026, 11, 26, 0, 1, tzinfo=UTC))
     with pytest.raises(PayloadError, match="reason"):
         wire.parse_command(topic, _command(args={"reason": ""}), retained=False)
     with pytest.raises(PayloadError, match="topic command"):
