@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -55,6 +54,7 @@ from edge.link import (
     Outbox,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.script import StartScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial
 from edge.wire import (
@@ -77,7 +77,7 @@ SIM_KEY = "5e" * 32
 """Used only with ``hardware.simulate = true`` when no key is configured; never on a real lane."""
 
 
-class Agent:
+class Agent(StartScript):
     """One lane agent: its steps, what they built, and how to undo them."""
 
     STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api", "metrics")
@@ -96,8 +96,7 @@ class Agent:
         # One clock for the lane, its serials, outbox and commands: the demo runs a whole site on an
         # accelerated one. Clock-skew watching stays on the wall clock, which central's beacons measure.
         self.clock = clock
-        self.stop_event = threading.Event()
-        self._closers: list[Callable[[], None]] = []
+        super().__init__()
         self.outbox: Outbox
         self.store: UsedTickets
         self.keys: KeyRing
@@ -113,37 +112,14 @@ class Agent:
 
     # ----------------------------------------------------------------- the script
 
+    def steps(self) -> tuple[Callable[[], None], ...]:
+        return (self.open_local_state, self.load_keys_and_tariff, self.build_hardware, self.start_lane,
+                self.start_link, self.start_booth_api, self.start_metrics)
+
     def start(self) -> None:
-        """Run the start steps in order; a failing step undoes the ones before it."""
-        started = time.monotonic()
-        steps = dict(zip(self.STEPS, (self.open_local_state, self.load_keys_and_tariff,
-                                      self.build_hardware, self.start_lane, self.start_link,
-                                      self.start_booth_api, self.start_metrics)))
-        try:
-            for name, step in steps.items():
-                step()
-                log.info("start step done: %s", name)
-        except BaseException:
-            self.stop()
-            raise
-        log.info("agent ready in %.2f s", time.monotonic() - started,
+        took = self.run_steps()
+        log.info("agent ready in %.2f s", took,
                  extra={"device": self.config.device.id, "role": self.config.device.role})
-
-    def run(self) -> None:
-        """Start, wait for the one stop event (SIGTERM/SIGINT), stop."""
-        self.start()
-        try:
-            self.stop_event.wait()
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:
-                log.exception("stopping %r failed", closer)
 
     # ----------------------------------------------------------------- steps
 
@@ -163,7 +139,7 @@ class Agent:
         link = self.config.link
         self.outbox = Outbox(self._path(link.outbox_path, "outbox.sqlite3"), device.site, device.id,
                              bound=link.outbox_bound, clock=self.clock)
-        self._closers.append(self.outbox.close)
+        self.on_stop(self.outbox.close)
         if self.config.metrics is not None:
             # Imported only here: prometheus-client costs the Pi's idle budget (60 MB) several MB.
             from edge.link.metrics import AgentMetrics
@@ -173,7 +149,7 @@ class Agent:
         state = self._path(self.config.lane.state_path, "lane-state.json").with_suffix(".sqlite3")
         # Used tickets go into the outbox's file, written in the same transaction as the payment.
         self.store = UsedTickets(state, outbox=self.outbox)
-        self._closers.append(self.store.close)
+        self.on_stop(self.store.close)
 
     def load_keys_and_tariff(self) -> None:
         assert self.config.keys is not None and self.config.tariff is not None
@@ -191,7 +167,7 @@ class Agent:
         assert self.config.profile is not None and self.config.lane is not None
         self.assembly = assemble_lane(self.config.profile, role=self.config.device.role,
                                       medium=self.config.lane.ticket_medium, simulate=self.simulate)
-        self._closers.append(self.assembly.close)
+        self.on_stop(self.assembly.close)
 
     def start_lane(self) -> None:
         config, lane_cfg, tariff = self.config, self.config.lane, self.tariff
@@ -224,10 +200,10 @@ class Agent:
         self.lane.start()
         if self.outbox.near_full:
             self.lane.backlog_changed(True, self.outbox.depth, self.outbox.bound)
-        self._closers.append(self.lane.stop)
+        self.on_stop(self.lane.stop)
         if self.assembly.buttons is not None:
             self.assembly.buttons.on_press = self.lane.booth_button
-        self._closers.append(lambda: self.store.put("occupied", str(occupancy.snapshot().occupied)))
+        self.on_stop(lambda: self.store.put("occupied", str(occupancy.snapshot().occupied)))
 
     def _snapshots(self) -> Snapshots | None:
         """Transit snapshots when the profile has a camera: lane.snapshot_dir or <state dir>/snapshots."""
@@ -247,7 +223,7 @@ class Agent:
         cfg, device = self.config.link, self.config.device
         state = self.state_dir or Path(cfg.outbox_path).parent
         self.site_config = SiteConfigStore(None, device.site, state / "site-config.sqlite3")
-        self._closers.append(self.site_config.close)
+        self.on_stop(self.site_config.close)
         self.site_config.on_change(self._site_config_changed)
         for kind in (ConfigKind.WHITELIST, ConfigKind.CAPACITY):
             doc = self.site_config.get(kind)
@@ -292,7 +268,8 @@ class Agent:
         for part in (self.site_config, commands, clock_watch, forwarder, health):
             part.start()
         link.start()
-        self._closers += [commands.close, forwarder.stop, health.stop, link.stop]
+        for closer in (commands.close, forwarder.stop, health.stop, link.stop):
+            self.on_stop(closer)
 
     def start_booth_api(self) -> None:
         """The guard's booth console (page + JSON API) on [console] bind:port, with the lane's /api/lane."""
@@ -303,7 +280,7 @@ class Agent:
             # a second console here would take the lane's events into a ledger nobody reads.
             running = serve_console(create_booth_api(self.lane), console.bind, console.port)
             self.api_server = running.server
-            self._closers.append(running.stop)
+            self.on_stop(running.stop)
             log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
             return
         roster_path = self.base / "guards.toml"
@@ -314,7 +291,7 @@ class Agent:
             roster = GuardRoster([], self.clock)
         store = ConsoleStore(self._path(str(Path(self.config.lane.state_path).parent / "console.sqlite3"),
                                         "console.sqlite3"))
-        self._closers.append(store.close)
+        self.on_stop(store.close)
         voice = None
         if not self.simulate:
             voice = Voice(VoiceSettings(languages=("zh", "en") if device.language == "zh-CN" else ("en", "zh")),
@@ -333,14 +310,14 @@ class Agent:
         app.mount("/", create_booth_api(self.lane))
         running = serve_console(app, console.bind, console.port)
         self.api_server = running.server
-        self._closers.append(running.stop)
+        self.on_stop(running.stop)
         log.info("booth console at %s", running.url, extra={"device": device.id})
 
     def start_metrics(self) -> None:
         if self.config.metrics is None or self.metrics is None:
             return
         self.metrics_port = self.metrics.serve(self.config.metrics.bind, self.config.metrics.port)
-        self._closers.append(self.metrics.stop)
+        self.on_stop(self.metrics.stop)
 
     # ----------------------------------------------------------------- central's config and commands
 

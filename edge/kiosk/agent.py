@@ -38,6 +38,7 @@ from edge.kiosk.visit import BlockList
 from edge.kiosk.web import create_kiosk_app
 from edge.link import ClockSkew, ClockWatch, Forwarder, HealthReporter, MqttLink, Outbox
 from edge.link.site_config import SiteConfigStore
+from edge.script import StartScript
 from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now
 
 log = logging.getLogger("gatepost.kiosk")
@@ -46,7 +47,7 @@ SIM_KEY = "5e" * 32
 """Used only with ``hardware.simulate = true`` when no key is configured; never on a real kiosk."""
 
 
-class KioskAgent:
+class KioskAgent(StartScript):
     """One lobby kiosk: its steps, what they built, and how to undo them.
 
     ``port`` overrides ``[console] port`` (0 picks a free one; see :attr:`url`).
@@ -69,8 +70,7 @@ class KioskAgent:
         self.clock = clock
         self.connect = connect
         self.port = config.console.port if port is None else port
-        self.stop_event = threading.Event()
-        self._closers: list[Callable[[], None]] = []
+        super().__init__()
         self.outbox: Outbox
         self.store: KioskStore
         self.site_config: SiteConfigStore
@@ -87,34 +87,14 @@ class KioskAgent:
 
     # ----------------------------------------------------------------- the script
 
+    def steps(self) -> tuple[Callable[[], None], ...]:
+        return (self.open_local_state, self.load_keys, self.build_hardware, self.build_kiosk,
+                self.start_link, self.start_ui)
+
     def start(self) -> KioskAgent:
-        started = time.monotonic()
-        steps = dict(zip(self.STEPS, (self.open_local_state, self.load_keys, self.build_hardware,
-                                      self.build_kiosk, self.start_link, self.start_ui)))
-        try:
-            for name, step in steps.items():
-                step()
-                log.info("start step done: %s", name)
-        except BaseException:
-            self.stop()
-            raise
-        log.info("kiosk ready in %.2f s at %s", time.monotonic() - started, self.url)
+        took = self.run_steps()
+        log.info("kiosk ready in %.2f s at %s", took, self.url)
         return self
-
-    def run(self) -> None:
-        self.start()
-        try:
-            self.stop_event.wait()
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:
-                log.exception("stopping %r failed", closer)
 
     @property
     def url(self) -> str:
@@ -141,11 +121,11 @@ class KioskAgent:
         device, link = self.config.device, self.config.link
         state = self._state()
         self.outbox = Outbox(state / "outbox.sqlite3", device.site, device.id, bound=link.outbox_bound)
-        self._closers.append(self.outbox.close)
+        self.on_stop(self.outbox.close)
         self.store = KioskStore(state / "kiosk.sqlite3")
-        self._closers.append(self.store.close)
+        self.on_stop(self.store.close)
         self.site_config = SiteConfigStore(None, device.site, state / "site-config.sqlite3")
-        self._closers.append(self.site_config.close)
+        self.on_stop(self.site_config.close)
         self.site_config.on_change(self._blocklist_changed, ConfigKind.VISITOR_BLOCKLIST)
         held = self.site_config.get(ConfigKind.VISITOR_BLOCKLIST)
         if held is not None:
@@ -183,7 +163,7 @@ class KioskAgent:
             else:
                 assert board_camera is not None
                 self.camera = Camera(board_camera.source)
-            self._closers.append(self.camera.close)
+            self.on_stop(self.camera.close)
             self.faces = FaceCheck()
         printer = profile.printer if profile is not None else None
         if self.settings.print_pass and (printer is not None or self.simulate):
@@ -197,7 +177,7 @@ class KioskAgent:
             else:
                 self.printer = TicketPrinter.open("usb", idVendor=printer.usb_vendor_id,
                                                   idProduct=printer.usb_product_id, width=width, cut=cut)
-            self._closers.append(self.printer.close)
+            self.on_stop(self.printer.close)
 
     def build_kiosk(self) -> None:
         device = self.config.device
@@ -238,7 +218,8 @@ class KioskAgent:
         for part in (self.site_config, ClockWatch(link, skew), forwarder, health):
             part.start()
         link.start()
-        self._closers += [forwarder.stop, health.stop, link.stop]
+        for closer in (forwarder.stop, health.stop, link.stop):
+            self.on_stop(closer)
 
     def start_ui(self) -> None:
         app = create_kiosk_app(self.kiosk, language=self.config.device.language,
@@ -261,7 +242,7 @@ class KioskAgent:
             server.should_exit = True
             thread.join(timeout=3)
 
-        self._closers.append(stop_ui)
+        self.on_stop(stop_ui)
 
     # ----------------------------------------------------------------- central's block list
 
