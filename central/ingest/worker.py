@@ -57,6 +57,17 @@ class WorkerStats:
     acks_skipped: int = 0
 
 
+def _classify(message: Message) -> Classified | None:
+    """Parse one message; a bug in parsing leaves it to the commit's retry and isolation path."""
+    try:
+        return ingest_batch.classify(message)
+    except Exception:  # must not end the database thread
+        log.exception(
+            "classify failed; retried in the commit", extra={"topic": message.topic[:200]}
+        )
+        return None
+
+
 class IngestWorker:
     """Stores what arrives on the broker; acknowledges only what is committed."""
 
@@ -79,7 +90,7 @@ class IngestWorker:
         self.linger_s = linger_s
         self.clock = clock
         self.stats = WorkerStats()
-        self._queue: queue.SimpleQueue[tuple[Message, Classified | None]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"ingest-db-{link.client_id}", daemon=True
@@ -112,17 +123,13 @@ class IngestWorker:
         )
 
     def _receive(self, message: Message) -> None:
-        """On the network thread: parse now, so parsing overlaps the database thread's commit."""
-        try:
-            classified: Classified | None = ingest_batch.classify(message)
-        except (
-            Exception
-        ):  # a bug in parsing must not kill paho's thread; the database thread retries it
-            log.exception(
-                "classify failed; left to the database thread", extra={"topic": message.topic[:200]}
-            )
-            classified = None
-        self._queue.put((message, classified))
+        """On the network thread: only queue. Parsing happens on the database thread.
+
+        Parsing here looked like overlap but is not: under the GIL it only made the two
+        threads trade the interpreter once per message (measured: 8.4k → 10.5k msg/s
+        when the database thread parses the whole batch instead).
+        """
+        self._queue.put(message)
 
     @property
     def backlog(self) -> int:
@@ -130,7 +137,7 @@ class IngestWorker:
 
     # ------------------------------------------------------------------ database thread
 
-    def _next_batch(self) -> list[tuple[Message, Classified | None]]:
+    def _next_batch(self) -> list[Message]:
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
@@ -152,11 +159,10 @@ class IngestWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            items = self._next_batch()
-            if not items:
+            messages = self._next_batch()
+            if not messages:
                 continue
-            messages = [m for m, _ in items]
-            report = self._commit_with_retry(messages, [c for _, c in items])
+            report = self._commit_with_retry(messages, [_classify(m) for m in messages])
             if report is None:
                 return  # stopping while the database was down: nothing acked, all redelivered
             for message in messages:
