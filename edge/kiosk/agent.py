@@ -120,7 +120,7 @@ class KioskAgent(StartScript):
     def open_local_state(self) -> None:
         device, link = self.config.device, self.config.link
         state = self._state()
-        self.outbox = Outbox(state / "outbox.sqlite3", device.site, device.id, bound=link.outbox_bound)
+        self.outbox = Outbox(state / "outbox.sqlite3", device.site, device.id, bound=link.outbox_bound, clock=self.clock)
         self.on_stop(self.outbox.close)
         self.store = KioskStore(state / "kiosk.sqlite3")
         self.on_stop(self.store.close)
@@ -214,7 +214,7 @@ class KioskAgent(StartScript):
         forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
         skew = ClockSkew()
         health = HealthReporter(link, device.site, device.id, role="kiosk", outbox=self.outbox, skew=skew,
-                                interval_s=cfg.health_interval_s)
+                                interval_s=cfg.health_interval_s, clock=self.clock)
         for part in (self.site_config, ClockWatch(link, skew), forwarder, health):
             part.start()
         link.start()
