@@ -151,6 +151,9 @@ class MqttLink:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
                 log.warning("offline status not confirmed before disconnect: %s", exc)
+        # paho's network thread may spin once more on the closed socket and log that at ERROR;
+        # the disconnect is ours, so its logging ends here.
+        self._client.disable_logger()
         self._client.disconnect()
         self._client.loop_stop()
         self.connected.clear()

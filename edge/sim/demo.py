@@ -222,7 +222,7 @@ class DemoCentral:
 
 @dataclass
 class DemoOptions:
-    speed: float = 60.0
+    speed: float = 600.0
     seed: int | None = None
     duration: timedelta = timedelta(days=1)
     exit_after: bool = False
@@ -478,7 +478,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 @click.command("demo")
-@click.option("--speed", default=60.0, show_default=True, type=click.FloatRange(1, 100_000),
+@click.option("--speed", default=600.0, show_default=True, type=click.FloatRange(1, 100_000),
               help="time acceleration: simulated seconds per real second")
 @click.option("--seed", default=None, type=int, help="traffic seed (the same seed, the same day)")
 @click.option("--duration", default="1d", show_default=True,
