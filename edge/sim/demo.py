@@ -56,6 +56,7 @@ from edge.console.store import ConsoleStore
 from edge.errors import GatepostError
 from edge.hw.printer import TicketPrinter
 from edge.kiosk.agent import KioskAgent
+from edge.script import StartScript
 from edge.sim.drive import SiteDriver
 from edge.sim.site import SimClock
 from edge.sim.traffic import TrafficModel, TrafficProfile
@@ -234,7 +235,7 @@ class DemoOptions:
 
 
 @dataclass
-class DemoSite:
+class DemoSite(StartScript):
     """Everything the demo started, and how to stop it (in reverse)."""
 
     options: DemoOptions
@@ -253,29 +254,19 @@ class DemoSite:
     sim_start: datetime = field(init=False)
     sim_end: datetime = field(init=False)
     seed: int = 0
-    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     STEPS = ("work dir", "broker", "central", "lanes", "booth console", "kiosk", "traffic")
 
-    def start(self) -> DemoSite:
-        steps = (self.make_workdir, self.start_broker, self.start_central, self.start_lanes,
-                 lambda: start_booth_console(self), lambda: start_kiosk(self), self.start_traffic)
-        try:
-            for name, step in zip(self.STEPS, steps):
-                step()
-                log.info("demo step done: %s", name)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def __post_init__(self) -> None:
+        StartScript.__init__(self)
 
-    def stop(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:
-                log.exception("stopping %r failed", closer)
+    def steps(self) -> tuple[Callable[[], None], ...]:
+        return (self.make_workdir, self.start_broker, self.start_central, self.start_lanes,
+                lambda: start_booth_console(self), lambda: start_kiosk(self), self.start_traffic)
+
+    def start(self) -> DemoSite:
+        self.run_steps()
+        return self
 
     # ----------------------------------------------------------------- steps
 
@@ -284,12 +275,12 @@ class DemoSite:
         self.workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="gatepost-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not opts.keep and opts.workdir is None:
-            self._closers.append(lambda: shutil.rmtree(self.workdir, ignore_errors=True))
+            self.on_stop(lambda: shutil.rmtree(self.workdir, ignore_errors=True))
 
     def start_broker(self) -> None:
         port = self.options.broker_port or _free_port()
         self.broker = EmbeddedBroker(port=port).start()
-        self._closers.append(self.broker.stop)
+        self.on_stop(self.broker.stop)
 
     def start_central(self) -> None:
         db_url = f"sqlite:///{self.workdir / 'central.db'}"
@@ -308,7 +299,7 @@ class DemoSite:
         finally:
             engine.dispose()
         self.central = DemoCentral(db_url, self.broker.port, self.options.http_port or _free_port()).start()
-        self._closers.append(self.central.stop)
+        self.on_stop(self.central.stop)
         self.urls["dashboard"] = f"{self.central.url}/dashboard"
         self.urls["api"] = f"{self.central.url}/docs"
 
@@ -331,7 +322,7 @@ class DemoSite:
             agent = Agent(load_config(path), state_dir=self.workdir / device, clock=self.clock)
             (self.workdir / device).mkdir(exist_ok=True)
             agent.start()
-            self._closers.append(agent.stop)
+            self.on_stop(agent.stop)
             self.agents.append(agent)
             self.urls[f"lane {device}"] = f"http://127.0.0.1:{port}/api/lane"
 
@@ -378,7 +369,7 @@ class DemoSite:
         self.driver = SiteDriver(model, self.clock, entries, exit_, speed=opts.speed, booth=self.booth,
                                  kiosk=self.kiosk, on_time=self.handover)
         self.driver.start(until=self.sim_end if opts.exit_after else None)
-        self._closers.append(self.driver.stop)
+        self.on_stop(self.driver.stop)
 
     # ----------------------------------------------------------------- what to tell the user
 
@@ -411,16 +402,16 @@ def start_booth_console(site: DemoSite) -> None:
     roster = GuardRoster.load(site.workdir / "guards.toml", site.clock)
     (site.workdir / POST).mkdir(exist_ok=True)
     store = ConsoleStore(site.workdir / POST / "console.sqlite3")
-    site._closers.append(store.close)
+    site.on_stop(store.close)
     site.receipts = ReceiptRoll()
-    site._closers.append(site.receipts.close)
+    site.on_stop(site.receipts.close)
     app = create_console_app(
         [a.lane for a in site.agents], roster, store, post=POST, site=SITE, clock=site.clock,
         printer=site.receipts, currency=exit_agent.tariff.currency,
         receipt_key=exit_agent.keys.sign_with(exit_agent.keys.signing_key_id, b"gatepost receipt key v1"),
         language="zh-CN")
     running = serve_console(app, "127.0.0.1", _free_port())
-    site._closers.append(running.stop)
+    site.on_stop(running.stop)
     deadline = time.monotonic() + 15
     while not running.server.started:
         if not running.thread.is_alive() or time.monotonic() > deadline:
@@ -437,7 +428,7 @@ def start_kiosk(site: DemoSite) -> None:
     path = kiosk_config(site.workdir, site.broker.port, port)
     (site.workdir / KIOSK).mkdir(exist_ok=True)
     site.kiosk = KioskAgent(load_config(path), state_dir=site.workdir / KIOSK, clock=site.clock, port=port).start()
-    site._closers.append(site.kiosk.stop)
+    site.on_stop(site.kiosk.stop)
     site.kiosk.camera_source.show_nobody()
     site.urls["kiosk"] = site.kiosk.url + "/"
 
