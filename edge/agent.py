@@ -52,6 +52,7 @@ from edge.link import (
     HealthReporter,
     MqttLink,
     Outbox,
+    link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
 from edge.script import StartScript
@@ -232,20 +233,7 @@ class Agent(StartScript):
         if not self.connect:
             log.warning("link not started (--offline): events stay in the outbox")
             return
-        try:
-            password = cfg.password()
-        except ConfigError:
-            if not self.simulate:
-                raise
-            log.warning("simulate: no broker password; the link will keep retrying")
-            password = None
-        tls = cfg.tls.model_dump(exclude_none=True) if cfg.tls else None
-        if self.simulate and tls and not all(Path(v).is_file() for v in tls.values()):
-            log.warning("simulate: TLS files missing; connecting without TLS (simulation only)")
-            tls = None
-        link = MqttLink(device.site, device.id, host=cfg.host, port=cfg.port, tls=tls,
-                        username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
-                        role=device.role)  # type: ignore[arg-type]
+        link = link_from_config(self.config)
         self.link = link
         if self.metrics is not None:
             self.metrics.connected = link.connected.is_set

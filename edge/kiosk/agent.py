@@ -36,7 +36,15 @@ from edge.kiosk.face import FaceCheck
 from edge.kiosk.store import KioskStore
 from edge.kiosk.visit import BlockList
 from edge.kiosk.web import create_kiosk_app
-from edge.link import ClockSkew, ClockWatch, Forwarder, HealthReporter, MqttLink, Outbox
+from edge.link import (
+    ClockSkew,
+    ClockWatch,
+    Forwarder,
+    HealthReporter,
+    MqttLink,
+    Outbox,
+    link_from_config,
+)
 from edge.link.site_config import SiteConfigStore
 from edge.script import StartScript
 from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now
@@ -196,19 +204,7 @@ class KioskAgent(StartScript):
         if not self.connect:
             log.warning("link not started (--offline): check-ins wait in the outbox")
             return
-        try:
-            password = cfg.password()
-        except ConfigError:
-            if not self.simulate:
-                raise
-            password = None
-        tls = cfg.tls.model_dump(exclude_none=True) if cfg.tls else None
-        if self.simulate and tls and not all(Path(v).is_file() for v in tls.values()):
-            log.warning("simulate: TLS files missing; connecting without TLS (simulation only)")
-            tls = None
-        link = MqttLink(device.site, device.id, host=cfg.host, port=cfg.port, tls=tls,
-                        username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
-                        role="kiosk", reconnect_max_s=5)
+        link = link_from_config(self.config, reconnect_max_s=5)
         self.link = link
         self.site_config.link = link
         forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)

@@ -18,7 +18,7 @@ from edge.link.clock import ClockSkew, ClockWatch
 from edge.link.commands import CommandHandler
 from edge.link.forwarder import Forwarder
 from edge.link.health import HealthReporter
-from edge.link.mqtt import LinkError, MqttLink
+from edge.link.mqtt import LinkError, MqttLink, link_from_config
 from edge.link.outbox import Outbox, OutboxError, OutboxRow
 from edge.link.port import Link
 from edge.link.site_config import SiteConfigStore
@@ -36,4 +36,5 @@ __all__ = [
     "OutboxError",
     "OutboxRow",
     "SiteConfigStore",
+    "link_from_config",
 ]

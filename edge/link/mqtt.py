@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -29,6 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from edge.errors import ConfigError, GatepostError
 from edge.link.port import MessageHandler, PublishedHandler
 from edge.wire import OFFLINE, ONLINE, check_id, status_topic
+
+if TYPE_CHECKING:
+    from edge.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
@@ -293,3 +296,23 @@ def _check_filter(topic_filter: str) -> None:
     if bad:
         log.error("invalid topic filter %r", topic_filter)
         raise LinkError(f"invalid topic filter {topic_filter!r}")
+
+
+def link_from_config(config: AgentConfig, **options: Any) -> MqttLink:
+    """The agent's link as its [link] section says; with ``hardware.simulate`` a missing
+    password or missing TLS files are tolerated (logged), never on a real device."""
+    cfg, device, simulate = config.link, config.device, config.hardware.simulate
+    try:
+        password = cfg.password()
+    except ConfigError:
+        if not simulate:
+            raise
+        log.warning("simulate: no broker password; the link will keep retrying")
+        password = None
+    tls = cfg.tls.model_dump(exclude_none=True) if cfg.tls else None
+    if simulate and tls and not all(Path(v).is_file() for v in tls.values()):
+        log.warning("simulate: TLS files missing; connecting without TLS (simulation only)")
+        tls = None
+    return MqttLink(device.site, device.id, host=cfg.host, port=cfg.port, tls=tls,
+                    username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
+                    role=device.role, **options)
