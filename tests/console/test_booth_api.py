@@ -216,3 +216,21 @@ def test_with_required_sign_on_the_lane_is_unattended_until_a_guard_signs_on_and
     assert closed.status_code == 200
     status = sim.lane.status()
     assert (status.attended, status.guard_on_duty) == (False, None) and sim.payments.due is None
+
+
+def test_console_on_a_port_already_taken_is_a_clear_config_error():
+    """'Ready' means the page answers: a console that cannot listen stops the start with a named field."""
+    import socket
+
+    from fastapi import FastAPI
+
+    from edge.console.app import serve_console
+    from edge.errors import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"could not listen on 127.0.0.1:{port}") as refused:
+            serve_console(FastAPI(), "127.0.0.1", port)
+    assert refused.value.source == "[console] bind/port"
