@@ -24,6 +24,7 @@ from central.alarms.kinds import AlarmThresholds
 from central.alarms.rules import BarrierWatch, DeviceFacts, Signal
 from central.dashboard.live import LiveHub
 from central.db.models import Device, SeqGap, SiteOccupancy
+from central.periodic import Every
 from edge.wire import parse_ts
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,9 @@ class AlarmMonitor:
         self._hub = hub
         self._limits = thresholds or AlarmThresholds()
         self._clock = clock
-        self._interval = interval_s
         self._watch = BarrierWatch()
         self._lock = threading.Lock()  # one writer of alarms at a time in this process
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Every(interval_s, self.tick, name="alarm-monitor")
 
     # ------------------------------------------------------------------ inputs
 
@@ -126,19 +125,8 @@ class AlarmMonitor:
     # ------------------------------------------------------------------ thread
 
     def start(self) -> AlarmMonitor:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="alarm-monitor", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.tick()
-            except Exception:
-                log.exception("alarm tick failed")
+        self._loop.stop()

@@ -25,6 +25,7 @@ from central import commands
 from central.alarms.monitor import AlarmMonitor
 from central.dashboard.live import LiveHub
 from central.db.models import Event
+from central.periodic import Every
 from edge.errors import PayloadError
 from edge.wire import CommandResult, Envelope, EventType, format_ts, parse_topic
 
@@ -156,11 +157,9 @@ class EventTail:
         self._sessions = sessions
         self._feed = feed
         self._clock = clock
-        self._interval = interval_s
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._since = clock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Every(interval_s, self.poll, name="event-tail")
 
     def poll(self) -> int:
         """One look at the table; returns how many new events were passed on."""
@@ -178,21 +177,11 @@ class EventTail:
         return len(fresh)
 
     def start(self) -> EventTail:
-        self._thread = threading.Thread(target=self._run, name="event-tail", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("event tail poll failed")
+        self._loop.stop()
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,7 +12,6 @@ host notifier (an ingest ``on_committed`` listener) and the nightly purge.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from central.api.context import Ops
 from central.auth.deps import client_of, get_db, get_ops, optional_principal, require
 from central.auth.roles import Role
 from central.auth.service import Principal
+from central.periodic import Every
 from central.visitors import service
 from central.visitors.models import Visit, VisitorBlock
 from central.visitors.notify import HostNotifier
@@ -97,36 +97,31 @@ class NightlyPurge:
     """Runs :func:`service.purge` once a day at ``visitor_purge_hour`` (site-local)."""
 
     def __init__(self, ops: Ops, settings: VisitorSettings, *, check_every_s: float = 300) -> None:
-        self.ops, self.settings, self.check_every_s = ops, settings, check_every_s
+        self.ops, self.settings = ops, settings
         self.zone = ZoneInfo(settings.site_tz)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="visitor-purge", daemon=True)
+        self._loop = Every(check_every_s, self.run_if_due, name="visitor-purge")
         self.last_day: date | None = None
 
     def start(self) -> NightlyPurge:
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._loop.stop()
 
     def due(self, now: datetime) -> bool:
         local = now.astimezone(self.zone)
         return local.hour == self.settings.visitor_purge_hour and self.last_day != local.date()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.check_every_s):
-            now = self.ops.clock()
-            if not self.due(now):
-                continue
-            try:
-                with self.ops.sessions() as db:
-                    service.purge(db, now=now, retention_days=self.settings.visitor_retention_days)
-                    db.commit()
-                self.last_day = now.astimezone(self.zone).date()
-            except Exception:
-                log.exception("nightly visitor purge failed; retrying at the next check")
+    def run_if_due(self) -> None:
+        """Purge once per site-local day at the purge hour; a failed purge is retried at the next check."""
+        now = self.ops.clock()
+        if not self.due(now):
+            return
+        with self.ops.sessions() as db:
+            service.purge(db, now=now, retention_days=self.settings.visitor_retention_days)
+            db.commit()
+        self.last_day = now.astimezone(self.zone).date()
 
 
 router = APIRouter(tags=["visitors"], lifespan=visitors_lifespan)
