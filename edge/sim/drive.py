@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Self
 
 from edge.errors import GatepostError
 from edge.kiosk.desk import KioskError
@@ -95,30 +95,27 @@ class Tally:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
-class LaneDriver:
-    """One worker per lane agent: takes the cars queued for it, one at a time."""
+class _OneAtATime:
+    """A worker thread that handles the happenings queued for one place in order.
 
-    def __init__(self, agent: Any, site: SiteDriver) -> None:
-        self.agent = agent
+    One that goes wrong is logged and counted as failed, never stops the site.
+    """
+
+    def __init__(self, site: SiteDriver, name: str) -> None:
         self.site = site
         self.jobs: queue.Queue[Happening | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"drive-{agent.config.device.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    @property
-    def lane(self) -> Any:
-        return self.agent.lane
-
-    @property
-    def sims(self) -> Any:
-        return self.agent.assembly.sims
-
-    def start(self) -> LaneDriver:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self.jobs.put(None)
         self._thread.join(timeout=15)
+
+    def handle(self, job: Happening) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
         while True:
@@ -127,11 +124,27 @@ class LaneDriver:
                 if job is None or self.site.stop_event.is_set():
                     return
                 self.handle(job)
-            except Exception:  # one car gone wrong must not stop the site
+            except Exception:
                 log.exception("simulated %s failed", type(job).__name__)
                 self.site.tally.add(failed=1)
             finally:
                 self.jobs.task_done()
+
+
+class LaneDriver(_OneAtATime):
+    """One worker per lane agent: takes the cars queued for it, one at a time."""
+
+    def __init__(self, agent: Any, site: SiteDriver) -> None:
+        super().__init__(site, f"drive-{agent.config.device.id}")
+        self.agent = agent
+
+    @property
+    def lane(self) -> Any:
+        return self.agent.lane
+
+    @property
+    def sims(self) -> Any:
+        return self.agent.assembly.sims
 
     def handle(self, job: Happening) -> None:
         if self._phase() == "out_of_service":
@@ -330,39 +343,19 @@ def _rid() -> str:
     return uuid.uuid4().hex
 
 
-class KioskDriver:
+class KioskDriver(_OneAtATime):
     """The lobby: visitors check in on the kiosk form and check out with their pass, one at a time."""
 
     def __init__(self, kiosk: Any, site: SiteDriver) -> None:
+        super().__init__(site, "drive-kiosk")
         self.kiosk = kiosk  # a running KioskAgent (simulated camera and printer)
-        self.site = site
         self.passes: dict[str, str] = {}
-        self.jobs: queue.Queue[Happening | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="drive-kiosk", daemon=True)
 
-    def start(self) -> KioskDriver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.jobs.put(None)
-        self._thread.join(timeout=15)
-
-    def _run(self) -> None:
-        while True:
-            job = self.jobs.get()
-            try:
-                if job is None or self.site.stop_event.is_set():
-                    return
-                if isinstance(job, CheckIn):
-                    self.check_in(job.visitor)
-                elif isinstance(job, CheckOut):
-                    self.check_out(job.visitor)
-            except Exception:  # one visitor gone wrong must not stop the lobby
-                log.exception("simulated %s failed", type(job).__name__)
-                self.site.tally.add(failed=1)
-            finally:
-                self.jobs.task_done()
+    def handle(self, job: Happening) -> None:
+        if isinstance(job, CheckIn):
+            self.check_in(job.visitor)
+        elif isinstance(job, CheckOut):
+            self.check_out(job.visitor)
 
     def check_in(self, visitor: LobbyVisitor) -> None:
         desk = self.kiosk.kiosk
