@@ -106,7 +106,6 @@ class Agent(StartScript):
         self.lane: Lane
         self.link: MqttLink | None = None
         self.site_config: SiteConfigStore | None = None
-        self.api_server: Any = None
         self.metrics: AgentMetrics | None = None
         """Only with [metrics]: prometheus-client is not worth its memory on a lane nobody scrapes."""
         self.metrics_port: int | None = None
@@ -267,7 +266,6 @@ class Agent(StartScript):
             # The post's console (create_console_app with several lanes) keeps the shift ledger;
             # a second console here would take the lane's events into a ledger nobody reads.
             running = serve_console(create_booth_api(self.lane), console.bind, console.port)
-            self.api_server = running.server
             self.on_stop(running.stop)
             log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
             return
@@ -297,7 +295,6 @@ class Agent(StartScript):
         # The lane's own JSON API stays under /api/lane for tools and scripts that use it.
         app.mount("/", create_booth_api(self.lane))
         running = serve_console(app, console.bind, console.port)
-        self.api_server = running.server
         self.on_stop(running.stop)
         log.info("booth console at %s", running.url, extra={"device": device.id})
 

@@ -105,15 +105,4 @@ def require(need: Role, action: str = "") -> Callable[..., Principal]:
     return dependency
 
 
-def require_machine(kind: str) -> Callable[..., Principal]:
-    """Dependency factory for lane/kiosk bearer tokens (``kind`` = device or kiosk)."""
-
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
-        if principal.kind != kind:
-            raise HTTPException(403, f"需要{kind}令牌 / needs a {kind} token")
-        return principal
-
-    return dependency
-
-
 _ROLE_ZH = {Role.GUARD: "岗亭", Role.SUPERVISOR: "主管", Role.ADMIN: "管理员"}

@@ -9,10 +9,6 @@ class AuthError(GatepostError, PermissionError):
     """Not signed in, wrong credentials, or an expired session."""
 
 
-class Forbidden(GatepostError, PermissionError):
-    """Signed in, but the role does not allow this action."""
-
-
 class Throttled(AuthError):
     """Too many failed sign-ins; ``retry_after`` seconds until the next try."""
 
@@ -27,7 +23,3 @@ class WeakPassword(GatepostError, ValueError):
 
 class UserError(GatepostError, ValueError):
     """A user record cannot be created or changed as asked (duplicate name, bad role, last admin)."""
-
-
-class CsrfError(GatepostError, PermissionError):
-    """A state-changing request without the session's CSRF token."""

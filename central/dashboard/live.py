@@ -57,11 +57,6 @@ class LiveHub:
         self._last_id = 0
         self._recent: deque[tuple[int, str]] = deque(maxlen=REPLAY_FRAMES)
 
-    @property
-    def subscribers(self) -> int:
-        with self._lock:
-            return len(self._subs)
-
     def publish(self, kind: str, payload: Any) -> None:
         self.publish_frame(_frame(kind, payload))
 

@@ -74,10 +74,6 @@ class OccupancyView:
     updated_at: datetime
     version: int
 
-    @property
-    def free(self) -> int | None:
-        return None if self.capacity is None else max(0, self.capacity - self.occupied)
-
 
 def view(row: SiteOccupancy) -> OccupancyView:
     return OccupancyView(

@@ -40,7 +40,6 @@ from edge.wire import (
 
 log = logging.getLogger(__name__)
 
-VISITOR_EVENTS = frozenset({EventType.VISITOR_CHECKED_IN, EventType.VISITOR_CHECKED_OUT, EventType.VISITOR_BLOCKED})
 T = TypeVar("T", bound=tuple[Any, ...])
 
 

@@ -253,7 +253,7 @@ class BlockIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
-    def _something(self) -> BlockIn:
+    def _names_someone(self) -> BlockIn:
         if not (self.name or self.phone or self.visit_id):
             raise ValueError("give a name, a phone or a visit_id")
         return self
