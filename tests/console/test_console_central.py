@@ -26,7 +26,9 @@ def linked(broker):
 
     def link(post):
         for name, sim in post.lanes.items():
-            mqtt = MqttLink("demo", name, host="127.0.0.1", port=broker.port, role=sim.role)
+            # a short backoff cap: with the field default (30 s) a slow run can leave the
+            # lane's next retry past the test's wait after the broker comes back
+            mqtt = MqttLink("demo", name, host="127.0.0.1", port=broker.port, role=sim.role, reconnect_max_s=2)
             forwarder = Forwarder(sim.outbox, mqtt)
             forwarder.start()
             mqtt.start()
@@ -115,7 +117,7 @@ def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(page
     assert not central_events(central, "incident_reported")
 
     broker.start()  # same port, the broker's own persistence
-    incident = central.wait_for(lambda: central_events(central, "incident_reported"), timeout=20, what="incident at central")
+    incident = central.wait_for(lambda: central_events(central, "incident_reported"), timeout=30, what="incident at central")
     assert incident[0]["data"]["kind"] == "forced_entry" and incident[0]["data"]["guard"] == "g001 王强"
     central.wait_for(lambda: central_events(central, "manual_raise"), timeout=10, what="manual raise at central")
     s = central.client("sup")
