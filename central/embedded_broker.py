@@ -44,7 +44,7 @@ class EmbeddedBroker:
         try:
             self._broker = _broker_class()(self._config(), loop=self._loop)
             self._loop.run_until_complete(self._broker.start())
-        except BaseException as exc:  # reported to start(), which raises it in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - reported to start(), which raises it in the caller's thread
             self._error = exc
             self._ready.set()
             return
@@ -68,7 +68,7 @@ class EmbeddedBroker:
         future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
         try:
             future.result(timeout=5)
-        except Exception as exc:  # shutting down anyway; a demo must still exit cleanly
+        except Exception as exc:  # noqa: BLE001 - shutting down anyway; a demo must still exit cleanly
             log.warning("embedded broker shutdown: %s", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:

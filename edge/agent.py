@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -69,9 +69,6 @@ from edge.wire import (
     utc_now,
 )
 
-if TYPE_CHECKING:
-    from edge.link.metrics import AgentMetrics
-
 log = logging.getLogger("gatepost.agent")
 
 SIM_KEY = "5e" * 32
@@ -106,9 +103,6 @@ class Agent(StartScript):
         self.lane: Lane
         self.link: MqttLink | None = None
         self.site_config: SiteConfigStore | None = None
-        self.metrics: AgentMetrics | None = None
-        """Only with [metrics]: prometheus-client is not worth its memory on a lane nobody scrapes."""
-        self.metrics_port: int | None = None
 
     # ----------------------------------------------------------------- the script
 
@@ -140,11 +134,7 @@ class Agent(StartScript):
         self.outbox = Outbox(self._path(link.outbox_path, "outbox.sqlite3"), device.site, device.id,
                              bound=link.outbox_bound, clock=self.clock)
         self.on_stop(self.outbox.close)
-        if self.config.metrics is not None:
-            # Imported only here: prometheus-client costs the Pi's idle budget (60 MB) several MB.
-            from edge.link.metrics import AgentMetrics
-
-            self.metrics = AgentMetrics(self.outbox, site=device.site, device=device.id, role=device.role)
+        self.count_into_metrics(self.outbox)
         assert self.config.lane is not None
         state = self._path(self.config.lane.state_path, "lane-state.json").with_suffix(".sqlite3")
         # Used tickets go into the outbox's file, written in the same transaction as the payment.
@@ -297,12 +287,6 @@ class Agent(StartScript):
         running = serve_console(app, console.bind, console.port)
         self.on_stop(running.stop)
         log.info("booth console at %s", running.url, extra={"device": device.id})
-
-    def start_metrics(self) -> None:
-        if self.config.metrics is None or self.metrics is None:
-            return
-        self.metrics_port = self.metrics.serve(self.config.metrics.bind, self.config.metrics.port)
-        self.on_stop(self.metrics.stop)
 
     # ----------------------------------------------------------------- central's config and commands
 

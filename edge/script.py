@@ -13,6 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.config import AgentConfig
+    from edge.link import Outbox
+    from edge.link.metrics import AgentMetrics
 
 log = logging.getLogger("gatepost.agent")
 
@@ -21,16 +27,37 @@ class StartScript:
     """Mixin for an agent: ``STEPS`` names, :meth:`steps` the functions, in the same order."""
 
     STEPS: tuple[str, ...] = ()
+    config: AgentConfig
 
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self._closers: list[Callable[[], None]] = []
+        self.metrics: AgentMetrics | None = None
+        """Only with [metrics]: prometheus-client is not worth its memory on an agent nobody scrapes."""
+        self.metrics_port: int | None = None
 
     def steps(self) -> Sequence[Callable[[], None]]:
         raise NotImplementedError
 
     def on_stop(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)
+
+    def count_into_metrics(self, outbox: Outbox) -> None:
+        """Keep this agent's Prometheus registry, if the config asks for ``[metrics]``."""
+        if self.config.metrics is None:
+            return
+        # Imported only here: prometheus-client costs the Pi's idle budget (60 MB) several MB.
+        from edge.link.metrics import AgentMetrics
+
+        device = self.config.device
+        self.metrics = AgentMetrics(outbox, site=device.site, device=device.id, role=device.role)
+
+    def start_metrics(self) -> None:
+        """The last step: serve ``/metrics`` once everything it reports on is running."""
+        if self.config.metrics is None or self.metrics is None:
+            return
+        self.metrics_port = self.metrics.serve(self.config.metrics.bind, self.config.metrics.port)
+        self.on_stop(self.metrics.stop)
 
     def run_steps(self) -> float:
         """Run the steps in order; return the seconds it took. A failing step stops what started."""

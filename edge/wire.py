@@ -160,7 +160,7 @@ def format_ts(moment: datetime) -> str:
 def parse_ts(text: str) -> datetime:
     if not isinstance(text, str) or not text.endswith("Z"):
         raise ValueError("timestamp must be UTC RFC 3339 ending in Z")
-    moment = datetime.fromisoformat(text[:-1] + "+00:00")
+    moment = datetime.fromisoformat(text)
     return moment.astimezone(UTC)
 
 

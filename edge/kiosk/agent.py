@@ -8,6 +8,7 @@ Start-up reads like a script, as the lane agent's does:
     4. kiosk         the check-in logic wired to all of the above
     5. link          MQTT, outbox forwarder, block list as a retained site config, health
     6. kiosk ui      the touchscreen page on [console] bind:port
+    7. metrics       Prometheus /metrics on [metrics] bind:port (only if configured)
 
 The kiosk works with the broker and central gone: the block list is the
 last retained copy kept on disk, and check-ins wait in the outbox.
@@ -64,7 +65,7 @@ class KioskAgent(StartScript):
     printer whose ``captured`` bytes are the printed passes.
     """
 
-    STEPS = ("local state", "keys", "hardware", "kiosk", "link", "kiosk ui")
+    STEPS = ("local state", "keys", "hardware", "kiosk", "link", "kiosk ui", "metrics")
 
     def __init__(self, config: AgentConfig, *, state_dir: Path | None = None,
                  clock: Callable[[], datetime] = utc_now, connect: bool = True, port: int | None = None) -> None:
@@ -97,7 +98,7 @@ class KioskAgent(StartScript):
 
     def steps(self) -> tuple[Callable[[], None], ...]:
         return (self.open_local_state, self.load_keys, self.build_hardware, self.build_kiosk,
-                self.start_link, self.start_ui)
+                self.start_link, self.start_ui, self.start_metrics)
 
     def start(self) -> KioskAgent:
         took = self.run_steps()
@@ -130,6 +131,7 @@ class KioskAgent(StartScript):
         state = self._state()
         self.outbox = Outbox(state / "outbox.sqlite3", device.site, device.id, bound=link.outbox_bound, clock=self.clock)
         self.on_stop(self.outbox.close)
+        self.count_into_metrics(self.outbox)
         self.store = KioskStore(state / "kiosk.sqlite3")
         self.on_stop(self.store.close)
         self.site_config = SiteConfigStore(None, device.site, state / "site-config.sqlite3")
@@ -194,8 +196,10 @@ class KioskAgent(StartScript):
                           sales_office=self.settings.sales_office, pass_hours=self.settings.pass_valid_hours,
                           print_pass=self.settings.print_pass, timezone=self.settings.timezone,
                           signing_key_id=self.signing_key_id, keys=self.keys),
-            outbox=self.outbox, store=self.store, camera=self.camera, printer=self.printer, faces=self.faces,
+            outbox=self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox,
+            store=self.store, camera=self.camera, printer=self.printer, faces=self.faces,
             blocklist=lambda: self._blocklist, clock=self.clock,
+            on_camera_error=self._camera_error,
         )
         self.kiosk.purge(self.settings.retention_days)
 
@@ -216,6 +220,8 @@ class KioskAgent(StartScript):
         link.start()
         for closer in (forwarder.stop, health.stop, link.stop):
             self.on_stop(closer)
+        if self.metrics is not None:
+            self.metrics.connected = link.connected.is_set
 
     def start_ui(self) -> None:
         app = create_kiosk_app(self.kiosk, language=self.config.device.language,
@@ -239,6 +245,10 @@ class KioskAgent(StartScript):
             thread.join(timeout=3)
 
         self.on_stop(stop_ui)
+
+    def _camera_error(self) -> None:
+        if self.metrics is not None:
+            self.metrics.reader_errors.labels("camera").inc()
 
     # ----------------------------------------------------------------- central's block list
 

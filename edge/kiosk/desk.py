@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -30,7 +30,7 @@ from edge.kiosk.face import FaceCheck, FaceCheckError
 from edge.kiosk.passes import PassError, sign_pass, verify_pass
 from edge.kiosk.store import KioskStore
 from edge.kiosk.visit import BlockList, CheckIn, FormError, VisitorForm, check_in, pass_lines
-from edge.link import Outbox
+from edge.lane.ports import EventSink
 from edge.wire import (
     EventType,
     InviteError,
@@ -61,6 +61,13 @@ class KioskSettings:
     scan_timeout_s: float = 3.0
 
 
+class KioskOutbox(EventSink, Protocol):
+    """The durable outbox as the kiosk uses it (the outbox itself, or the same counted for /metrics)."""
+
+    @property
+    def depth(self) -> int: ...
+
+
 class KioskError(GatepostError, ValueError):
     """A request the kiosk answers with a message (bad input, a camera that shows nothing)."""
 
@@ -75,11 +82,13 @@ class KioskError(GatepostError, ValueError):
 class Kiosk:
     """Check-in, photo, invite scan and check-out for one lobby kiosk."""
 
-    def __init__(self, settings: KioskSettings, *, outbox: Outbox, store: KioskStore, camera: Camera | None,
+    def __init__(self, settings: KioskSettings, *, outbox: KioskOutbox, store: KioskStore, camera: Camera | None,
                  printer: TicketPrinter | None, faces: FaceCheck | None,
-                 blocklist: Callable[[], BlockList], clock: Callable[[], datetime]) -> None:
+                 blocklist: Callable[[], BlockList], clock: Callable[[], datetime],
+                 on_camera_error: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
         self.outbox = outbox
+        self.on_camera_error = on_camera_error
         self.store = store
         self.camera = camera
         self.printer = printer
@@ -101,6 +110,7 @@ class Kiosk:
             count = self.faces.count(frame)
         except (DeviceError, FaceCheckError) as exc:
             log.warning("photo failed: %s", exc)
+            self.on_camera_error()
             raise KioskError("camera", "摄像头暂不可用,可跳过拍照", "The camera is not available; you may skip the photo", 503) from exc
         if count == 0:
             log.info("photo: no face found, retake asked")
@@ -228,6 +238,8 @@ class Kiosk:
         try:
             text = self._read_qr()
         except DeviceError as exc:
+            log.warning("QR scan failed: %s", exc)
+            self.on_camera_error()
             raise KioskError("camera", "摄像头暂不可用,请到前台", "The camera is not available: please see the desk", 503) from exc
         if not text:
             raise KioskError("no_qr", "没有扫到二维码,请把二维码对准摄像头", "No QR code seen: hold it up to the camera")

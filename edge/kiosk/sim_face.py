@@ -49,7 +49,8 @@ class KioskCameraSource:
     """A frame source for :class:`edge.hw.camera.Camera` in front of the kiosk.
 
     Shows a face (:meth:`show_face`), nobody (:meth:`show_nobody`), or a QR
-    code held up to the lens (:meth:`show_qr`, e.g. a visitor pass at check-out).
+    code held up to the lens (:meth:`show_qr`, e.g. a visitor pass at check-out);
+    :meth:`unplug` makes reads fail, as a camera with a loose cable does.
     """
 
     def __init__(self, width: int = 640, height: int = 480) -> None:
@@ -75,9 +76,15 @@ class KioskCameraSource:
         with self._lock:
             self._mode = "qr"
 
-    def read(self) -> tuple[bool, np.ndarray]:
+    def unplug(self) -> None:
+        with self._lock:
+            self._mode = "unplugged"
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
         with self._lock:
             mode = self._mode
+        if mode == "unplugged":
+            return False, None
         if mode == "qr":
             return self._qr.read()  # type: ignore[return-value]
         return True, (self._face if mode == "face" else self._empty).copy()

@@ -240,13 +240,13 @@ def test_password_hash_matches_mosquitto_passwd_format():
 def test_provision_cli_prints_where_things_went(tmp_path: Path):
     out = subprocess.run(
         [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "lane-9" in out.stdout and (tmp_path / "devices" / "lane-9.toml").exists()
     again = subprocess.run(
         [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 

@@ -11,7 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge.agent import Agent
 from edge.config import load_config
 from edge.hw.gpio import activate, deactivate
+from edge.kiosk.agent import KioskAgent
 from edge.lane.inputs import ReaderFailed
+from tests.kiosk.helpers import KEY_HEX, form, kiosk_config
 from tests.lane.sim import wait_for
 from tests.lane.test_agent_and_demo import simulated_config
 from tests.support.services import free_port
@@ -94,3 +96,32 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
         raise AssertionError("metrics still served after stop")
     except httpx.TransportError:
         pass
+
+
+def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, broker, monkeypatch):
+    monkeypatch.setenv("GATEPOST_TEST_KIOSK_KEYS", f"1={KEY_HEX}")
+    path = kiosk_config(tmp_path, broker.port)
+    metrics_port = free_port()
+    path.write_text(path.read_text() + f'\n[metrics]\nbind = "127.0.0.1"\nport = {metrics_port}\n')
+    agent = KioskAgent(load_config(path), state_dir=tmp_path / "kiosk-state", port=0).start()
+    try:
+        assert agent.metrics_port == metrics_port
+        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
+                 timeout=10, what="the kiosk's link is up")
+        http = httpx.Client(base_url=agent.url, timeout=10)
+        body = form(name="Metric Mei")
+        assert http.post("/api/check-in", json=body).json()["ok"]
+        assert http.post("/api/check-in", json=body).json()["repeat"]  # a double tap is not a second visitor
+        agent.camera_source.unplug()
+        assert http.post("/api/photo").status_code == 503
+        assert http.post("/api/check-out/scan").status_code == 503
+
+        samples = scrape(metrics_port)
+        assert samples[("gatepost_agent_events_total", (("type", "visitor_checked_in"),))] == 1
+        assert samples[("gatepost_agent_reader_errors_total", (("reader", "camera"),))] == 2
+        labels = (("device", "sg-lobby-1"), ("role", "kiosk"), ("site", "sunrise-garden"))
+        assert samples[("gatepost_agent_info", labels)] == 1
+        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0, timeout=10,
+                 what="the check-in left the kiosk")
+    finally:
+        agent.stop()

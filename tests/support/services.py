@@ -147,7 +147,7 @@ def _pg_available() -> bool:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return True
-    except Exception:
+    except psycopg.Error:
         return False
 
 
