@@ -336,7 +336,7 @@ def invite(
     db: Session = Depends(get_db),
     ops: Ops = Depends(get_ops),
 ) -> dict[str, Any]:
-    """Pre-register a visitor; the answer's ``qr`` is the text of the signed invite QR."""
+    """Pre-register a visitor; the answer's ``qr`` is the text of the signed invite QR, ``qr_svg`` its picture."""
     site = check_id(body.site, "site")
     now = ops.clock()
     if body.day < now.astimezone(_zone(request)).date():
@@ -349,7 +349,8 @@ def invite(
     row, qr = service.create_invite(db, site=site, day=body.day, name=body.name, host=body.host, unit=body.unit,
                                     category=body.category, key=key, by=principal.name, role=principal.role, now=now)
     db.commit()
-    return {"invite_id": row.invite_id, "site": site, "day": body.day.isoformat(), "qr": qr}
+    return {"invite_id": row.invite_id, "site": site, "day": body.day.isoformat(), "name": body.name,
+            "qr": qr, "qr_svg": service.qr_svg(qr)}
 
 
 @router.post("/api/visitors/purge", responses=ERRORS)
@@ -392,11 +393,12 @@ def visitors_page(
         site = _site(site)
     except (ValueError, HTTPException):
         return _page("visitors.html", error="查询条件无效 / invalid search", visits=[], on_site=[], q={},
-                     supervisor=False, zone=zone)
+                     supervisor=False, zone=zone, today=now.astimezone(zone).date().isoformat())
     visits = service.search(db, site=site, name=name, host=host, day=the_day, zone=zone, limit=200, offset=0)
     here = service.on_site(db, site, now)
     return _page("visitors.html", error=None, q={"site": site or "", "name": name or "", "host": host or "",
                                                  "day": day or ""},
+                 today=now.astimezone(zone).date().isoformat(),
                  visits=[_local(service.visit_dict(v, now), zone) for v in visits],
                  on_site=[_local(service.visit_dict(v, now), zone) for v in here],
                  supervisor=principal.role in (Role.SUPERVISOR.value, Role.ADMIN.value), zone=zone)
@@ -422,9 +424,14 @@ def evacuation_page(
                  as_of=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
 
 
-@router.get("/static/visitors/visitors.css", include_in_schema=False)
-def stylesheet() -> FileResponse:
-    return FileResponse(HERE / "templates" / "visitors.css", media_type="text/css; charset=utf-8")
+STATIC_TYPES = {"visitors.css": "text/css; charset=utf-8", "visitors.js": "text/javascript; charset=utf-8"}
+
+
+@router.get("/static/visitors/{name}", include_in_schema=False)
+def static_file(name: str) -> FileResponse:
+    if name not in STATIC_TYPES:
+        raise HTTPException(404, "not found")
+    return FileResponse(HERE / "templates" / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "no-cache"})
 
 
 def _local(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import qrcode
+import qrcode.constants
+from qrcode.image.svg import SvgPathImage
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -159,6 +162,12 @@ def publish_blocklist(db: Session, site: str, now: datetime, publish: Publish | 
 
 
 # --------------------------------------------------------------------------- invites
+
+
+def qr_svg(text: str) -> str:
+    """``text`` as a QR code in a standalone SVG: the host shows it on a phone or prints it."""
+    image = qrcode.make(text, image_factory=SvgPathImage, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    return str(image.to_string(encoding="unicode"))
 
 
 def create_invite(db: Session, *, site: str, day: date, name: str, host: str | None, unit: str | None,

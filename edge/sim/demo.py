@@ -47,6 +47,7 @@ from central.db.session import make_engine, make_sessions, upgrade
 from central.embedded_broker import EmbeddedBroker
 from central.ingest.service import IngestService
 from central.settings import load_settings
+from central.visitors.settings import VisitorSettings
 from edge.agent import Agent
 from edge.config import load_config
 from edge.console.app import create_console_app, serve_console
@@ -180,8 +181,9 @@ class ReceiptRoll:
 class DemoCentral:
     """Central in this process: the FastAPI app with ingest, served by uvicorn on a thread; restartable."""
 
-    def __init__(self, db_url: str, broker_port: int, http_port: int) -> None:
+    def __init__(self, db_url: str, broker_port: int, http_port: int, *, invite_key_hex: str | None = None) -> None:
         self.db_url, self.broker_port, self.http_port = db_url, broker_port, http_port
+        self.invite_key_hex = invite_key_hex
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._engine: Any = None
@@ -194,6 +196,9 @@ class DemoCentral:
         self._engine = make_engine(settings.db_url)
         upgrade(self._engine)
         app = create_app(settings, engine=self._engine, ingest=IngestService(settings, self._engine))
+        if self.invite_key_hex is not None:
+            # The kiosk's own key, so an invitation made on the visitor page scans at the demo kiosk.
+            app.state.visitor_settings = VisitorSettings(visitor_invite_keys=f"1={self.invite_key_hex}")
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.http_port,
                                                      log_level="warning", lifespan="on", log_config=None,
                                                      # an open dashboard's SSE stream must not hold up Ctrl-C
@@ -253,6 +258,7 @@ class DemoSite(StartScript):
     kiosk: KioskAgent | None = None
     sim_start: datetime = field(init=False)
     sim_end: datetime = field(init=False)
+    site_key_hex: str = field(init=False, repr=False)
     seed: int = 0
 
     STEPS = ("work dir", "broker", "central", "lanes", "booth console", "kiosk", "traffic")
@@ -276,6 +282,11 @@ class DemoSite(StartScript):
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not opts.keep and opts.workdir is None:
             self.on_stop(lambda: shutil.rmtree(self.workdir, ignore_errors=True))
+        # One site key, new each run: lanes sign tickets with it, central signs invitations, the kiosk checks both.
+        self.site_key_hex = secrets.token_hex(32)
+        keys = self.workdir / "site_keys.toml"
+        keys.write_text(f'[keys]\n1 = "{self.site_key_hex}"\n', encoding="utf-8")
+        keys.chmod(0o600)
 
     def start_broker(self) -> None:
         port = self.options.broker_port or _free_port()
@@ -298,9 +309,11 @@ class DemoSite(StartScript):
                 db.commit()
         finally:
             engine.dispose()
-        self.central = DemoCentral(db_url, self.broker.port, self.options.http_port or _free_port()).start()
+        self.central = DemoCentral(db_url, self.broker.port, self.options.http_port or _free_port(),
+                                   invite_key_hex=self.site_key_hex).start()
         self.on_stop(self.central.stop)
         self.urls["dashboard"] = f"{self.central.url}/dashboard"
+        self.urls["visitor log"] = f"{self.central.url}/visitors"
         self.urls["api"] = f"{self.central.url}/docs"
 
     def start_lanes(self) -> None:
@@ -311,9 +324,6 @@ class DemoSite(StartScript):
         # The simulated span ends at the real present, so no event is ever dated in the future.
         self.sim_start = now - opts.duration
         self.clock = SimClock(self.sim_start)
-        keys = self.workdir / "site_keys.toml"
-        keys.write_text(f'[keys]\n1 = "{secrets.token_hex(32)}"\n', encoding="utf-8")
-        keys.chmod(0o600)
         (self.workdir / "barrier_demo.toml").write_text(DEMO_BARRIER, encoding="utf-8")
         self.write_roster()
         for device, role, name in LANES:

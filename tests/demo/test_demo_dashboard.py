@@ -1,5 +1,6 @@
 """The demo site in Debian's chromium: the supervisor's dashboard with live traffic and visitors on site,
-the booth console with its guard signed on, and the lobby kiosk's start screen."""
+the booth console with its guard signed on, the lobby kiosk's start screen, and an invitation made on the
+visitor log that the kiosk accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from edge import wire
 from edge.sim.demo import DemoOptions, DemoSite, run_demo
 from edge.sim.traffic import TrafficProfile
 from tests.demo.test_demo import _wait
@@ -63,6 +65,21 @@ def test_demo_dashboard_console_and_kiosk_in_the_browser(page):
         shown = int(page.locator("#visitors-count").inner_text())
         api = page.evaluate("fetch('/api/visitors/on-site-count?site=demo').then(r => r.json())")
         assert api["count"] >= 1 and abs(shown - api["count"]) <= 3  # both live; a check-out may fall between
+
+        # From the dashboard to the visitor log: an invitation that the demo's kiosk accepts today.
+        page.click("#visitors-link")
+        page.wait_for_url("**/visitors")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#on-site tbody tr[data-visit]").count() >= 1
+        kiosk = site.kiosk.kiosk
+        today = kiosk.clock().astimezone(kiosk.zone).date().isoformat()
+        page.select_option("#invite-form select[name=site]", "demo")
+        page.fill("#invite-form input[name=day]", today)
+        page.fill("#invite-form input[name=name]", "演示访客 Demo Guest")
+        page.click("#invite-go")
+        page.locator("#invite-card").wait_for()
+        qr = page.locator("#invite-qr").get_attribute("data-qr")
+        assert wire.verify_invite(qr, kiosk.settings.keys, site="demo", today=today).name == "演示访客 Demo Guest"
     finally:
         stop.set()
         runner.join(60)
