@@ -65,7 +65,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self._broker is None or not self._loop.is_running():
             return
-        future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         try:
             future.result(timeout=5)
         except Exception as exc:  # noqa: BLE001 - shutting down anyway; a demo must still exit cleanly
@@ -73,6 +73,17 @@ class EmbeddedBroker:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(timeout=5)
+        if not self._thread or not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        await self._broker.shutdown()
+        # amqtt leaves its per-client handler tasks waiting; end them here, or they are
+        # garbage-collected later on a closed loop with "Event loop is closed".
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
 
 class _Snapshots(dict):  # type: ignore[type-arg]

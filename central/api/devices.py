@@ -1,4 +1,9 @@
-"""Devices: availability (status + Last Will), last health, active alarms; and remote commands."""
+"""Devices: availability (status + Last Will), last health, active alarms; and remote commands.
+
+``GET /api/devices/self`` is the one route for a machine's bearer token: a lane
+or kiosk (or the installer at its Pi, with its token) asks what central knows
+of it — the commissioning check that needs no person's login.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from central import commands
 from central.alarms.models import Alarm
 from central.api.common import ERRORS, check_id, ts
 from central.api.context import Ops
-from central.auth.deps import client_of, get_db, get_ops, require
+from central.auth.deps import client_of, get_db, get_ops, require, require_machine
 from central.auth.roles import Role
 from central.auth.service import Principal
 from central.db.models import Device, Event
@@ -85,6 +90,18 @@ class DeviceList(BaseModel):
 @router.get("", response_model=DeviceList)
 def list_devices(site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> DeviceList:
     return DeviceList(items=all_devices(db, check_id(site, "site") if site else None))
+
+
+@router.get("/self", response_model=dict[str, Any])
+def this_device(principal: Principal = Depends(require_machine), db: Session = Depends(get_db),
+                ops: Ops = Depends(get_ops)) -> dict[str, Any]:
+    """What central knows of the calling lane or kiosk, named by its token; ``known`` is false until
+    its first message has arrived over MQTT."""
+    assert principal.site is not None and principal.device is not None  # require_machine checked
+    row = db.get(Device, (principal.site, principal.device))
+    found = next((d for d in all_devices(db, principal.site) if d["device"] == principal.device), None) if row else None
+    return {"site": principal.site, "device": principal.device, "token_kind": principal.kind,
+            "central_time": ts(ops.clock()), "known": found is not None} | (found or {})
 
 
 @router.get("/{site}/{device}", response_model=dict[str, Any], responses={404: {}})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -87,22 +88,39 @@ def require(need: Role, action: str = "") -> Callable[..., Principal]:
         ops: Ops = Depends(get_ops),
     ) -> Principal:
         if principal.kind != "user" or not allows(principal.role, need):
-            audit.record(
-                db,
-                actor=principal.name,
-                actor_role=principal.role,
-                action=action or f"{request.method} {request.url.path}"[:64],
-                target=request.url.path[:200],
-                outcome="denied",
-                client=client_of(request),
-                at=ops.clock(),
-            )
-            db.commit()
-            log.warning("%s (%s) refused %s %s", principal.name, principal.role, request.method, request.url.path)
-            raise HTTPException(403, f"需要{_ROLE_ZH[need]}权限 / needs the {need.value} role")
+            _refuse(request, principal, db, ops, action, f"需要{_ROLE_ZH[need]}权限 / needs the {need.value} role")
         return principal
 
     return dependency
+
+
+def require_machine(
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> Principal:
+    """Dependency: the caller must be a lane or kiosk with its own bearer token."""
+    if principal.kind not in ("device", "kiosk") or not principal.site or not principal.device:
+        _refuse(request, principal, db, ops, "machine", "只供设备令牌使用 / needs a device or kiosk token")
+    return principal
+
+
+def _refuse(request: Request, principal: Principal, db: Session, ops: Ops, action: str, message: str) -> NoReturn:
+    """Audit the refusal, log it, and answer 403."""
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action=action or f"{request.method} {request.url.path}"[:64],
+        target=request.url.path[:200],
+        outcome="denied",
+        client=client_of(request),
+        at=ops.clock(),
+    )
+    db.commit()
+    log.warning("%s (%s) refused %s %s", principal.name, principal.role, request.method, request.url.path)
+    raise HTTPException(403, message)
 
 
 _ROLE_ZH = {Role.GUARD: "岗亭", Role.SUPERVISOR: "主管", Role.ADMIN: "管理员"}

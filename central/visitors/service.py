@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.db.models import Event
+from central.db.models import Event, Quarantined
 from central.visitors.mask import mask_id, mask_phone, search_key
 from central.visitors.models import Visit, VisitorBlock, VisitorDay, VisitorInvite
 from edge.wire import (
@@ -187,7 +187,11 @@ def create_invite(db: Session, *, site: str, day: date, name: str, host: str | N
 
 def purge(db: Session, *, now: datetime, retention_days: int, actor: str = "system", role: str = "") -> dict[str, int]:
     """Empty the personal fields of visits older than ``retention_days`` (and of their events and
-    invites); counts in :class:`VisitorDay` stay. Audited."""
+    invites); counts in :class:`VisitorDay` stay. Audited.
+
+    Quarantined payloads of that age are emptied too: a malformed check-in never reached the fold's
+    masking, so its bytes may hold a name or a phone. Topic, size, reason and time stay for the record.
+    """
     cutoff = now - timedelta(days=retention_days)
     visits = _rowcount(db.execute(
         update(Visit).where(Visit.checked_in_at < cutoff, Visit.purged_at.is_(None))
@@ -202,7 +206,10 @@ def purge(db: Session, *, now: datetime, retention_days: int, actor: str = "syst
             event.data = kept | {"name": "*"}
             events += 1
     invites = _rowcount(db.execute(delete(VisitorInvite).where(VisitorInvite.day < cutoff.date() - timedelta(days=1))))
-    counts = {"visits": visits, "events": events, "invites": invites}
+    quarantine = _rowcount(db.execute(
+        update(Quarantined).where(Quarantined.received_at < cutoff, Quarantined.payload != b"").values(payload=b"")
+    ))
+    counts = {"visits": visits, "events": events, "invites": invites, "quarantine": quarantine}
     audit.record(db, actor=actor, actor_role=role, action="visitors.purge", target=f"before {format_ts(cutoff)}",
                  detail=counts | {"retention_days": retention_days}, at=now)
     log.info("visitor purge: %s", counts)

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 import click
 import uvicorn
+from pydantic import SecretStr
 
 from central.app import create_app
 from central.auth.service import create_user
@@ -198,7 +199,7 @@ class DemoCentral:
         app = create_app(settings, engine=self._engine, ingest=IngestService(settings, self._engine))
         if self.invite_key_hex is not None:
             # The kiosk's own key, so an invitation made on the visitor page scans at the demo kiosk.
-            app.state.visitor_settings = VisitorSettings(visitor_invite_keys=f"1={self.invite_key_hex}")
+            app.state.visitor_settings = VisitorSettings(visitor_invite_keys=SecretStr(f"1={self.invite_key_hex}"))
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.http_port,
                                                      log_level="warning", lifespan="on", log_config=None,
                                                      # an open dashboard's SSE stream must not hold up Ctrl-C

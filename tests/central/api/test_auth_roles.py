@@ -106,3 +106,32 @@ def test_kiosk_token_authenticates_a_machine_but_grants_no_user_role(central):
     assert a.delete("/api/tokens/north/lobby-1").json() == {"revoked": 1}
     assert k.get("/api/auth/me").status_code == 401
     assert central.client("sup").post("/api/tokens", json={"kind": "device", "site": "north", "device": "x"}).status_code == 403
+
+
+def test_a_device_token_reads_what_central_knows_of_its_own_device_and_nothing_else(central, lanes):
+    a = central.client("admin")
+    token = a.post("/api/tokens", json={"kind": "device", "site": "north", "device": "gate-7"}).json()["token"]
+    pi = central.client()
+    pi.headers["Authorization"] = f"Bearer {token}"
+    before = pi.get("/api/devices/self").json()  # the installer's check before the lane has connected
+    assert (before["site"], before["device"], before["token_kind"], before["known"]) == ("north", "gate-7", "device", False)
+    assert before["central_time"].endswith("Z")
+
+    lane = lanes("gate-7", role="entry")
+    lane.health(outbox_depth=3, barrier="closed")
+    seen = central.wait_for(lambda: (d := pi.get("/api/devices/self").json())["known"] and d["outbox_depth"] == 3 and d,
+                            what="the lane's health at central")
+    assert seen["online"] is True and seen["role"] == "entry" and seen["barrier"] == "closed"
+
+    # A token names one device: it reads nothing else, and a person's session cannot use the machine route.
+    assert pi.get("/api/devices/north/gate-7").status_code == 403
+    assert pi.get("/api/devices").status_code == 403
+    assert central.client("sup").get("/api/devices/self").status_code == 403
+    with central.sessions() as db:
+        denied = audit.entries(db, action="machine")
+    assert any(e.actor == "sup" and e.outcome == "denied" for e in denied)
+    forged = central.client()
+    forged.headers["Authorization"] = "Bearer gpt_" + "A" * 43
+    assert forged.get("/api/devices/self").status_code == 401
+    assert a.delete("/api/tokens/north/gate-7").json() == {"revoked": 1}
+    assert pi.get("/api/devices/self").status_code == 401

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import threading
+import uuid
 from datetime import timedelta
 
 import paho.mqtt.client as paho
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from central.alarms.models import Alarm
 from central.audit import AuditEntry
-from central.db.models import Event
+from central.db.models import Event, Quarantined
 from central.visitors import service
 from central.visitors.models import Visit, VisitorDay
 from edge import wire
@@ -198,6 +199,11 @@ def test_purge_empties_personal_fields_keeps_counts_and_is_audited(central, kios
     old = checked_in("Oscar Old", photo=JPEG)
     env = k.event(old, EventType.VISITOR_CHECKED_IN)
     central.wait_for(lambda: visit(central, old.visit_id), what="visit stored")
+    # A check-in that broke the contract: quarantined as sent, name and phone included.
+    broken = json.loads(env.model_dump_json()) | {"seq": "not a number", "id": str(uuid.uuid4())}
+    k.client.publish(env_topic := wire.event_topic("north", "north-lobby-7", "visitor_checked_in"),
+                     json.dumps(broken).encode(), qos=1).wait_for_publish(5)
+    held = central.wait_for(lambda: _quarantined(central, env_topic, b"Oscar Old"), what="quarantined check-in")
     with central.sessions() as db:
         before = sum(d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north")))
         # Not old enough yet: nothing of it is purged.
@@ -210,13 +216,22 @@ def test_purge_empties_personal_fields_keeps_counts_and_is_audited(central, kios
     row = visit(central, old.visit_id)
     assert (row.name, row.phone, row.host, row.photo, row.name_key) == (None, None, None, None, None)
     assert row.category == "guest" and row.checked_in_at is not None and row.purged_at is not None
+    assert counts["quarantine"] >= 1
     with central.sessions() as db:
         assert db.get(Event, env.id).data["name"] == "*"
         assert "phone" not in db.get(Event, env.id).data
+        emptied = db.get(Quarantined, held.id)
+        assert emptied.payload == b"" and emptied.size == held.size and emptied.reason == held.reason
         after = sum(d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north")))
         assert after == before
         assert db.scalars(select(AuditEntry).where(AuditEntry.action == "visitors.purge")).first() is not None
     assert central.client("sup").get(f"/api/visitors/{old.visit_id}/photo").status_code == 404
+
+
+def _quarantined(central, topic: str, needle: bytes) -> Quarantined | None:
+    with central.sessions() as db:
+        rows = db.scalars(select(Quarantined).where(Quarantined.topic == topic)).all()
+        return next((r for r in rows if needle in r.payload), None)
 
 
 def test_hostile_text_is_escaped_on_the_page_and_bad_queries_get_clear_errors(central, kiosk):
