@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -55,11 +57,22 @@ def test_sigkill_mid_stream_loses_nothing(broker, engine, db_url, publisher, tmp
 
         wait_until(probe_stored, timeout=30, what="ingest process up")
         events = [arrived("s1", "lane-1", seq) for seq in range(2, N + 1)]
-        infos = [publisher.event(e) for e in events]
+        infos: list = []
+
+        def stream() -> None:
+            # Paced like busy lanes (~1,500 events/s), so the kill lands mid-stream: all at
+            # once, a fast ingest stored the lot before the test could kill it.
+            for start in range(0, len(events), 150):
+                infos.extend(publisher.event(e) for e in events[start:start + 150])
+                time.sleep(0.1)
+
+        lanes = threading.Thread(target=stream, name="lanes")
+        lanes.start()
         wait_until(lambda: count(engine) > N // 5, timeout=60, what="part of the stream stored")
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: like a power cut
         proc.wait(10)
         stored_at_kill = count(engine)
+        lanes.join(30)
         publisher.flush(infos, timeout=60)  # the broker queues the rest for the persistent session
         proc = _spawn(db_url, broker.port, log)
         wait_until(lambda: count(engine) == N, timeout=90, what="every event after restart")
