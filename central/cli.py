@@ -76,15 +76,28 @@ def central() -> None:
     default=None,
     help="Listen port (default GATEPOST_HTTP_PORT).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With --ingest-only: serve Prometheus /metrics on the listen address and this port.",
+)
 def run(
-    with_ingest: bool, ingest_only: bool, workers: int | None, host: str | None, port: int | None
+    with_ingest: bool,
+    ingest_only: bool,
+    workers: int | None,
+    host: str | None,
+    port: int | None,
+    metrics_port: int | None,
 ) -> None:
     """Run central: the web app and the ingest worker(s), sharing one database."""
-    from central.db.session import make_engine, upgrade
+    from central.db.session import make_engine, make_sessions, upgrade
     from central.ingest.service import IngestService
 
     if ingest_only and not with_ingest:
         raise click.UsageError("--ingest-only and --no-ingest exclude each other")
+    if metrics_port is not None and not ingest_only:
+        raise click.UsageError("--metrics-port is for --ingest-only; the web app serves /metrics on its own port")
     overrides: dict[str, object] = {}
     if workers is not None:
         overrides["ingest_workers"] = workers
@@ -102,7 +115,21 @@ def run(
 
     if ingest_only:
         assert ingest is not None
-        _run_until_signal(ingest)
+        stop_metrics = None
+        if metrics_port is not None:
+            from central.metrics import serve_beside_ingest
+
+            try:
+                stop_metrics = serve_beside_ingest(ingest, make_sessions(engine), settings.http_host, metrics_port)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"cannot serve metrics on {settings.http_host}:{metrics_port}: {exc.strerror or exc}"
+                ) from None
+        try:
+            _run_until_signal(ingest)
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
         return
 
     import uvicorn

@@ -14,6 +14,11 @@ Three sources, each read where it is true:
   kind, devices online, open seq gaps. Another central process (an ingest-only
   worker) may have written them, so they are not counted in memory.
 
+An ingest-only process (``gatepost central run --ingest-only --metrics-port N``)
+has no web app: :func:`serve_beside_ingest` gives it the same series on
+prometheus-client's own small HTTP server, so each worker's rate and lag can
+be scraped at the scale path too.
+
 A scrape never fails because the database is away: those series are left out
 and ``gatepost_metrics_db_up`` says 0, with a log line.
 """
@@ -21,7 +26,7 @@ and ``gatepost_metrics_db_up`` says 0, with a log line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -31,6 +36,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -190,3 +196,23 @@ def install(app: FastAPI) -> CentralMetrics:
     app.state.commit_hooks.add(central.on_committed)
     app.include_router(router)
     return central
+
+
+def serve_beside_ingest(ingest: Any, sessions: sessionmaker[Session], host: str, port: int) -> Callable[[], None]:
+    """Serve ``/metrics`` for an ingest-only process; returns how to stop it. ``OSError`` if the port is taken."""
+    central = CentralMetrics(sessions, ingest)
+    remove_hook = ingest.hooks.add(central.on_committed)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=central.registry)
+    except OSError:
+        remove_hook()
+        raise
+    log.info("ingest metrics on http://%s:%d/metrics", host, port)
+
+    def stop() -> None:
+        remove_hook()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=3)
+
+    return stop

@@ -91,6 +91,7 @@ def test_templates_keep_instances_apart():
     # Two processes with one MQTT client id would keep disconnecting each other.
     assert env["GATEPOST_CLIENT_ID"].endswith("%i") and env["GATEPOST_INGEST_SHARED"] == "true"
     assert env["GATEPOST_HOUSEKEEPING"] == "false"
+    assert one(ingest, "ExecStart").endswith("--ingest-only --metrics-port 911%i")  # a port per instance
 
 
 def test_central_migrates_before_it_runs():

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from central import app as central_app
-from central.db.session import current_revision, make_engine
+from central.db.session import current_revision, make_engine, upgrade
 from central.settings import Settings, load_settings
 from edge.errors import ConfigError
 from tests.central.ingest.conftest import arrived, count, wait_until
@@ -98,3 +99,71 @@ def test_run_serves_and_ingests_then_stops_cleanly(broker, publisher, tmp_path: 
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -SIGTERM).
     assert proc.returncode in (0, -signal.SIGTERM), err[-2000:]
     assert "Traceback" not in err, err[-2000:]
+
+
+def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/workers.db"
+    upgrade(make_engine(url))  # as `gatepost central migrate` does before workers start
+    metrics_port = free_port()
+    env = os.environ | {
+        "GATEPOST_DB_URL": url,
+        "GATEPOST_BROKER_PORT": str(broker.port),
+        "GATEPOST_CLIENT_ID": "ingest-worker-metrics",
+    }
+    proc = subprocess.Popen(
+        CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1) as reply:
+                    text = reply.read().decode()
+            except OSError:
+                return {}
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+
+        worker = (("worker", "ingest-worker-metrics-ingest-0"),)
+        wait_until(lambda: scrape().get(("gatepost_ingest_broker_connected", worker)) == 1,
+                   timeout=30, what="the worker's metrics with its broker link up")
+        engine = make_engine(url)
+        publisher.flush([publisher.event(arrived("s9", "lane-9", seq)) for seq in (1, 2, 3)])
+        wait_until(lambda: count(engine) == 3, timeout=15, what="three events stored by the worker")
+        samples: dict = {}
+        wait_until(lambda: samples.update(scrape()) or samples.get(
+            ("gatepost_ingest_events_total", (("site", "s9"), ("type", "vehicle_arrived")))) == 3,
+            timeout=10, what="the worker's own event counter")
+        assert samples[("gatepost_ingest_messages_total", worker)] >= 3
+        assert samples[("gatepost_ingest_lag_seconds_count", ())] == 3
+        assert samples[("gatepost_metrics_db_up", ())] == 1
+
+        # A second worker asking for the same port gets a clear error, not a traceback.
+        taken = subprocess.run(CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
+                               env=env | {"GATEPOST_CLIENT_ID": "ingest-worker-2"}, capture_output=True, text=True,
+                               timeout=60, check=False)
+        assert taken.returncode == 1 and "cannot serve metrics" in taken.stderr
+        assert "Traceback" not in taken.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+
+
+def test_metrics_port_without_ingest_only_is_a_usage_error():
+    out = subprocess.run(CLI + ["central", "run", "--metrics-port", "9110"], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 2 and "--metrics-port is for --ingest-only" in out.stderr
+    assert "Traceback" not in out.stderr
