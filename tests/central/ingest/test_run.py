@@ -24,6 +24,17 @@ from tests.support.services import free_port
 CLI = [sys.executable, "-c", "from edge.cli import main; main()", "--log-level", "WARNING"]
 
 
+def terminate(proc: subprocess.Popen) -> str:
+    """SIGTERM, as systemd stops central; a process still running 20 s later is killed and fails the test."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.stderr.read().decode() if proc.stderr else ""
+
+
 def test_create_app_healthz_without_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(central_app, "ROUTERS", [])
     settings = Settings(db_url=f"sqlite:///{tmp_path}/c.db")
@@ -89,13 +100,7 @@ def test_run_serves_and_ingests_then_stops_cleanly(broker, publisher, tmp_path: 
             what="the event stored by the ingest in the same process",
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    err = proc.stderr.read().decode() if proc.stderr else ""
+        err = terminate(proc)
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -SIGTERM).
     assert proc.returncode in (0, -signal.SIGTERM), err[-2000:]
     assert "Traceback" not in err, err[-2000:]
@@ -151,13 +156,7 @@ def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: 
         assert taken.returncode == 1 and "cannot serve metrics" in taken.stderr
         assert "Traceback" not in taken.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    err = proc.stderr.read().decode() if proc.stderr else ""
+        err = terminate(proc)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err, err[-2000:]
 
