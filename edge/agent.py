@@ -55,7 +55,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
-from edge.script import StartScript
+from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial
 from edge.wire import (
@@ -75,7 +75,7 @@ SIM_KEY = "5e" * 32
 """Used only with ``hardware.simulate = true`` when no key is configured; never on a real lane."""
 
 
-class Agent(StartScript):
+class Agent(AgentScript):
     """One lane agent: its steps, what they built, and how to undo them."""
 
     STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api", "metrics")

@@ -350,7 +350,7 @@ def _insert_events_sqlite(session: Session, rows: list[dict[str, Any]]) -> bool:
     Values go through the columns' own bind processors, so storage matches the ORM's.
     """
     conn = session.connection()
-    data_bind = _bind_processors(conn.dialect)["data"]
+    data_bind = _data_bind(conn.dialect)
     params = [
         (
             row["id"],
@@ -390,19 +390,15 @@ def _sqlite_utc(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-_PROCESSORS: dict[str, dict[str, Any]] = {}
+_DATA_BIND: dict[str, Any] = {}
 
 
-def _bind_processors(dialect: Any) -> dict[str, Any]:
-    found = _PROCESSORS.get(dialect.name)
-    if found is None:
-        table = Event.__table__
-        found = {
-            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in _EVENT_COLUMNS
-        }
-        _PROCESSORS[dialect.name] = found
-    return found
+def _data_bind(dialect: Any) -> Any:
+    """The ``data`` column's own bind processor (JSON encoding) for ``dialect``, looked up once."""
+    if dialect.name not in _DATA_BIND:
+        column_type = Event.__table__.c["data"].type
+        _DATA_BIND[dialect.name] = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return _DATA_BIND[dialect.name]
 
 
 def _insert_events_pg(session: Session, rows: list[dict[str, Any]]) -> set[str]:

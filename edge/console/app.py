@@ -25,16 +25,12 @@ Refusals answer ``{"error": English, "error_zh": 中文, "code": …}`` with 403
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -46,8 +42,8 @@ from edge.console.booth import Booth, ConsoleRefused
 from edge.console.guards import GuardRoster
 from edge.console.store import ConsoleStore
 from edge.console.voice import Voice
-from edge.errors import ConfigError
 from edge.lane.lane import Lane
+from edge.serve import RunningApp, serve_local
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -265,44 +261,6 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN") -> 
     return app
 
 
-@dataclass
-class RunningConsole:
-    """A console served on a thread: its URL and how to stop it."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-
-
-CONSOLE_START_S = 10.0
-
-
-def serve_console(app: FastAPI, host: str, port: int) -> RunningConsole:
-    """Run ``app`` with uvicorn on its own thread (the agent keeps signal handling)."""
-    # Plain asyncio + h11, no websockets: a handful of JSON calls; the Pi's memory budget is small.
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                           loop="asyncio", http="h11", ws="none"))
-
-    def run() -> None:
-        try:
-            server.run()
-        except (SystemExit, OSError) as exc:  # uvicorn exits its thread when it cannot bind
-            log.error("booth console on %s:%s stopped: %r", host, port, exc)
-
-    thread = threading.Thread(target=run, name="booth-console", daemon=True)
-    thread.start()
-    # "Ready" must mean the guard's page answers; and a port already taken must stop the
-    # agent's start with a clear error, not leave a lane whose console silently never came up.
-    deadline = time.monotonic() + CONSOLE_START_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise ConfigError(f"the booth console could not listen on {host}:{port} (port in use?)",
-                              source="[console] bind/port")
-        time.sleep(0.01)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return RunningConsole(url=f"http://{shown}:{port}/", server=server, thread=thread)
+def serve_console(app: FastAPI, host: str, port: int) -> RunningApp:
+    """The guard's console (or a lane's JSON API) on its own thread: see :func:`edge.serve.serve_local`."""
+    return serve_local(app, host, port, what="booth console")

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from edge.config import AgentConfig
 from edge.config.schema import KioskSection
@@ -47,7 +43,8 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
-from edge.script import StartScript
+from edge.script import AgentScript
+from edge.serve import serve_local
 from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now
 
 log = logging.getLogger("gatepost.kiosk")
@@ -56,7 +53,7 @@ SIM_KEY = "5e" * 32
 """Used only with ``hardware.simulate = true`` when no key is configured; never on a real kiosk."""
 
 
-class KioskAgent(StartScript):
+class KioskAgent(AgentScript):
     """One lobby kiosk: its steps, what they built, and how to undo them.
 
     ``port`` overrides ``[console] port`` (0 picks a free one; see :attr:`url`).
@@ -91,7 +88,6 @@ class KioskAgent(StartScript):
         self.faces: FaceCheck | None = None
         self.kiosk: Kiosk
         self.link: MqttLink | None = None
-        self.server: uvicorn.Server | None = None
         self._blocklist = BlockList()
 
     # ----------------------------------------------------------------- the script
@@ -226,25 +222,9 @@ class KioskAgent(StartScript):
     def start_ui(self) -> None:
         app = create_kiosk_app(self.kiosk, language=self.config.device.language,
                                idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo)
-        server = uvicorn.Server(uvicorn.Config(app, host=self.config.console.bind, port=self.port,
-                                               log_level="warning", lifespan="off", loop="asyncio",
-                                               http="h11", ws="none"))
-        thread = threading.Thread(target=server.run, name="kiosk-ui", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError(f"kiosk UI could not listen on {self.config.console.bind}:{self.port}")
-            time.sleep(0.02)
-        if self.port == 0:
-            self.port = server.servers[0].sockets[0].getsockname()[1]
-        self.server = server
-
-        def stop_ui() -> None:
-            server.should_exit = True
-            thread.join(timeout=3)
-
-        self.on_stop(stop_ui)
+        running = serve_local(app, self.config.console.bind, self.port, what="kiosk screen")
+        self.port = running.port
+        self.on_stop(running.stop)
 
     def _camera_error(self) -> None:
         if self.metrics is not None:

@@ -421,13 +421,8 @@ def start_booth_console(site: DemoSite) -> None:
         printer=site.receipts, currency=exit_agent.tariff.currency,
         receipt_key=exit_agent.keys.sign_with(exit_agent.keys.signing_key_id, b"gatepost receipt key v1"),
         language="zh-CN")
-    running = serve_console(app, "127.0.0.1", _free_port())
+    running = serve_console(app, "127.0.0.1", 0)  # returns once the page answers
     site.on_stop(running.stop)
-    deadline = time.monotonic() + 15
-    while not running.server.started:
-        if not running.thread.is_alive() or time.monotonic() > deadline:
-            raise GatepostError(f"booth console did not start at {running.url}")
-        time.sleep(0.02)
     site.booth = app.state.booth
     site.booth.sign_on(uuid.uuid4().hex, staff_id="g001", pin=site.guard_pins["g001"])
     site.urls["booth console"] = running.url

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from edge.console.app import RunningConsole, create_console_app, serve_console
+from edge.console.app import create_console_app, serve_console
 from edge.console.guards import Guard, GuardRoster, hash_pin
 from edge.console.store import ConsoleStore
 from edge.hw.printer import TicketPrinter
+from edge.serve import RunningApp
 from edge.sim.site import SimulatedLane, build_sim_lane
 from edge.tariff import Tariff, load_tariff
 from edge.ticket import new_serial
@@ -52,7 +53,7 @@ class Post:
     app: Any
     store: ConsoleStore
     printer: TicketPrinter
-    server: RunningConsole | None = None
+    server: RunningApp | None = None
     closers: list[Any] = field(default_factory=list)
 
     @property

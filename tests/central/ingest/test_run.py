@@ -24,6 +24,11 @@ from tests.support.services import free_port
 CLI = [sys.executable, "-c", "from edge.cli import main; main()", "--log-level", "WARNING"]
 
 
+def central_env(db_url: str, broker_port: int, client_id: str) -> dict[str, str]:
+    return os.environ | {"GATEPOST_DB_URL": db_url, "GATEPOST_BROKER_PORT": str(broker_port),
+                         "GATEPOST_CLIENT_ID": client_id}
+
+
 def terminate(proc: subprocess.Popen) -> str:
     """SIGTERM, as systemd stops central; a process still running 20 s later is killed and fails the test."""
     proc.send_signal(signal.SIGTERM)
@@ -70,17 +75,8 @@ def test_migrate_command(tmp_path: Path):
 def test_run_serves_and_ingests_then_stops_cleanly(broker, publisher, tmp_path: Path):
     url = f"sqlite:///{tmp_path}/run.db"
     port = free_port()
-    env = os.environ | {
-        "GATEPOST_DB_URL": url,
-        "GATEPOST_BROKER_PORT": str(broker.port),
-        "GATEPOST_CLIENT_ID": "run-test",
-    }
-    proc = subprocess.Popen(
-        CLI + ["central", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = central_env(url, broker.port, "run-test")
+    proc = subprocess.Popen(CLI + ["central", "run", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
 
         def healthy() -> bool:
@@ -110,17 +106,8 @@ def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: 
     url = f"sqlite:///{tmp_path}/workers.db"
     upgrade(make_engine(url))  # as `gatepost central migrate` does before workers start
     metrics_port = free_port()
-    env = os.environ | {
-        "GATEPOST_DB_URL": url,
-        "GATEPOST_BROKER_PORT": str(broker.port),
-        "GATEPOST_CLIENT_ID": "ingest-worker-metrics",
-    }
-    proc = subprocess.Popen(
-        CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = central_env(url, broker.port, "ingest-worker-metrics")
+    proc = subprocess.Popen(CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
 
         def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
