@@ -18,13 +18,16 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on(caplog):
             third.set()
 
     loop = Every(0.01, work, name="test-loop").start()
+    worker = loop._thread
+    assert worker is not None
     try:
         assert third.wait(5), "the loop stopped after its first failure"
     finally:
         loop.stop()
     stopped_at = len(runs)
     assert "test-loop: run failed" in caplog.text and "database briefly locked" in caplog.text
-    time.sleep(0.05)
+    # stop() returns only once the worker thread has ended: no run can follow it.
+    assert not worker.is_alive(), "the loop's thread outlived stop()"
     assert len(runs) == stopped_at, "work ran after stop()"
 
     loop.start()
