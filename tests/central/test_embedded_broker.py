@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import paho.mqtt.client as mqtt
 import pytest
 
 from central.embedded_broker import EmbeddedBroker
 from edge.errors import GatepostError
 from tests.support.services import free_port
+from tests.support.wait import subscribe_and_wait, wait_until
 
 
 def _client(port: int, client_id: str, sink: list) -> mqtt.Client:
@@ -26,8 +25,7 @@ def test_embedded_broker_carries_qos1_retained_and_will():
     try:
         seen: list = []
         sub = _client(port, "central", seen)
-        sub.subscribe("gatepost/v1/#", qos=1)
-        time.sleep(0.3)
+        subscribe_and_wait(sub, "gatepost/v1/#")
         lane = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="lane-1")
         lane.will_set("gatepost/v1/s/lane-1/status", b"offline", qos=1, retain=True)
         lane.connect("127.0.0.1", port)
@@ -35,20 +33,15 @@ def test_embedded_broker_carries_qos1_retained_and_will():
         lane.publish("gatepost/v1/s/config/tariff", b"{}", qos=1, retain=True).wait_for_publish(5)
         for i in range(200):
             lane.publish("gatepost/v1/s/lane-1/event/vehicle_arrived", str(i).encode(), qos=1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(seen) < 201:
-            time.sleep(0.05)
+        wait_until(lambda: len(seen) >= 201, what="200 events and the retained config")
         events = [int(p) for t, p, _ in seen if t.endswith("vehicle_arrived")]
         assert events == list(range(200))
         lane._sock.close()  # the connection dies without DISCONNECT: the Will fires
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(p == b"offline" for _, p, _ in seen):
-            time.sleep(0.05)
-        assert any(t.endswith("/status") and p == b"offline" for t, p, _ in seen)
+        wait_until(lambda: any(t.endswith("/status") and p == b"offline" for t, p, _ in seen),
+                   what="the Last Will")
         late: list = []
-        _client(port, "late", late).subscribe("gatepost/v1/s/config/+", qos=1)
-        time.sleep(0.5)
-        assert ("gatepost/v1/s/config/tariff", b"{}", True) in late
+        subscribe_and_wait(_client(port, "late", late), "gatepost/v1/s/config/+")
+        wait_until(lambda: ("gatepost/v1/s/config/tariff", b"{}", True) in late, what="the retained config")
         sub.loop_stop()
     finally:
         broker.stop()

@@ -7,12 +7,11 @@ received the lanes' retained site config and quarantined it.
 
 from __future__ import annotations
 
-import time
-
 import paho.mqtt.client as mqtt
 
 from central.embedded_broker import EmbeddedBroker
 from tests.support.services import free_port
+from tests.support.wait import subscribe_and_wait, wait_until
 
 
 def _client(port: int, client_id: str, sink: list, *, clean: bool = True) -> mqtt.Client:
@@ -23,8 +22,15 @@ def _client(port: int, client_id: str, sink: list, *, clean: bool = True) -> mqt
     return c
 
 
-def _settle(seconds: float = 0.6) -> None:
-    time.sleep(seconds)
+def _flush(client: mqtt.Client, sink: list, topic: str) -> list:
+    """What ``client`` received before a marker published now on ``topic`` (one of its subscriptions).
+
+    The broker delivers to one client in order, so once the marker is in, everything
+    the broker had for it earlier is in too: absence can be asserted without sleeping.
+    """
+    client.publish(topic, b"marker", qos=1).wait_for_publish(5)
+    wait_until(lambda: any(p == b"marker" for _, p, _ in sink), what=f"the marker on {topic}")
+    return [m for m in sink if m[1] != b"marker"]
 
 
 def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscriptions():
@@ -35,8 +41,7 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
         lane_seen: list = []
         lane = _client(port, "lane-1", lane_seen)
         clients.append(lane)
-        lane.subscribe("gatepost/v1/s/config/+", qos=1)
-        _settle(0.3)
+        subscribe_and_wait(lane, "gatepost/v1/s/config/+")
         lane.publish("gatepost/v1/s/config/occupancy", b'{"occupied": 3}', qos=1, retain=True).wait_for_publish(5)
         lane.publish("gatepost/v1/s/lane-1/health", b'{"ok": 1}', qos=1, retain=True).wait_for_publish(5)
 
@@ -44,20 +49,22 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
         for attempt in range(2):
             seen: list = []
             ingest = _client(port, "central-ingest", seen, clean=False)
-            ingest.subscribe([("gatepost/v1/+/+/event/+", 1), ("gatepost/v1/+/+/health", 1)])
-            _settle()
+            subscribe_and_wait(ingest, [("gatepost/v1/+/+/event/+", 1), ("gatepost/v1/+/+/health", 1)])
+            wait_until(lambda: any(t.endswith("/health") for t, _, _ in seen), what="the retained health")
+            received = _flush(ingest, seen, "gatepost/v1/s/lane-1/event/marker")
             ingest.disconnect()
             ingest.loop_stop()
-            topics = {t for t, _, _ in seen}
+            topics = {t for t, _, _ in received}
             assert "gatepost/v1/s/config/occupancy" not in topics, f"attempt {attempt}: {seen}"
             assert "gatepost/v1/s/lane-1/health" in topics  # its own subscription still gets the retained one
 
         # The lane itself reconnecting still gets its retained config.
         late: list = []
         clients.append(_client(port, "lane-2", late))
-        clients[-1].subscribe("gatepost/v1/s/config/+", qos=1)
-        _settle(0.4)
-        assert [(t, r) for t, _, r in late] == [("gatepost/v1/s/config/occupancy", True)]
+        subscribe_and_wait(clients[-1], "gatepost/v1/s/config/+")
+        wait_until(lambda: late, what="the retained config for the reconnecting lane")
+        received = _flush(clients[-1], late, "gatepost/v1/s/config/marker")
+        assert [(t, r) for t, _, r in received] == [("gatepost/v1/s/config/occupancy", True)]
     finally:
         for c in clients:
             c.disconnect()

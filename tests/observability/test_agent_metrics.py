@@ -82,7 +82,8 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
         wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 0, timeout=10,
                  what="the link notices the broker is gone")
         lane.submit(ReaderFailed("badge", "no frame for 60 s"))
-        time.sleep(1.1)
+        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0,
+                 timeout=15, what="the oldest unsent event ages past a second")
         offline = scrape(metrics_port)
         assert offline[("gatepost_agent_outbox_depth", ())] >= 1
         assert offline[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0

@@ -1,0 +1,59 @@
+"""Waiting in tests: on a condition, with a deadline — never sleep-then-assert.
+
+Deadlines are generous (the suite must hold on a busy 2-core CI machine);
+they bound a failure, they do not measure speed (timings live in tests/bench).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import paho.mqtt.client as paho
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 15.0
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_S, what: str = "condition",
+    interval: float = 0.01,
+) -> T:
+    """Poll ``predicate`` until it is truthy and return its value; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def subscribe_and_wait(
+    client: paho.Client, topics: str | Iterable[tuple[str, int]], qos: int = 1,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Subscribe and return only once the broker's SUBACK has arrived (the subscription is live)."""
+    acked = threading.Event()
+    previous = client.on_subscribe
+
+    def on_subscribe(*args: object) -> None:
+        acked.set()
+        if previous is not None:
+            previous(*args)
+
+    client.on_subscribe = on_subscribe
+    try:
+        if isinstance(topics, str):
+            result, _ = client.subscribe(topics, qos)
+        else:
+            result, _ = client.subscribe(list(topics))
+        assert result == paho.MQTT_ERR_SUCCESS, f"subscribe failed: {paho.error_string(result)}"
+        if not acked.wait(timeout):
+            raise AssertionError(f"no SUBACK within {timeout:g} s for {topics!r}")
+    finally:
+        client.on_subscribe = previous
