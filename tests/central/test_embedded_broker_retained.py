@@ -50,7 +50,7 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
             seen: list = []
             ingest = _client(port, "central-ingest", seen, clean=False)
             subscribe_and_wait(ingest, [("gatepost/v1/+/+/event/+", 1), ("gatepost/v1/+/+/health", 1)])
-            wait_until(lambda: any(t.endswith("/health") for t, _, _ in seen), what="the retained health")
+            wait_until(lambda seen=seen: any(t.endswith("/health") for t, _, _ in seen), what="the retained health")
             received = _flush(ingest, seen, "gatepost/v1/s/lane-1/event/marker")
             ingest.disconnect()
             ingest.loop_stop()
