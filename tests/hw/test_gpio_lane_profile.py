@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,11 @@ from edge.hw import Barrier, SafetyLoop
 from edge.hw.gpio import activate
 from edge.hw.lane_gpio import LaneGpio
 from edge.sim.vehicle import LimitSwitchSimulator, VehicleSimulator
+from tests.support.wait import wait_until
 
 BOARDS = Path(__file__).resolve().parents[2] / "firmware_configs" / "boards"
 
 
-def wait_until(predicate, timeout=3.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.mark.parametrize("board", ["pi4_lane", "pi5_lane", "pi_zero_2w_lane"])
@@ -46,7 +39,7 @@ def test_simulated_car_passes_on_each_lane_board(board):
         )
         trip = car.run(timeout_s=4)
         assert trip.outcome == "passed"
-        assert wait_until(lambda: barrier.state == "closed", 6)
+        assert wait_until(lambda: barrier.state == "closed", 10)
     finally:
         arm.stop()
         gpio.close()

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from edge.hw import ArmingLoop, Barrier, PhotoEye, SafetyLoop
 from edge.sim.vehicle import LimitSwitchSimulator, VehicleSimulator
-
-
-def wait_until(predicate, timeout=3.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -108,11 +98,11 @@ def test_jammed_arm_raises_travel_fault(lane):
     barrier.on_fault = lambda expected, detail: faults.append(expected)
     arm.jam()
     barrier.open()
-    assert wait_until(lambda: barrier.state == "fault", 2)
+    assert wait_until(lambda: barrier.state == "fault", 10)
     assert faults == ["open"]
     arm.unjam()
     barrier.open()  # the guard retries; the arm now reaches the top and clears the fault
-    assert wait_until(lambda: barrier.state == "open", 2)
+    assert wait_until(lambda: barrier.state == "open", 10)
     assert barrier.fault is None
 
 

@@ -9,15 +9,7 @@ from gpiozero import OutputDevice
 
 from edge.hw import Barrier, RelayWatchdog, SafetyLoop
 from edge.hw.gpio import activate, deactivate
-
-
-def wait_until(predicate, timeout=2.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from tests.support.wait import wait_until
 
 
 def test_stuck_caller_thread_cannot_keep_relay_on(mock_factory):
@@ -88,8 +80,8 @@ def test_barrier_pulse_is_ended_even_if_its_own_timer_dies(mock_factory):
         barrier._ticker.join(1)
         barrier.open()
         assert barrier.relay.is_active
-        assert wait_until(lambda: not barrier.relay.is_active, 2)
-        assert wait_until(lambda: fired == ["barrier OPEN pulse"], 1)
+        assert wait_until(lambda: not barrier.relay.is_active, 10)
+        assert wait_until(lambda: fired == ["barrier OPEN pulse"], 10)
     finally:
         barrier.close_device()
 
