@@ -52,7 +52,7 @@ class Central:
             c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return c
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
