@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text

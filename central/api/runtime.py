@@ -26,8 +26,8 @@ from central.alarms.kinds import AlarmThresholds
 from central.alarms.monitor import AlarmMonitor
 from central.api import ROUTERS
 from central.api.context import Ops
-from central.auth.proxies import Network, parse_networks
 from central.api.devices import device_dicts
+from central.auth.proxies import Network, parse_networks
 from central.dashboard.feed import EventTail, LiveFeed
 from central.ingest.service import broker_address
 from central.mqtt import MqttLink
