@@ -33,7 +33,9 @@ def parse_networks(text: str) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+            raise ValueError(
+                f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
     return tuple(networks)
 
 
@@ -60,7 +62,11 @@ def client_address(peer: str, forwarded_for: Iterable[str], proxies: tuple[Netwo
         try:
             ipaddress.ip_address(hop)
         except ValueError:
-            log.warning("proxy %s sent a malformed X-Forwarded-For entry %r; using the proxy's address", address, hop[:64])
+            log.warning(
+                "proxy %s sent a malformed X-Forwarded-For entry %r; using the proxy's address",
+                address,
+                hop[:64],
+            )
             break
         address = hop
     return address

@@ -113,7 +113,9 @@ class LoginThrottle:
         return last + delay - now
 
     def _prune(self, now: float) -> None:
-        stale = [k for k, times in self._failures.items() if not times or now - times[-1] >= self.window]
+        stale = [
+            k for k, times in self._failures.items() if not times or now - times[-1] >= self.window
+        ]
         for key in stale:
             del self._failures[key]
         if len(self._failures) > self.max_keys:  # still full inside one window: drop the oldest

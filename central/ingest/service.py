@@ -97,7 +97,9 @@ class IngestService:
         if self.connected:
             self._log_running()
         else:
-            threading.Thread(target=self._announce_when_ready, name="ingest-ready", daemon=True).start()
+            threading.Thread(
+                target=self._announce_when_ready, name="ingest-ready", daemon=True
+            ).start()
         return self
 
     def _links(self) -> list[MqttLink]:

@@ -20,11 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def other_venv(tmp_path: Path) -> Path:
     venv = tmp_path / "other-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]
     Path(purelib, "gatepost-under-test.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
@@ -45,7 +50,11 @@ def test_lane_latency_starts_the_gatepost_of_its_own_venv(tmp_path: Path) -> Non
     mark = tmp_path / "gatepost-ran"
     run = subprocess.run(
         [str(python), str(ROOT / "tests" / "bench" / "lane_latency.py"), "--transits", "2"],
-        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
         env=dict(os.environ, GATEPOST_TEST_MARK=str(mark)),
     )
     assert run.returncode == 0, run.stderr[-3000:]

@@ -59,7 +59,9 @@ def client_from(central: Central, source: str) -> httpx.Client:
 
 
 def login(client: httpx.Client, username: str, password: str, **headers: str) -> httpx.Response:
-    return client.post("/api/auth/login", json={"username": username, "password": password}, headers=headers)
+    return client.post(
+        "/api/auth/login", json={"username": username, "password": password}, headers=headers
+    )
 
 
 def signed_in_as(client: httpx.Client, response: httpx.Response) -> str | None:
@@ -82,7 +84,9 @@ def login_audit(central: Central, actor: str) -> list[audit.AuditEntry]:
 
 def test_twenty_wrong_passwords_from_a_stranger_do_not_lock_the_admin_out(central: Central) -> None:
     with client_from(central, "127.0.0.2") as stranger:
-        codes = Counter(login(stranger, "admin", f"guess-{i}-xxxxxxxx").status_code for i in range(20))
+        codes = Counter(
+            login(stranger, "admin", f"guess-{i}-xxxxxxxx").status_code for i in range(20)
+        )
         # the stranger's failures cost the stranger: even the right password waits now
         refused = login(stranger, "admin", PASSWORD)
         assert signed_in_as(stranger, refused) is None and refused.status_code == 429
@@ -94,7 +98,9 @@ def test_twenty_wrong_passwords_from_a_stranger_do_not_lock_the_admin_out(centra
     assert {r.client for r in rows if r.outcome == "ok"} == {"127.0.0.1"}
 
 
-def test_many_addresses_guessing_one_account_each_wait_and_the_owner_gets_in(central: Central) -> None:
+def test_many_addresses_guessing_one_account_each_wait_and_the_owner_gets_in(
+    central: Central,
+) -> None:
     """A botnet: one guess per address stays under every per-address limit; the account's count catches it."""
     with central.sessions() as db:
         create_user(db, "li.wei", PASSWORD, "supervisor", now=utc_now(), by="test")
@@ -109,7 +115,9 @@ def test_many_addresses_guessing_one_account_each_wait_and_the_owner_gets_in(cen
             response = login(bot, "li.wei", f"again-{source}-x")
             again[response.status_code] += 1
             assert signed_in_as(bot, response) is None
-    assert again == {429: len(bots)}  # past the account's free count, every address that failed waits
+    assert again == {
+        429: len(bots)
+    }  # past the account's free count, every address that failed waits
     with client_from(central, "127.0.4.1") as owner:
         assert signed_in_as(owner, login(owner, "li.wei", PASSWORD)) == "li.wei"
 
@@ -120,7 +128,9 @@ def test_forwarded_for_from_loopback_buys_no_extra_tries(tmp_path: Path, broker:
     try:
         with client_from(central, "127.0.0.1") as attacker:
             codes = Counter(
-                login(attacker, "sup", f"guess-{i}-xxxxxxxx", **{"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                login(
+                    attacker, "sup", f"guess-{i}-xxxxxxxx", **{"X-Forwarded-For": f"198.51.100.{i}"}
+                ).status_code
                 for i in range(40)
             )
             right = login(attacker, "sup", PASSWORD, **{"X-Forwarded-For": "198.51.100.200"})
@@ -135,7 +145,9 @@ def test_forwarded_for_from_loopback_buys_no_extra_tries(tmp_path: Path, broker:
 def test_a_trusted_proxy_names_the_client(proxied: Central) -> None:
     with client_from(proxied, PROXY) as proxy:
         attacker = {"X-Forwarded-For": "203.0.113.66"}
-        codes = Counter(login(proxy, "admin", f"guess-{i}-xxxxxxxx", **attacker).status_code for i in range(8))
+        codes = Counter(
+            login(proxy, "admin", f"guess-{i}-xxxxxxxx", **attacker).status_code for i in range(8)
+        )
         assert codes == {401: 5, 429: 3}
         # what a client writes left of the proxy's own entry is not believed either
         spoof = {"X-Forwarded-For": "198.51.100.5, 203.0.113.66"}
@@ -148,7 +160,11 @@ def test_a_trusted_proxy_names_the_client(proxied: Central) -> None:
     by_outcome: dict[str, set[str]] = {}
     for row in login_audit(proxied, "admin") + login_audit(proxied, "sup"):
         by_outcome.setdefault(row.outcome, set()).add(row.client)
-    assert by_outcome == {"failed": {"203.0.113.66", "127.0.0.10"}, "throttled": {"203.0.113.66"}, "ok": {"198.51.100.5"}}
+    assert by_outcome == {
+        "failed": {"203.0.113.66", "127.0.0.10"},
+        "throttled": {"203.0.113.66"},
+        "ok": {"198.51.100.5"},
+    }
     with proxied.sessions() as db:
         assert {s.client for s in db.query(AuthSession)} >= {"198.51.100.5"}
 
@@ -160,16 +176,22 @@ def test_the_session_cookie_is_secure_httponly_and_strict_by_default(central: Ce
     assert response.status_code == 200
     cookie = response.headers["set-cookie"].lower()
     assert cookie.startswith("gp_session=")
-    assert {"secure", "httponly", "samesite=strict", "path=/"} <= {part.strip() for part in cookie.split(";")}
+    assert {"secure", "httponly", "samesite=strict", "path=/"} <= {
+        part.strip() for part in cookie.split(";")
+    }
 
 
-def test_the_demo_style_central_on_plain_http_keeps_a_working_session(tmp_path: Path, broker: Broker) -> None:
+def test_the_demo_style_central_on_plain_http_keeps_a_working_session(
+    tmp_path: Path, broker: Broker
+) -> None:
     """``cookie_secure = False`` (the demo, plain http on 127.0.0.1): no Secure flag, and the session works."""
     demo = start_central(tmp_path, broker.port, cookie_secure=False)
     try:
         with client_from(demo, "127.0.0.6") as c:
             response = login(c, "guard1", PASSWORD)
-            assert "secure" not in {part.strip() for part in response.headers["set-cookie"].lower().split(";")}
+            assert "secure" not in {
+                part.strip() for part in response.headers["set-cookie"].lower().split(";")
+            }
             assert signed_in_as(c, response) == "guard1"  # the cookie came back over http
     finally:
         demo.stop()

@@ -74,7 +74,9 @@ class LaneEvents:
     """The lane's event stream: QoS 1, each publish waited for."""
 
     def __init__(self, port: int) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"restore-lane-{os.getpid()}")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"restore-lane-{os.getpid()}"
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.seq = 0
@@ -82,15 +84,27 @@ class LaneEvents:
     def cars_enter(self, count: int) -> None:
         for _ in range(count):
             self.seq += 1
-            env = wire.make_event(SITE, LANE, self.seq, wire.VehiclePassed(), EventType.VEHICLE_ENTERED,
-                                  at=T0 + timedelta(seconds=self.seq))
-            self.client.publish(wire.event_topic(SITE, LANE, env.type), env.to_json(), qos=1).wait_for_publish(10)
+            env = wire.make_event(
+                SITE,
+                LANE,
+                self.seq,
+                wire.VehiclePassed(),
+                EventType.VEHICLE_ENTERED,
+                at=T0 + timedelta(seconds=self.seq),
+            )
+            self.client.publish(
+                wire.event_topic(SITE, LANE, env.type), env.to_json(), qos=1
+            ).wait_for_publish(10)
 
     def publish_capacity(self, capacity: int) -> None:
         """The retained capacity document, as central's API pushes it; ingest takes the capacity from it."""
         now = wire.utc_now()
-        doc = wire.SiteConfig(kind=ConfigKind.CAPACITY, version=wire.config_version(now), ts=wire.format_ts(now),
-                              data=wire.Capacity(capacity=capacity).model_dump())
+        doc = wire.SiteConfig(
+            kind=ConfigKind.CAPACITY,
+            version=wire.config_version(now),
+            ts=wire.format_ts(now),
+            data=wire.Capacity(capacity=capacity).model_dump(),
+        )
         topic = wire.config_topic(SITE, ConfigKind.CAPACITY)
         self.client.publish(topic, doc.model_dump_json(), qos=1, retain=True).wait_for_publish(10)
 
@@ -126,13 +140,20 @@ def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
     try:
         lane.publish_capacity(50)
         lane.cars_enter(3)
-        wait_until(lambda: (occupancy(follower) or (0,))[0] == 3, what="the lane to hold occupancy 3")
+        wait_until(
+            lambda: (occupancy(follower) or (0,))[0] == 3, what="the lane to hold occupancy 3"
+        )
 
-        with sqlite3.connect(db) as source, sqlite3.connect(backup) as target:  # online backup, central running
+        with (
+            sqlite3.connect(db) as source,
+            sqlite3.connect(backup) as target,
+        ):  # online backup, central running
             source.backup(target)
 
         lane.cars_enter(5)
-        wait_until(lambda: (occupancy(follower) or (0,))[0] == 8, what="the lane to hold occupancy 8")
+        wait_until(
+            lambda: (occupancy(follower) or (0,))[0] == 8, what="the lane to hold occupancy 8"
+        )
         _, held_before_restore = occupancy(follower)
 
         central.stop()
@@ -143,11 +164,16 @@ def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
         with caplog.at_level(logging.WARNING, logger="edge.link.site_config"):
             central = Central(db, broker.port, tmp_path).start()
             # central's count is the restored one (3); the lane takes it, newer than what it held
-            restored = wait_until(lambda: occupancy(follower) if occupancy(follower)[0] == 3 else None,
-                                  what="the lane to follow the restored central")
+            restored = wait_until(
+                lambda: occupancy(follower) if occupancy(follower)[0] == 3 else None,
+                what="the lane to follow the restored central",
+            )
             assert restored[1] > held_before_restore
             lane.cars_enter(1)  # and central's next change is followed too
-            wait_until(lambda: occupancy(follower)[0] == 4, what="the lane to follow a change after the restore")
+            wait_until(
+                lambda: occupancy(follower)[0] == 4,
+                what="the lane to follow a change after the restore",
+            )
         assert not [r for r in caplog.records if "older than held" in r.getMessage()]
     finally:
         lane.close()
