@@ -5,7 +5,8 @@ Mosquitto, and a lane's site-config follower (the agent's own
 :class:`~edge.link.site_config.SiteConfigStore` on its own broker link). The
 database is backed up with SQLite's online backup while central runs, more
 cars go in, central is stopped, the backup is put back, and central starts
-again. Before the fix, occupancy versions were a database counter: after the
+again; the capacity changed after the backup is still retained at the broker,
+and central takes it again. Before the fix, occupancy versions were a database counter: after the
 restore they were below what the lane held, and the lane ignored central's
 count ("older than held; ignored") until the counter caught up.
 """
@@ -125,10 +126,10 @@ def follower(broker: Broker, tmp_path: Path) -> Iterator[SiteConfigStore]:
     configs.close()
 
 
-def occupancy(configs: SiteConfigStore) -> tuple[int, int] | None:
-    """(occupied, version) as the lane holds it."""
+def occupancy(configs: SiteConfigStore) -> tuple[int, int, int]:
+    """(occupied, capacity, version) as the lane holds it; (-1, -1, -1) before the first."""
     doc = configs.get(ConfigKind.OCCUPANCY)
-    return (doc.data["occupied"], doc.version) if doc else None
+    return (doc.data["occupied"], doc.data["capacity"], doc.version) if doc else (-1, -1, -1)
 
 
 def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
@@ -141,7 +142,7 @@ def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
         lane.publish_capacity(50)
         lane.cars_enter(3)
         wait_until(
-            lambda: (occupancy(follower) or (0,))[0] == 3, what="the lane to hold occupancy 3"
+            lambda: occupancy(follower)[:2] == (3, 50), what="the lane to hold occupancy 3 of 50"
         )
 
         with (
@@ -150,11 +151,12 @@ def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
         ):  # online backup, central running
             source.backup(target)
 
+        lane.publish_capacity(60)  # a config change after the backup, retained at the broker
         lane.cars_enter(5)
         wait_until(
-            lambda: (occupancy(follower) or (0,))[0] == 8, what="the lane to hold occupancy 8"
+            lambda: occupancy(follower)[:2] == (8, 60), what="the lane to hold occupancy 8 of 60"
         )
-        _, held_before_restore = occupancy(follower)
+        *_, held_before_restore = occupancy(follower)
 
         central.stop()
         for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
@@ -165,13 +167,13 @@ def test_lanes_follow_central_after_its_database_is_restored_from_a_backup(
             central = Central(db, broker.port, tmp_path).start()
             # central's count is the restored one (3); the lane takes it, newer than what it held
             restored = wait_until(
-                lambda: occupancy(follower) if occupancy(follower)[0] == 3 else None,
-                what="the lane to follow the restored central",
+                lambda: occupancy(follower) if occupancy(follower)[:2] == (3, 60) else None,
+                what="the lane to follow the restored central (its count, the retained capacity)",
             )
-            assert restored[1] > held_before_restore
+            assert restored[2] > held_before_restore
             lane.cars_enter(1)  # and central's next change is followed too
             wait_until(
-                lambda: occupancy(follower)[0] == 4,
+                lambda: occupancy(follower)[:2] == (4, 60),
                 what="the lane to follow a change after the restore",
             )
         assert not [r for r in caplog.records if "older than held" in r.getMessage()]
