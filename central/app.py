@@ -18,7 +18,9 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -36,6 +38,18 @@ log = logging.getLogger(__name__)
 
 ROUTERS: list[str] = ["central.api.runtime:router", "central.visitors.router:router"]
 """``"module:attribute"`` of each APIRouter to include, in order (e.g. ``"central.api.events:router"``)."""
+
+
+def server_config(app: FastAPI, host: str, port: int, **kwargs: Any) -> uvicorn.Config:
+    """uvicorn's config for central, with uvicorn's own proxy-header handling off.
+
+    uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 by default, which let
+    any local process (or a proxy passing the header through) pick its address
+    for the sign-in throttle. Central decides itself, from
+    ``GATEPOST_TRUSTED_PROXIES`` (:mod:`central.auth.proxies`), so every way of
+    serving it (``central run``, the demo, the tests) goes through here.
+    """
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, **kwargs)
 
 
 def create_app(

@@ -134,10 +134,13 @@ def run(
 
     import uvicorn
 
-    from central.app import create_app
+    from central.app import create_app, server_config
 
     app = create_app(settings, engine=engine, ingest=ingest)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    server = uvicorn.Server(server_config(app, settings.http_host, settings.http_port, log_config=None))
+    server.run()
+    if not server.started:  # could not bind, or the app failed to start: as uvicorn.run does
+        raise SystemExit(3)
 
 
 def _run_until_signal(ingest: object) -> None:

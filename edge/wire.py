@@ -704,10 +704,30 @@ def parse_command(topic: str, payload: bytes, retained: bool) -> Command:
 # --------------------------------------------------------------------------- site config
 
 
+def config_version(now: datetime, previous: int | None = None) -> int:
+    """The ``version`` of a new site-config document: central's time in ms, above ``previous``.
+
+    Versions come from central's clock, not from a database counter: a
+    database restored from a backup, or replaced by a new one, would count
+    again from an old or zero value, and every lane would ignore central's
+    documents as older than the ones it holds. Central's time in
+    milliseconds has moved on past anything published before the restore, so
+    the next document outranks them and the lanes follow at once (central
+    also re-stamps occupancy when it starts). ``previous`` (the version held
+    for the same site and kind, if known) keeps two documents of one
+    millisecond apart. This asks one thing of central: a clock that does not
+    go backwards across a restart (NTP; central is the lanes' time source).
+    A version from the old counter scheme (a small number) is below any of
+    these, so an upgraded central's first document is taken too.
+    """
+    return max((previous or 0) + 1, int(now.timestamp() * 1000))
+
+
 class SiteConfig(BaseModel):
     """Retained ``gatepost/v1/{site}/config/{kind}`` document.
 
-    ``version`` only grows; a device ignores a document older than the one it has.
+    ``version`` only grows (:func:`config_version`: central's time in ms); a
+    device ignores a document older than the one it has.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

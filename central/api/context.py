@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.alarms.kinds import AlarmThresholds
+from central.auth.proxies import Network
 from central.auth.throttle import LoginThrottle
 from central.dashboard.live import LiveHub
 from edge.wire import utc_now
@@ -38,8 +39,10 @@ class Ops:
     clock: Callable[[], datetime] = utc_now
     throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(time.monotonic))
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
-    cookie_secure: bool = False
-    """Set when central is served over HTTPS (behind a TLS proxy), so cookies never travel in clear."""
+    cookie_secure: bool = True
+    """The session cookie travels only over HTTPS; off only for the demo on plain http://127.0.0.1."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Peers whose ``X-Forwarded-For`` names the client (a TLS proxy in front of central); none by default."""
     visitor_count: VisitorCount | None = None
     default_language: str = "zh-CN"
     site_tz: str = "Asia/Shanghai"

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,7 @@ from central.alarms.monitor import AlarmMonitor
 from central.api import ROUTERS
 from central.api.context import Ops
 from central.api.devices import device_dicts
+from central.auth.proxies import Network, parse_networks
 from central.dashboard.feed import EventTail, LiveFeed
 from central.ingest.service import broker_address
 from central.mqtt import MqttLink
@@ -40,7 +41,21 @@ class OpsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEPOST_", env_file=".env", extra="ignore", frozen=True)
 
-    cookie_secure: bool = Field(default=False, description="Set when central is served over HTTPS: cookies only over TLS.")
+    cookie_secure: bool = Field(
+        default=True,
+        description=(
+            "The session cookie is Secure: browsers send it only over HTTPS (serve central behind a TLS proxy). "
+            "Set false only for a demo on plain http://127.0.0.1."
+        ),
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated addresses or networks of the reverse proxies in front of central (e.g. "
+            "'127.0.0.1' or '10.0.0.0/24'). Only from these is X-Forwarded-For believed, for sign-in "
+            "throttling and the audit log; default none: the socket's peer is the client."
+        ),
+    )
     site_tz: str = Field(default="Asia/Shanghai", description="The property's time zone: a report's day is local midnight to midnight.")
     default_language: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
     alarm_tick_s: float = Field(default=1.0, gt=0, le=60)
@@ -50,6 +65,16 @@ class OpsSettings(BaseSettings):
     alarm_outbox_clear_depth: int = Field(default=10, ge=0)
     alarm_outbox_oldest_s: int = Field(default=300, ge=1)
     alarm_clock_skew_max_ms: int = Field(default=5000, ge=100)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def thresholds(self) -> AlarmThresholds:
         return AlarmThresholds(
@@ -85,6 +110,7 @@ class OpsRuntime:
             clock=clock,
             thresholds=self.settings.thresholds(),
             cookie_secure=self.settings.cookie_secure,
+            trusted_proxies=self.settings.proxy_networks,
             default_language=self.settings.default_language,
             site_tz=self.settings.site_tz,
         )

@@ -2,7 +2,8 @@
 
 A push writes the audit line and the record first, then publishes the
 retained ``gatepost/v1/{site}/config/{kind}`` document. ``version`` is the
-push time in milliseconds, so it only grows and a lane ignores an older copy.
+push time in milliseconds (:func:`edge.wire.config_version`), so it only grows,
+even across a database restore, and a lane ignores an older copy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edge.wire import (
     Whitelist,
     WhitelistEntry,
     config_topic,
+    config_version,
     format_ts,
 )
 
@@ -96,7 +98,7 @@ class Pushed(BaseModel):
 
 def _push(ops: Ops, site: str, kind: ConfigKind, data: dict[str, Any]) -> tuple[int, bool]:
     now = ops.clock()
-    version = int(now.timestamp() * 1000)
+    version = config_version(now)
     doc = SiteConfig(kind=kind, version=version, ts=format_ts(now), data=data)
     if ops.publish is None:
         return version, False
@@ -127,7 +129,7 @@ def set_capacity(
     occ = db.get(SiteOccupancy, site)
     if occ is not None:
         occ.capacity, occ.reserved, occ.updated_at = body.capacity, body.reserved, now
-        occ.version = (occ.version or 0) + 1
+        occ.version = config_version(now, occ.version)
     audit.record(db, actor=principal.name, actor_role=principal.role, action="config.capacity", target=site, reason=body.reason,
                  client=client_of(request), detail={"capacity": body.capacity, "reserved": body.reserved}, at=now)
     db.commit()

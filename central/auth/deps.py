@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from central import audit
 from central.api.context import Ops
+from central.auth.proxies import client_address
 from central.auth.roles import Role, allows
 from central.auth.service import Principal, resolve_session, resolve_token
 
@@ -45,7 +46,11 @@ def get_db(ops: Ops = Depends(get_ops)) -> Iterator[Session]:
 
 
 def client_of(request: Request) -> str:
-    return (request.client.host if request.client else "")[:64]
+    """The caller's address: the socket's peer, or the client a trusted proxy names (:mod:`central.auth.proxies`)."""
+    peer = request.client.host if request.client else ""
+    ops = getattr(request.app.state, "ops", None)
+    proxies = ops.trusted_proxies if ops is not None else ()
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)[:64]
 
 
 def _principal(request: Request, db: Session, ops: Ops) -> Principal | None:

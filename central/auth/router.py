@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -11,7 +12,10 @@ from sqlalchemy.orm import Session
 from central.api.context import Ops
 from central.auth.deps import COOKIE, client_of, current_principal, get_db, get_ops
 from central.auth.errors import AuthError, Throttled
+from central.auth.proxies import is_trusted
 from central.auth.service import SESSION_TTL, Principal, authenticate, close_session, open_session
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -28,6 +32,12 @@ class Me(BaseModel):
     kind: str
     csrf_token: str | None
     language: Literal["zh-CN", "en"] | str
+
+
+def _plain_http(request: Request, ops: Ops) -> bool:
+    """The browser reached us without TLS: no HTTPS here and no trusted proxy in front."""
+    peer = request.client.host if request.client else ""
+    return request.url.scheme == "http" and not is_trusted(peer, ops.trusted_proxies)
 
 
 def _same_origin(request: Request) -> bool:
@@ -55,6 +65,12 @@ def login(body: LoginIn, request: Request, response: Response, db: Session = Dep
         raise HTTPException(401, str(exc)) from exc
     token, row = open_session(db, user, now=now, client=client)
     db.commit()
+    if ops.cookie_secure and _plain_http(request, ops):
+        log.warning(
+            "%s signed in over plain http: the browser will not send the Secure session cookie back; "
+            "serve central over HTTPS (a TLS proxy), or set GATEPOST_COOKIE_SECURE=false for a localhost demo",
+            user.username,
+        )
     response.set_cookie(
         COOKIE,
         token,

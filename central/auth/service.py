@@ -154,12 +154,14 @@ def authenticate(
     now: datetime,
     client: str = "",
 ) -> User:
-    """Check credentials, throttled per username and per client address.
+    """Check credentials, throttled per account, per client address and per both.
 
-    Failures and lockouts are audited; the message never says whether the
-    username exists.
+    A client's failures delay that client (see :mod:`central.auth.throttle`):
+    a stranger guessing a name never refuses its owner signing in from
+    elsewhere. Failures and refusals are audited; the message never says
+    whether the username exists.
     """
-    keys = (f"user:{(username or '').lower()[:64]}", f"ip:{client}")
+    keys = ((username or "")[:64], client)
     wait = throttle.retry_after(*keys)
     if wait:
         audit.record(db, actor=(username or "?")[:64], action="auth.login", outcome="throttled", client=client, at=now)

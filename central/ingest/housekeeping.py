@@ -43,6 +43,7 @@ class Housekeeper:
         self.clock = clock
         self.beacon_topic = wire.TIME_TOPIC
         self._stop = threading.Event()
+        self._restamped = False
         self._thread = threading.Thread(target=self._run, name="central-housekeeping", daemon=True)
 
     def start(self) -> Housekeeper:
@@ -83,6 +84,9 @@ class Housekeeper:
         now = self.clock()
         try:
             with self.sessions.begin() as session:
+                if not self._restamped:  # the first republish since start outranks a restored database
+                    occupancy.restamp(session, now)
+                    self._restamped = True
                 for view in occupancy.current(session):
                     occupancy.reconcile(session, view.site, now)
                 occupancy.sample(session, now, self.keep_samples)

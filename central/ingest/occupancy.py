@@ -171,7 +171,7 @@ def _bump(
     out = []
     for site in sorted(changed):
         row = rows[site]
-        row.version += 1
+        row.version = wire.config_version(now, row.version)
         row.updated_at = now
         out.append(view(row))
     return out
@@ -252,6 +252,18 @@ def reconcile(
     )
     row.occupied = target
     return result, _bump({site: row}, [site], now)[0]
+
+
+def restamp(session: Session, now: datetime) -> None:
+    """Give every site's count a new version (central's time), e.g. when central starts.
+
+    The database may have been restored from a backup since the last
+    publish, and its versions then lie below what the lanes hold; the first
+    republish after a start must outrank that, or lanes would keep ignoring
+    the count until the next car moved it.
+    """
+    for row in session.scalars(select(SiteOccupancy).with_for_update()):
+        row.version = wire.config_version(now, row.version)
 
 
 def current(session: Session) -> list[OccupancyView]:

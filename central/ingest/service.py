@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -65,6 +66,7 @@ class IngestService:
             )
             for i in range(settings.ingest_workers)
         ]
+        self._stopping = threading.Event()
         self.housekeeper: Housekeeper | None = None
         if housekeeping:
             self._house_link = MqttLink(
@@ -79,11 +81,41 @@ class IngestService:
             )
 
     def start(self, wait_s: float | None = 10.0) -> IngestService:
+        """Start every client; "ingest running" is logged once all of them are subscribed.
+
+        With ``wait_s=None`` (the app and ``central run``) nothing here waits for
+        the broker, so central starts while the broker is down; the ready line
+        then comes from a small watcher once every link has its SUBACK, never
+        before: a message published after that line has a subscriber.
+        """
+        self._stopping.clear()
         for worker in self.workers:
             worker.start(wait_s)
         if self.housekeeper is not None:
             self._house_link.start(wait_s)
             self.housekeeper.start()
+        if self.connected:
+            self._log_running()
+        else:
+            threading.Thread(
+                target=self._announce_when_ready, name="ingest-ready", daemon=True
+            ).start()
+        return self
+
+    def _links(self) -> list[MqttLink]:
+        links = [w.link for w in self.workers]
+        if self.housekeeper is not None:
+            links.append(self._house_link)
+        return links
+
+    def _announce_when_ready(self) -> None:
+        for link in self._links():
+            while not link.connected.wait(0.5):
+                if self._stopping.is_set():
+                    return
+        self._log_running()
+
+    def _log_running(self) -> None:
         log.info(
             "ingest running",
             extra={
@@ -91,9 +123,9 @@ class IngestService:
                 "db": self.engine.url.render_as_string(hide_password=True),
             },
         )
-        return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.housekeeper is not None:
             self.housekeeper.stop()
             self._house_link.stop()
@@ -102,4 +134,5 @@ class IngestService:
 
     @property
     def connected(self) -> bool:
-        return all(w.link.connected.is_set() for w in self.workers)
+        """Ready: every client connected and its subscriptions acknowledged (SUBACK)."""
+        return all(link.connected.is_set() for link in self._links())

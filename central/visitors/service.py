@@ -34,6 +34,7 @@ from edge.wire import (
     VisitorBlockEntry,
     VisitorBlocklist,
     config_topic,
+    config_version,
     format_ts,
     sign_invite,
     uuid7,
@@ -141,9 +142,9 @@ def block_dict(b: VisitorBlock) -> dict[str, Any]:
 
 
 def blocklist_document(db: Session, site: str, now: datetime) -> tuple[str, bytes]:
-    """The retained ``config/visitor_blocklist`` for ``site``; the version is the time in ms."""
+    """The retained ``config/visitor_blocklist`` for ``site``; the version is central's time in ms."""
     entries = [VisitorBlockEntry(name=b.name, phone=b.phone) for b in block_entries(db, site)]
-    doc = SiteConfig(kind=ConfigKind.VISITOR_BLOCKLIST, version=int(now.timestamp() * 1000), ts=format_ts(now),
+    doc = SiteConfig(kind=ConfigKind.VISITOR_BLOCKLIST, version=config_version(now), ts=format_ts(now),
                      data=VisitorBlocklist(entries=entries).model_dump(exclude_none=True))
     return config_topic(site, ConfigKind.VISITOR_BLOCKLIST.value), doc.model_dump_json().encode()
 

@@ -7,7 +7,12 @@ the last configuration it had (DESIGN.md §4: the lane keeps working).
 
 A document is applied only if it validates and its ``version`` is newer than
 the one held; an invalid or older one is logged and ignored, and the lane
-keeps what it has.
+keeps what it has. Versions are central's time in milliseconds
+(:func:`edge.wire.config_version`), not a database counter, so a central whose
+database was restored from a backup or replaced still publishes versions above
+the ones a lane holds, and central re-stamps occupancy when it starts: the
+lane follows it again at once (a version from the older counter scheme is a
+small number, below any of these).
 """
 
 from __future__ import annotations

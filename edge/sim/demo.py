@@ -42,7 +42,8 @@ import click
 import uvicorn
 from pydantic import SecretStr
 
-from central.app import create_app
+from central.api.runtime import OpsSettings
+from central.app import create_app, server_config
 from central.auth.service import create_user
 from central.db.session import make_engine, make_sessions, upgrade
 from central.embedded_broker import EmbeddedBroker
@@ -200,10 +201,12 @@ class DemoCentral:
         if self.invite_key_hex is not None:
             # The kiosk's own key, so an invitation made on the visitor page scans at the demo kiosk.
             app.state.visitor_settings = VisitorSettings(visitor_invite_keys=SecretStr(f"1={self.invite_key_hex}"))
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.http_port,
-                                                     log_level="warning", lifespan="on", log_config=None,
-                                                     # an open dashboard's SSE stream must not hold up Ctrl-C
-                                                     timeout_graceful_shutdown=2))
+        # The demo is plain http on 127.0.0.1: the only place the session cookie is not Secure.
+        app.state.ops_settings = OpsSettings(cookie_secure=False)
+        self._server = uvicorn.Server(server_config(app, "127.0.0.1", self.http_port,
+                                                    log_level="warning", lifespan="on", log_config=None,
+                                                    # an open dashboard's SSE stream must not hold up Ctrl-C
+                                                    timeout_graceful_shutdown=2))
         self._thread = threading.Thread(target=self._server.run, name="central-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30

@@ -47,6 +47,14 @@ from edge.tariff.timeline import (
 
 log = logging.getLogger(__name__)
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""Earliest entry a quote accepts: no ticket is older; a Pi without RTC may read 1970."""
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Latest exit a quote accepts. Far from ``datetime.max`` (year 9999), so the
+local-day walk past the exit (a day or two, plus ``max_stay_days`` at most
+3660) never overflows; an instant outside the range is a :class:`QuoteError`.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class QuoteLine:
@@ -106,6 +114,13 @@ def quote(
     """Price a stay from ``entry`` to ``exit`` (aware datetimes, any zone)."""
     entry_utc = _utc(entry, "entry")
     exit_utc = _utc(exit, "exit")
+    for what, moment in (("entry", entry_utc), ("exit", exit_utc)):
+        if not EARLIEST <= moment <= LATEST:
+            log.warning("quote refused: %s %s out of range", what, moment.isoformat())
+            raise QuoteError(
+                f"{what} {moment.isoformat()} is outside the supported range "
+                f"{EARLIEST.date()} to {LATEST.date()} (UTC); check the lane clock and the ticket"
+            )
     if exit_utc < entry_utc:
         log.warning("quote refused: exit %s before entry %s", exit.isoformat(), entry.isoformat())
         raise QuoteError(f"exit {exit.isoformat()} is before entry {entry.isoformat()}")
@@ -143,7 +158,14 @@ def _utc(moment: datetime, what: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         log.warning("quote refused: naive %s %s", what, moment.isoformat())
         raise QuoteError(f"{what} {moment.isoformat()} has no time zone; pass an aware datetime")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+08:00 is before datetime.min in UTC
+        log.warning("quote refused: %s %s out of range", what, moment.isoformat())
+        raise QuoteError(
+            f"{what} {moment.isoformat()} is outside the supported range "
+            f"{EARLIEST.date()} to {LATEST.date()} (UTC)"
+        ) from None
 
 
 def _lost_ticket(tariff: Tariff, lines: list[QuoteLine], minutes: int) -> list[QuoteLine]:

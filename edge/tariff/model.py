@@ -14,6 +14,9 @@ setting that field systems have got wrong is explicit here:
   stay or only the time ``"charge_beyond"`` the grace.
 * bands are local wall-clock times in ``zone``; elapsed time is real time.
 
+Every number is a strict integer: ``unit_price_minor = true`` or ``"100"`` is
+an error with its file and line, never read as 1 or 100.
+
 Pure data and validation: no I/O here (see :mod:`edge.tariff.loader`).
 """
 
@@ -59,7 +62,9 @@ class _Strict(BaseModel):
 class Grace(_Strict):
     """Free period: a stay of at most ``minutes`` costs nothing."""
 
-    minutes: int = Field(ge=0, le=DAY_MINUTES, description="A stay this long or shorter is free.")
+    minutes: int = Field(
+        strict=True, ge=0, le=DAY_MINUTES, description="A stay this long or shorter is free."
+    )
     after: Literal["charge_all", "charge_beyond"] = Field(
         default="charge_all",
         description="Past the grace: charge the whole stay, or only the minutes beyond the grace.",
@@ -72,8 +77,12 @@ class FirstPeriod(_Strict):
     ``minutes = 0`` is a plain starting charge with the bands pricing everything.
     """
 
-    minutes: int = Field(ge=0, le=DAY_MINUTES, description="Minutes the starting charge covers.")
-    price_minor: int = Field(ge=0, le=MAX_MINOR, description="Starting charge in minor units.")
+    minutes: int = Field(
+        strict=True, ge=0, le=DAY_MINUTES, description="Minutes the starting charge covers."
+    )
+    price_minor: int = Field(
+        strict=True, ge=0, le=MAX_MINOR, description="Starting charge in minor units."
+    )
 
 
 class Band(_Strict):
@@ -87,10 +96,15 @@ class Band(_Strict):
     label: str = Field(default="", max_length=40, description='Shown on receipts, e.g. "白天 day".')
     start: str = Field(description="Local start time, HH:MM.")
     end: str = Field(description="Local end time, HH:MM (24:00 allowed); may wrap midnight.")
-    unit_minutes: int = Field(ge=1, le=DAY_MINUTES, description="Length of one charged unit.")
-    unit_price_minor: int = Field(ge=0, le=MAX_MINOR, description="Price of each started unit.")
+    unit_minutes: int = Field(
+        strict=True, ge=1, le=DAY_MINUTES, description="Length of one charged unit."
+    )
+    unit_price_minor: int = Field(
+        strict=True, ge=0, le=MAX_MINOR, description="Price of each started unit."
+    )
     cap_minor: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_MINOR,
         description="Most one continuous stretch of this band costs (e.g. 夜间封顶, one night).",
@@ -137,7 +151,9 @@ class Band(_Strict):
 class Cap(_Strict):
     """Most a stay costs per window, repeated for every window a long stay touches."""
 
-    minor: int = Field(ge=0, le=MAX_MINOR, description="Cap per window in minor units.")
+    minor: int = Field(
+        strict=True, ge=0, le=MAX_MINOR, description="Cap per window in minor units."
+    )
     window: Literal["24h", "calendar_day"] = Field(
         description='"24h": each real 24 h from entry; "calendar_day": local midnight to midnight.',
     )
@@ -210,7 +226,11 @@ class Tariff(_Strict):
         default=(), description="Classes that pass free: residents, staff, emergency services."
     )
     lost_ticket_fee_minor: int = Field(
-        default=0, ge=0, le=MAX_MINOR, description="Fee when the driver has lost the ticket."
+        default=0,
+        strict=True,
+        ge=0,
+        le=MAX_MINOR,
+        description="Fee when the driver has lost the ticket.",
     )
     lost_ticket_mode: Literal["add", "flat", "at_least"] = Field(
         default="add",
@@ -220,6 +240,7 @@ class Tariff(_Strict):
 
     max_stay_days: int = Field(
         default=400,
+        strict=True,
         ge=1,
         le=3660,
         description="A longer stay is refused as a likely clock error (a Pi has no RTC).",

@@ -1,6 +1,7 @@
 """Lane latency benchmark: card/badge frame on the wire → barrier relay pin high.
 
-Run: ``.venv/bin/python tests/bench/lane_latency.py [--transits 1000]``. Prints ONE JSON line:
+Run: ``.venv/bin/python tests/bench/lane_latency.py [--transits 1000]`` (any venv's python
+with gatepost installed: the agent is started from beside ``sys.executable``). Prints ONE JSON line:
 
     {"bench": "lane_latency", "transits": N, "p50_ms": …, "p99_ms": …,
      "baseline_p50_ms": …, "baseline_p99_ms": …, "idle_rss_mb": …, "ready_s": …}
@@ -54,6 +55,8 @@ from edge.sim.site import PINS, build_sim_lane
 from edge.tariff import load_tariff
 
 TARIFF = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
+GATEPOST = Path(sys.executable).with_name("gatepost")
+"""The ``gatepost`` console script of the venv running this benchmark, whichever venv that is."""
 
 
 class TimedPin(MockPin):
@@ -200,7 +203,7 @@ def agent_ready_and_rss(workdir: Path) -> tuple[float, float]:
     env = dict(os.environ, GATEPOST_SITE_KEYS=json.dumps({"1": "ab" * 32}), GATEPOST_LOG_FORMAT="json")
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gatepost"), "edge", "--config", str(config),
+        [str(GATEPOST), "edge", "--config", str(config),
          "--state-dir", str(workdir / "agent"), "--offline"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
     )

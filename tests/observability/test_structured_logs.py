@@ -111,3 +111,29 @@ def test_central_logs_a_quarantined_payload_with_topic_and_reason(tmp_path, brok
     assert line["reason"].startswith("not JSON") and line["size"] == len(b'{"v":1, "oops"')
     assert line["logger"] == "central.ingest.quarantine"
     assert_json_lines(lines)
+
+
+def test_central_says_ingest_running_only_once_subscribed(tmp_path, make_broker):
+    """Started before its broker, central logs its ready line only after every client's SUBACK."""
+    broker = make_broker()  # port chosen, not started yet
+    env = {"GATEPOST_DB_URL": f"sqlite:///{tmp_path}/central.db", "GATEPOST_BROKER_PORT": str(broker.port),
+           "GATEPOST_CLIENT_ID": f"ready-{os.getpid()}"}
+    lines = run(["central", "run", "--ingest-only"], env, tmp_path)
+    try:
+        lines.wait_for(lambda d: d["msg"] == "ingest worker started")
+        broker.start()
+        lines.wait_for(lambda d: d["msg"] == "ingest running")
+        client = paho.Client(CallbackAPIVersion.VERSION2)
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        topic = "gatepost/v1/east/east-in-1/event/badge_accepted"
+        client.publish(topic, b"not json", qos=1).wait_for_publish(5)
+        client.loop_stop()
+        client.disconnect()
+        lines.wait_for(lambda d: d["msg"] == "quarantined")
+    finally:
+        assert lines.stop() == 0
+    msgs = [d["msg"] for d in assert_json_lines(lines)]
+    running = msgs.index("ingest running")
+    assert "connected to broker" in msgs[:running]
+    assert msgs.count("ingest running") == 1

@@ -172,6 +172,11 @@ def test_vehicle_classes_have_their_own_prices() -> None:
         (at(26, 10), at(26, 11), {"vehicle_class": "bus"}, "unknown vehicle class 'bus'"),
         (datetime(2026, 11, 26, 10), at(26, 11), {}, "no time zone"),
         (at(26, 10), datetime(2026, 11, 26, 11), {}, "no time zone"),
+        (datetime(1, 1, 1, tzinfo=SH), at(26, 11), {}, "outside the supported range"),
+        (datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 1, 5, tzinfo=UTC), {}, "outside the supported"),
+        (datetime(9999, 12, 31, 20, tzinfo=SH), datetime(9999, 12, 31, 23, tzinfo=SH), {}, "outside"),
+        (at(26, 10), datetime(9999, 12, 31, 23, 59, tzinfo=UTC), {}, "outside the supported range"),
+        (datetime(1969, 12, 31, 23, 59, tzinfo=UTC), at(26, 11), {}, "outside the supported range"),
     ],
 )
 def test_bad_requests_are_clear_quote_errors(entry, exit, kwargs, message, caplog) -> None:

@@ -85,6 +85,13 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         ("exempt_classes", ["car"], "both priced and exempt"),
         ("exempt_classes", ["Resident"], "class name 'Resident'"),
         ("classes.car.unit_price", 100, "classes.car.unit_price: Extra inputs"),
+        ("classes.car.bands.0.unit_price_minor", True, "classes.car.bands.0.unit_price_minor"),
+        ("classes.car.bands.0.unit_price_minor", "100", "valid integer"),
+        ("classes.car.bands.0.unit_price_minor", 100.0, "valid integer"),
+        ("lost_ticket_fee_minor", True, "lost_ticket_fee_minor"),
+        ("lost_ticket_fee_minor", "5000", "lost_ticket_fee_minor"),
+        ("classes.car.cap", {"minor": "100", "window": "24h"}, "classes.car.cap.minor"),
+        ("classes.car.bands.0.unit_minutes", True, "classes.car.bands.0.unit_minutes"),
         ("classes", {"truck": valid()["classes"]["car"]}, 'a "car" class is required'),
     ],
 )
@@ -141,6 +148,18 @@ def test_file_errors_name_the_file_field_and_line(tmp_path: Path, caplog) -> Non
     assert "classes.car.bands.1.unit_price_minor (line 18)" in text
     assert "greater than or equal to 0" in text
     assert any("invalid tariff" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("value", ["true", '"100"', "100.0"])
+def test_money_must_be_a_toml_integer(tmp_path: Path, value: str) -> None:
+    """``unit_price_minor = true`` is not 1 fen, and ``"100"`` is not 100: both are errors."""
+    path = tmp_path / "loose.toml"
+    path.write_text(BAD_FILE.replace("-100", value), encoding="utf-8")
+    with pytest.raises(TariffError) as info:
+        load_tariff(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:18: ")
+    assert "classes.car.bands.1.unit_price_minor (line 18)" in text and "valid integer" in text
 
 
 def test_table_level_errors_point_at_the_table(tmp_path: Path) -> None:

@@ -149,3 +149,15 @@ def test_site_config_is_validated_by_kind():
         wire.parse_site_config(wire.config_topic("s", "capacity"), json.dumps(doc).encode())
     with pytest.raises(PayloadError, match="kind"):
         wire.parse_site_config(wire.config_topic("s", "whitelist"), json.dumps(doc).encode())
+
+
+def test_config_versions_are_central_time_and_never_go_back():
+    """A restored database holds old versions; a new document still outranks everything published since."""
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    ms = int(now.timestamp() * 1000)
+    assert wire.config_version(now) == ms
+    assert wire.config_version(now, 608) == ms  # an old counter value (or a restored one) is left behind
+    assert wire.config_version(now, ms) == ms + 1  # two documents in one millisecond stay apart
+    published_before_restore = wire.config_version(now - timedelta(hours=3), 5)
+    restored_row = wire.config_version(now - timedelta(days=1))
+    assert wire.config_version(now, restored_row) > published_before_restore

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.api.runtime import OpsSettings
-from central.app import create_app
+from central.app import create_app, server_config
 from central.auth.service import create_user
 from central.db.session import make_engine, make_sessions, upgrade
 from central.ingest.service import IngestService
@@ -75,9 +75,10 @@ def start_central(tmp_path: Path, broker_port: int, *, ingest_in_app: bool = Tru
     settings = load_settings(db_url=db_url, broker_port=broker_port, client_id=f"gp-test-{uuid.uuid4().hex[:8]}", occupancy_publish_s=1.0)
     outside = None if ingest_in_app else IngestService(settings, engine, housekeeping=False).start()
     app = create_app(settings, engine=engine, ingest=IngestService(settings, engine) if ingest_in_app else None)
-    app.state.ops_settings = OpsSettings(**({"alarm_tick_s": 0.2} | ops))
+    # plain http on 127.0.0.1, as the demo: the cookie cannot be Secure here
+    app.state.ops_settings = OpsSettings(**({"alarm_tick_s": 0.2, "cookie_secure": False} | ops))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)

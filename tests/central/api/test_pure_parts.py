@@ -20,6 +20,7 @@ from central.alarms.rules import (
 )
 from central.auth.errors import WeakPassword
 from central.auth.passwords import hash_password, verify_password
+from central.auth.proxies import client_address, parse_networks
 from central.auth.roles import Role, allows
 from central.auth.throttle import LoginThrottle
 from central.db.session import make_engine, make_sessions, upgrade
@@ -105,19 +106,64 @@ def test_alarm_store_state_machine(tmp_path):
     engine.dispose()
 
 
-def test_throttle_locks_doubles_and_forgives():
+def test_throttle_delays_the_failing_source_progressively_and_never_its_neighbour():
     now = [0.0]
-    t = LoginThrottle(lambda: now[0], limit=3, lockout=10, window=100)
+    t = LoginThrottle(lambda: now[0], pair_free=3, source_free=10, account_free=5, base_delay=10, window=1000)
     for _ in range(3):
-        t.failure("user:a", "ip:1")
-    assert t.retry_after("user:a") == 10 and t.retry_after("ip:1") == 0  # the address has a higher limit
+        t.failure("Admin", "10.0.0.66")
+    assert t.retry_after("admin", "10.0.0.66") == 10  # 3 free tries, then a delay
+    assert t.retry_after("admin", "10.0.0.5") == 0  # the real admin elsewhere is not held back
+    assert t.retry_after("sup", "10.0.0.66") == 0  # another account from the same source: under its own limit
     now[0] = 11
-    assert t.retry_after("user:a") == 0
-    for _ in range(3):
-        t.failure("user:a")
-    assert t.retry_after("user:a") == 20  # second lockout is twice as long
-    t.success("user:a")
-    assert t.retry_after("user:a") == 0
+    t.failure("admin", "10.0.0.66")
+    assert t.retry_after("admin", "10.0.0.66") == 20  # each further failure doubles the wait
+    t.success("admin", "10.0.0.66")
+    assert t.retry_after("admin", "10.0.0.66") == 0
+
+
+def test_throttle_a_botnet_on_one_account_waits_per_address_but_the_owner_does_not():
+    now = [0.0]
+    t = LoginThrottle(lambda: now[0], pair_free=3, source_free=10, account_free=5, base_delay=10, window=1000)
+    for i in range(8):
+        t.failure("admin", f"10.0.1.{i}")  # one try each: under every per-source limit
+    assert all(t.retry_after("admin", f"10.0.1.{i}") > 0 for i in range(8))  # the account's count holds them
+    assert t.retry_after("admin", "10.0.0.5") == 0  # a clean source is never refused
+    assert t.retry_after("admin", "10.0.1.0") == 10 * 2**3
+
+
+def test_throttle_spray_from_one_source_and_success_does_not_wipe_it():
+    now = [0.0]
+    t = LoginThrottle(lambda: now[0], pair_free=3, source_free=4, account_free=50, base_delay=10, window=100)
+    for i in range(4):
+        t.failure(f"user{i}", "10.0.0.66")
+    assert t.retry_after("anyone", "10.0.0.66") == 10
+    t.success("mine", "10.0.0.66")  # signing in to one's own account does not reset the spray count
+    assert t.retry_after("anyone", "10.0.0.66") == 10
+    now[0] = 200  # failures age out after the window
+    assert t.retry_after("anyone", "10.0.0.66") == 0
+
+
+def test_throttle_memory_stays_bounded_under_a_spray():
+    now = [0.0]
+    t = LoginThrottle(lambda: now[0], max_keys=300)
+    for i in range(1000):
+        t.failure(f"u{i}", f"10.{i // 250}.{i % 250}.1")
+    assert len(t._failures) <= 300
+
+
+def test_forwarded_for_is_read_only_from_trusted_proxies():
+    proxies = parse_networks("127.0.0.1, 10.1.0.0/16")
+    assert client_address("127.0.0.1", ["203.0.113.9"], ()) == "127.0.0.1"  # no proxies configured
+    assert client_address("192.0.2.7", ["203.0.113.9"], proxies) == "192.0.2.7"  # not a proxy
+    assert client_address("127.0.0.1", ["203.0.113.9"], proxies) == "203.0.113.9"
+    # the client's own entries sit left of what the proxies appended: ignored
+    assert client_address("127.0.0.1", ["1.2.3.4, 203.0.113.9, 10.1.2.3"], proxies) == "203.0.113.9"
+    assert client_address("127.0.0.1", ["1.2.3.4", "203.0.113.9"], proxies) == "203.0.113.9"
+    assert client_address("127.0.0.1", ["not-an-ip"], proxies) == "127.0.0.1"
+    assert client_address("127.0.0.1", [], proxies) == "127.0.0.1"
+    assert client_address("::ffff:127.0.0.1", ["203.0.113.9"], proxies) == "203.0.113.9"
+    with pytest.raises(ValueError, match="'10.0.0.300'"):
+        parse_networks("10.0.0.1, 10.0.0.300")
 
 
 def test_passwords():
