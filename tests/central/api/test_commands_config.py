@@ -33,20 +33,35 @@ def test_remote_raise_reaches_the_lane_and_is_audited(central, lanes):
 
 def test_commands_are_never_retained(central, lanes, mod_broker):
     s = central.client("sup")
-    lanes("cmd-retain")
+    lane = lanes("cmd-retain")
     central.wait_for(lambda: s.get("/api/devices/north/cmd-retain").status_code == 200, what="device row")
-    assert s.post("/api/devices/north/cmd-retain/commands/raise", json={"reason": "test"}).status_code == 202
+    r = s.post("/api/devices/north/cmd-retain/commands/raise", json={"reason": "test"})
+    assert r.status_code == 202
+    # The lane has it: the command went through the broker before the late client below connects.
+    central.wait_for(lambda: lane.commands, what="command at the lane")
     # A lane that connects afterwards must not receive it (a retained raise would open the gate on reconnect).
     got: list[bytes] = []
+    marker = wire.cmd_topic("north", "cmd-retain", "marker")
+    arrived = threading.Event()
     late = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"late-{uuid.uuid4().hex[:6]}")
     subscribed = threading.Event()
-    late.on_message = lambda c, u, m: got.append(m.payload)
+
+    def on_message(client, userdata, msg) -> None:
+        if msg.topic == marker:
+            arrived.set()
+        else:
+            got.append(msg.payload)
+
+    late.on_message = on_message
     late.on_subscribe = lambda *a: subscribed.set()
     late.connect("127.0.0.1", mod_broker.port)
     late.loop_start()
     late.subscribe(wire.device_cmd_filter("north", "cmd-retain"), 1)
-    assert subscribed.wait(5)
-    threading.Event().wait(0.5)
+    assert subscribed.wait(15)
+    # Retained messages follow the SUBACK; a marker published after it arrives after them (one
+    # client's QoS 1 messages keep their order), so once it is in, absence can be asserted.
+    late.publish(marker, b"{}", qos=1).wait_for_publish(15)
+    assert arrived.wait(15), "the marker never came back"
     late.loop_stop()
     late.disconnect()
     assert got == []
