@@ -240,3 +240,32 @@ def test_a_missing_reader_warns_once_then_stays_quiet(tmp_path: Path, caplog) ->
     assert "cannot be opened" in warnings[0].getMessage()
     assert len(caplog.records) >= 2  # the retries are still logged, at debug level
     station.close()
+
+
+def test_a_chip_that_answers_no_target_at_once_is_not_asked_again_at_once(fake_clock) -> None:
+    """Empty listings are paced by the station's clock: one per poll interval, however long
+    a poll waits (the emulator counts the InListPassiveTarget frames it saw)."""
+    with PN532Emulator(answer_listing_at_once=True) as emu:
+        station = CardStation(emu.device_path, timeout=0.2, clock=fake_clock, poll_interval=1.0)
+
+        def listings() -> int:
+            return emu.commands.count(0x4A)
+
+        assert station.poll(0.3) is None
+        assert station.status == "ok"
+        assert listings() == 1  # the clock stood still: no second listing in 0.3 s
+        for n in range(2, 5):
+            fake_clock.advance(1.0)
+            assert station.poll(0.1) is None
+            assert listings() == n
+        emu.place_card(NtagMemory(uid=UID))
+        assert station.poll(0.1) is None  # within the interval the card waits its turn
+        fake_clock.advance(1.0)
+        assert station.poll(0.3) == UID.hex()
+        assert listings() == 5
+        station.close()
+
+
+def test_poll_interval_must_be_positive(emulator: PN532Emulator) -> None:
+    with pytest.raises(ValueError, match="poll_interval"):
+        CardStation(emulator.device_path, poll_interval=0)
