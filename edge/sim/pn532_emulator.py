@@ -31,12 +31,23 @@ from typing import Self
 
 from edge.hw.pn532 import (
     ACK_FRAME,
+    BRTY_106_TYPE_A,
+    CMD_DIAGNOSE,
     CMD_GET_FIRMWARE_VERSION,
+    CMD_GET_GENERAL_STATUS,
+    CMD_IN_COMMUNICATE_THRU,
     CMD_IN_DATA_EXCHANGE,
+    CMD_IN_DESELECT,
     CMD_IN_LIST_PASSIVE_TARGET,
     CMD_IN_RELEASE,
+    CMD_IN_SELECT,
+    CMD_POWER_DOWN,
+    CMD_READ_REGISTER,
     CMD_RF_CONFIGURATION,
     CMD_SAM_CONFIGURATION,
+    CMD_SET_PARAMETERS,
+    CMD_SET_SERIAL_BAUDRATE,
+    CMD_WRITE_REGISTER,
     ERROR_FRAME,
     RF_CFG_MAX_RETRIES,
     TFI_CHIP,
@@ -66,18 +77,6 @@ log = logging.getLogger(__name__)
 
 FIRMWARE = bytes([0x32, 0x01, 0x06, 0x07])  # PN532, firmware 1.6, ISO14443A/B + 18092
 
-# Command codes beyond the six the project's driver sends (user manual §7).
-CMD_DIAGNOSE = 0x00
-CMD_GET_GENERAL_STATUS = 0x04
-CMD_READ_REGISTER = 0x06
-CMD_WRITE_REGISTER = 0x08
-CMD_SET_SERIAL_BAUDRATE = 0x10
-CMD_SET_PARAMETERS = 0x12
-CMD_POWER_DOWN = 0x16
-CMD_IN_COMMUNICATE_THRU = 0x42
-CMD_IN_DESELECT = 0x44
-CMD_IN_SELECT = 0x54
-
 DIAG_LINE = 0x00  # communication line test: the answer echoes the parameters
 DIAG_ROM = 0x01
 DIAG_RAM = 0x02
@@ -90,7 +89,6 @@ WAKE_LOST_BYTES = 4
 # RFConfiguration items and the number of values each takes (§7.3.1).
 RF_CFG_FIELD = 0x01
 RF_CFG_ITEM_SIZES = {0x01: 1, 0x02: 3, 0x04: 1, 0x05: 3, 0x0A: 11, 0x0B: 8, 0x0C: 3, 0x0D: 9}
-BRTY_106_TYPE_A = 0x00
 BRTY_RANGE = range(5)  # 106A, 212F, 424F, 106B, Jewel
 TYPE_MIFARE_106 = 0x00  # GetGeneralStatus target type
 
