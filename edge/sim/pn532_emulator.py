@@ -146,8 +146,9 @@ def _uid_wanted(initiator_data: bytes) -> bytes:
 class PN532Emulator:
     """A PN532 with an NTAG213 reader field, on the master side of a :class:`PtyPair`.
 
-    Starts asleep, as the chip does on HSU: it wakes on the first byte on the
-    line and misses the next few (:data:`WAKE_LOST_BYTES`). Answers every valid
+    Starts asleep, as the chip does on HSU: the first byte on the line wakes
+    it, and that byte and the next few are lost (:data:`WAKE_LOST_BYTES` in
+    all), so a host must send a preamble. Answers every valid
     host frame with an ACK and the answer frame; answers unknown commands with
     the error frame. ``answer_listing_at_once`` makes InListPassiveTarget
     answer "no target" at once even when told to wait for a card (a chip
