@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from edge.config.profile import CardReaderProfile
 from edge.errors import DeviceError
-from edge.hw.card_station import GONE_AFTER, CardStation
+from edge.hw.card_station import GONE_AFTER, POLL_INTERVAL, CardStation
 from edge.hw.ntag import TagCapacityError
 from edge.sim.pn532_emulator import NtagMemory, PN532Emulator
 
@@ -269,3 +271,10 @@ def test_a_chip_that_answers_no_target_at_once_is_not_asked_again_at_once(fake_c
 def test_poll_interval_must_be_positive(emulator: PN532Emulator) -> None:
     with pytest.raises(ValueError, match="poll_interval"):
         CardStation(emulator.device_path, poll_interval=0)
+
+
+def test_the_reader_profile_bounds_the_poll_interval() -> None:
+    profile = CardReaderProfile(name="PN532", model="pn532_hsu")
+    assert profile.poll_interval_s == POLL_INTERVAL
+    with pytest.raises(ValidationError, match="poll_interval_s"):
+        CardReaderProfile(name="PN532", model="pn532_hsu", poll_interval_s=0)
