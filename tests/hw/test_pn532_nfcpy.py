@@ -84,6 +84,9 @@ def test_nfcpy_senses_reads_and_writes_an_ntag213(
             assert bytes(tag.pages[9]) == b"GATE"
             # PWD and PACK read as zeros; READ rolls over to page 0 after page 44.
             assert bytes(ntag.read(43)) == bytes(8) + bytes(tag.pages[0]) + bytes(tag.pages[1])
+            dump = ntag.dump()  # pages 0–39, then each configuration page 40–44
+            assert "02B: 00 00 00 00 (PWD0-PWD3)" in dump
+            assert "02C: 00 00 00 00 (PACK0-PACK1)" in dump
         assert emulator.asleep  # nfcpy powers the chip down on close
         assert emulator.baudrate == 115200  # switched up at open, back down at close
         seen = set(emulator.commands)
@@ -95,6 +98,8 @@ def test_nfcpy_senses_reads_and_writes_an_ntag213(
 def test_nfcpy_finds_no_tag_in_an_empty_field(nfcpy_log: pytest.LogCaptureFixture) -> None:
     with PN532Emulator() as emulator, nfcpy_reader(emulator) as clf:
         assert clf.sense(nfc.clf.RemoteTarget("106A")) is None  # REQA left in the CIU FIFO
+        kinds = [nfc.clf.RemoteTarget(brty) for brty in ("106A", "106B", "212F")]
+        assert clf.sense(*kinds) is None
     assert warnings_of(nfcpy_log) == []
 
 
