@@ -232,6 +232,13 @@ class CardReaderProfile(BaseModel):
     port: SerialPort = "/dev/serial0"
     baudrate: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800] = 115200
     timeout_s: float = Field(default=0.5, gt=0, le=10, description="wait for an answer frame")
+    poll_interval_s: float = Field(
+        default=0.05,
+        gt=0,
+        le=5,
+        description="least time between two card listings that found nothing "
+        "(for a chip that answers 'no card' at once instead of waiting for one)",
+    )
 
 
 class BadgeReaderProfile(BaseModel):

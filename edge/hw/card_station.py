@@ -32,6 +32,11 @@ GONE_AFTER = 0.3
 # While the handled card stays in the field, check it every so often instead
 # of spinning on InListPassiveTarget. New cards are not delayed by this.
 PRESENT_RECHECK = 0.05
+# Least time between the starts of two listings that found no card. The driver
+# asks the chip to wait for a card, so a listing normally lasts the whole poll;
+# a chip that answers "no target" at once (its retry setting lost, another
+# firmware) would otherwise be asked again at once, thousands of times a second.
+POLL_INTERVAL = 0.05
 # Errors that mean the card or the reader failed (not that the caller's data was bad).
 CARD_ERRORS = (DeviceError, DeviceTimeout, FrameError)
 
@@ -40,8 +45,9 @@ class CardStation:
     """PN532 card reader/writer at a lane, implementing the TicketCard port.
 
     ``poll`` returns a card's hex UID once per presentation; ``read`` and
-    ``write`` act on that card. ``clock`` (monotonic seconds) drives debounce
-    and backoff so both can be tested without waiting.
+    ``write`` act on that card. ``clock`` (monotonic seconds) drives debounce,
+    backoff and the pace of empty listings (at most one per ``poll_interval``),
+    so all three can be tested without waiting.
     """
 
     def __init__(
@@ -52,9 +58,14 @@ class CardStation:
         clock: Callable[[], float] = time.monotonic,
         baudrate: int = 115200,
         timeout: float = 0.5,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         self.port = port
         self._clock = clock
+        self._poll_interval = poll_interval
+        self._next_listing_at = float("-inf")
         self._pn532 = PN532(port, baudrate=baudrate, timeout=timeout, serial_factory=serial_factory)
         self._ntag = Ntag(self._pn532)
         self._ready = False
@@ -90,8 +101,8 @@ class CardStation:
         Never raises for reader trouble: the error goes to :attr:`status` and
         the log, and the reader is reconnected with backoff.
         """
-        # Waiting is real time; the injected clock only timestamps presentations
-        # and retries, so a test clock cannot make a poll spin forever.
+        # Waiting is real time; the injected clock only timestamps presentations,
+        # retries and empty listings, so a test clock cannot make a poll spin forever.
         deadline = time.monotonic() + max(0.0, timeout)
         while not self._closed.is_set():
             remaining = deadline - time.monotonic()
@@ -101,6 +112,13 @@ class CardStation:
                 self._card_users_cv.wait_for(
                     lambda: not self._card_users, max(0.0, deadline - time.monotonic())
                 )
+            pause = self._next_listing_at - self._clock()
+            if pause > 0:  # the last listing came back empty too soon: do not spin
+                self._closed.wait(min(pause, max(0.0, deadline - time.monotonic())))
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            started = self._clock()
             remaining = deadline - time.monotonic()
             try:
                 with self._io:
@@ -112,6 +130,7 @@ class CardStation:
             self._status = "ok"
             now = self._clock()
             if uid is None:
+                self._next_listing_at = started + self._poll_interval
                 if self._present is not None and now - self._last_seen >= GONE_AFTER:
                     self._present = None
             elif uid != self._present or now - self._last_seen >= GONE_AFTER:

@@ -69,12 +69,24 @@ ACK_WAIT = 0.1  # seconds granted for an ACK however short the wait (a live chip
 # so a run of 0x55 followed by zeros gives it time (≈1 ms at 115200 bd).
 WAKE_PREAMBLE = b"\x55\x55" + b"\x00" * 14
 
+# Command codes (user manual §7). The lane sends the first six; the rest are
+# what other host drivers send too (nfcpy, libnfc), and the emulator answers them.
 CMD_GET_FIRMWARE_VERSION = 0x02
 CMD_SAM_CONFIGURATION = 0x14
 CMD_RF_CONFIGURATION = 0x32
 CMD_IN_DATA_EXCHANGE = 0x40
 CMD_IN_LIST_PASSIVE_TARGET = 0x4A
 CMD_IN_RELEASE = 0x52
+CMD_DIAGNOSE = 0x00
+CMD_GET_GENERAL_STATUS = 0x04
+CMD_READ_REGISTER = 0x06
+CMD_WRITE_REGISTER = 0x08
+CMD_SET_SERIAL_BAUDRATE = 0x10
+CMD_SET_PARAMETERS = 0x12
+CMD_POWER_DOWN = 0x16
+CMD_IN_COMMUNICATE_THRU = 0x42
+CMD_IN_DESELECT = 0x44
+CMD_IN_SELECT = 0x54
 
 BRTY_106_TYPE_A = 0x00
 RF_CFG_MAX_RETRIES = 0x05

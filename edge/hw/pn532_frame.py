@@ -28,7 +28,9 @@ TFI_HOST = 0xD4
 TFI_CHIP = 0xD5
 TFI_ERROR = 0x7F
 START_CODE = b"\x00\xff"
-MAX_EXTENDED_LEN = 264  # TFI + data, the largest extended frame the chip handles
+# LENM/LENL of an extended frame count TFI + data: up to 265 (264 data bytes),
+# e.g. nfcpy's line test (Diagnose 00) sends and receives exactly 265.
+MAX_EXTENDED_LEN = 265
 MAX_NORMAL_LEN = 255
 
 ACK_FRAME = b"\x00\x00\xff\x00\xff\x00"
@@ -76,7 +78,7 @@ def build_frame(data: bytes, tfi: int = TFI_HOST) -> bytes:
     """Encode ``data`` (command code + parameters) as a normal or extended frame.
 
     Raises :class:`FrameError` when ``tfi`` is not a byte or the frame would
-    exceed the 264 bytes the chip accepts.
+    exceed the 265 bytes (TFI + data) the chip accepts.
     """
     if not 0 <= tfi <= 0xFF:
         raise FrameError(f"TFI must be one byte, got {tfi!r}")

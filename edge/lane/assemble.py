@@ -153,7 +153,11 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
             sims.pn532 = PN532Emulator()
             closers.append(sims.pn532.close)
             port = sims.pn532.device_path
-        station = CardStation(port, timeout=profile.card_reader.timeout_s)
+        station = CardStation(
+            port,
+            timeout=profile.card_reader.timeout_s,
+            poll_interval=profile.card_reader.poll_interval_s,
+        )
         closers.append(station.close)
 
     badges = None

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from edge.config.profile import CardReaderProfile
 from edge.errors import DeviceError
-from edge.hw.card_station import GONE_AFTER, CardStation
+from edge.hw.card_station import GONE_AFTER, POLL_INTERVAL, CardStation
 from edge.hw.ntag import TagCapacityError
 from edge.sim.pn532_emulator import NtagMemory, PN532Emulator
 
@@ -240,3 +242,39 @@ def test_a_missing_reader_warns_once_then_stays_quiet(tmp_path: Path, caplog) ->
     assert "cannot be opened" in warnings[0].getMessage()
     assert len(caplog.records) >= 2  # the retries are still logged, at debug level
     station.close()
+
+
+def test_a_chip_that_answers_no_target_at_once_is_not_asked_again_at_once(fake_clock) -> None:
+    """Empty listings are paced by the station's clock: one per poll interval, however long
+    a poll waits (the emulator counts the InListPassiveTarget frames it saw)."""
+    with PN532Emulator(answer_listing_at_once=True) as emu:
+        station = CardStation(emu.device_path, timeout=0.2, clock=fake_clock, poll_interval=1.0)
+
+        def listings() -> int:
+            return emu.commands.count(0x4A)
+
+        assert station.poll(0.3) is None
+        assert station.status == "ok"
+        assert listings() == 1  # the clock stood still: no second listing in 0.3 s
+        for n in range(2, 5):
+            fake_clock.advance(1.0)
+            assert station.poll(0.1) is None
+            assert listings() == n
+        emu.place_card(NtagMemory(uid=UID))
+        assert station.poll(0.1) is None  # within the interval the card waits its turn
+        fake_clock.advance(1.0)
+        assert station.poll(0.3) == UID.hex()
+        assert listings() == 5
+        station.close()
+
+
+def test_poll_interval_must_be_positive(emulator: PN532Emulator) -> None:
+    with pytest.raises(ValueError, match="poll_interval"):
+        CardStation(emulator.device_path, poll_interval=0)
+
+
+def test_the_reader_profile_bounds_the_poll_interval() -> None:
+    profile = CardReaderProfile(name="PN532", model="pn532_hsu")
+    assert profile.poll_interval_s == POLL_INTERVAL
+    with pytest.raises(ValidationError, match="poll_interval_s"):
+        CardReaderProfile(name="PN532", model="pn532_hsu", poll_interval_s=0)

@@ -56,7 +56,7 @@ def test_a_sleeping_chip_ignores_a_frame_without_wake_up(emulator: PN532Emulator
 
     with serial.Serial(emulator.device_path, 115200, timeout=0.1) as raw:
         raw.write(build_frame(b"\x02"))
-        assert raw.read(64) == b""  # asleep: no ACK, no answer
+        assert raw.read(64) == b""  # it woke the chip, which lost the frame's head: no answer
         raw.write(b"\x55\x55\x00\x00\x00" + build_frame(b"\x02"))
         answer = raw.read(6 + 13)
     assert answer == ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")

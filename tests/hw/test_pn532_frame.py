@@ -52,7 +52,30 @@ def test_extended_frame_for_long_data() -> None:
 
 def test_build_frame_refuses_oversized_data() -> None:
     with pytest.raises(FrameError, match="too long"):
-        build_frame(bytes(264))
+        build_frame(bytes(265))  # + TFI = 266
+
+
+@pytest.mark.parametrize(("length", "accepted"), [(264, True), (265, True), (266, False)])
+def test_extended_frame_length_limit_counts_tfi_and_data(length: int, accepted: bool) -> None:
+    """LEN (TFI + data) up to 265 is a frame, both ways; 266 is refused and dropped."""
+    data = bytes([0x00]) + bytes(i & 0xFF for i in range(length - 2))  # command + params
+    body = bytes([TFI_HOST]) + data
+    m, lo = length >> 8, length & 0xFF
+    wire = (
+        bytes([0x00, 0x00, 0xFF, 0xFF, 0xFF, m, lo, (-(m + lo)) & 0xFF])
+        + body
+        + bytes([(-sum(body)) & 0xFF, 0x00])
+    )
+    parser = FrameParser()
+    if accepted:
+        assert build_frame(data) == wire
+        assert parser.feed(wire + ACK_FRAME) == [Frame(TFI_HOST, data), Ack()]
+        assert parser.error_count == 0
+    else:
+        with pytest.raises(FrameError, match="too long"):
+            build_frame(data)
+        assert parser.feed(wire + ACK_FRAME) == [Ack()]
+        assert parser.errors["oversized"] == 1
 
 
 def test_parses_ack_nack_error_and_information_frames() -> None:
@@ -97,7 +120,7 @@ def test_unknown_tfi_is_dropped() -> None:
 
 def test_oversized_extended_frame_is_dropped() -> None:
     parser = FrameParser()
-    # LEN = 0x012C = 300 > 264, LCS correct
+    # LEN = 0x012C = 300 > 265, LCS correct
     assert parser.feed(b"\x00\x00\xff\xff\xff\x01\x2c\xd3" + bytes(310) + ACK_FRAME) == [Ack()]
     assert parser.errors["oversized"] == 1
 
