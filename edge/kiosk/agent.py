@@ -45,7 +45,8 @@ from edge.link import (
 from edge.link.site_config import SiteConfigStore
 from edge.script import AgentScript
 from edge.serve import serve_local
-from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now
+from edge.localpage import PageRules, Refusals
+from edge.wire import ConfigKind, EventType, LocalAccessRefused, SiteConfig, VisitorBlocklist, utc_now
 
 log = logging.getLogger("gatepost.kiosk")
 
@@ -220,9 +221,19 @@ class KioskAgent(AgentScript):
             self.metrics.connected = link.connected.is_set
 
     def start_ui(self) -> None:
+        console = self.config.console
+        rules = PageRules.of(console)
+
+        def report(summary: dict[str, object]) -> None:
+            self.outbox.emit(EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary))
+
         app = create_kiosk_app(self.kiosk, language=self.config.device.language,
-                               idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo)
-        running = serve_local(app, self.config.console.bind, self.port, what="kiosk screen")
+                               idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo,
+                               rules=rules, refusals=Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s,
+                                                              report))
+        base = Path(self.config.path or ".").parent
+        tls = [str(base / f) if f else None for f in (console.tls_cert_file, console.tls_key_file)]
+        running = serve_local(app, console.bind, self.port, what="kiosk screen", certfile=tls[0], keyfile=tls[1])
         self.port = running.port
         self.on_stop(running.stop)
 
