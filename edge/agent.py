@@ -44,7 +44,6 @@ from edge.lane.occupancy import Occupancy
 from edge.lane.payments import PaymentDesk
 from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
-from edge.localpage import Page, PageRules, Refusals, install, machine_token
 from edge.link import (
     ClockSkew,
     ClockWatch,
@@ -56,6 +55,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.localpage import Page, PageRules, Refusals, install, machine_token
 from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial

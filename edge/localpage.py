@@ -36,11 +36,11 @@ from typing import Literal
 
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from edge.config.schema import ConsoleSection
 from edge.errors import ConfigError
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("gatepost.localpage")
 
@@ -148,7 +148,7 @@ class Refusals:
             if self.report is not None:
                 try:
                     self.report(summary)
-                except Exception as exc:  # a report that cannot be stored must not turn into a 500
+                except Exception as exc:  # noqa: BLE001 - a report that cannot be stored must not become a 500
                     log.error("refusal report not stored: %s", exc)
 
 

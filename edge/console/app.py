@@ -53,9 +53,9 @@ from edge.console.sessions import BrowserSession, Sessions
 from edge.console.store import ConsoleStore
 from edge.console.voice import Voice
 from edge.lane.lane import Lane
-from edge.wire import format_ts
 from edge.localpage import CSRF_HEADER, LocalRefused, PageRules, Refusals, install, set_cookie
 from edge.serve import RunningApp, serve_local
+from edge.wire import format_ts
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -43,10 +43,17 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.localpage import PageRules, Refusals
 from edge.script import AgentScript
 from edge.serve import serve_local
-from edge.localpage import PageRules, Refusals
-from edge.wire import ConfigKind, EventType, LocalAccessRefused, SiteConfig, VisitorBlocklist, utc_now
+from edge.wire import (
+    ConfigKind,
+    EventType,
+    LocalAccessRefused,
+    SiteConfig,
+    VisitorBlocklist,
+    utc_now,
+)
 
 log = logging.getLogger("gatepost.kiosk")
 

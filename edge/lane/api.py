@@ -31,8 +31,8 @@ with ``{"error": English, "error_zh": 中文}``; a body that is not JSON answers
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request

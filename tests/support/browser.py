@@ -14,7 +14,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from edge.localpage import CSRF_HEADER
+from edge.lane.api import create_booth_api
+from edge.lane.lane import Lane
+from edge.localpage import CSRF_HEADER, MachineToken, PageRules, Refusals, install
 
 _META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 
@@ -64,3 +66,15 @@ class Browser:
                                                           "pin": pin})
         answer.raise_for_status()
         return answer
+
+
+SCRIPT_TOKEN = "test-machine-token-0123456789abcdef"
+"""The lane API's machine token in tests (what ``[console] machine_token_env`` names in a real config)."""
+LANE_ACTIONS = frozenset({"confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"})
+
+
+def lane_script(lane: Lane, scopes: frozenset[str] = LANE_ACTIONS) -> TestClient:
+    """A script at a lane's ``/api/lane`` holding the machine token (``token:script`` in events)."""
+    api = create_booth_api(lane, token=MachineToken("script", SCRIPT_TOKEN, scopes))
+    install(api, Refusals("lane_api"), PageRules.local())
+    return TestClient(api, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {SCRIPT_TOKEN}"})
