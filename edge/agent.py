@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from fastapi import FastAPI
 
 from edge.config import AgentConfig, load_config
 from edge.console.app import create_console_app, serve_console
@@ -105,6 +106,9 @@ class Agent(AgentScript):
         self.assembly: Assembly
         self.lane: Lane
         self.link: MqttLink | None = None
+        self.page_app: FastAPI | None = None
+        """The local page served on [console] bind:port (the booth console, or the lane API alone)."""
+        self.page_url: str | None = None
         self.site_config: SiteConfigStore | None = None
 
     # ----------------------------------------------------------------- the script
@@ -269,6 +273,7 @@ class Agent(AgentScript):
             api = create_booth_api(self.lane, token=token)
             install(api, refusals, rules)
             running = serve_console(api, console.bind, console.port, *tls)
+            self.page_app, self.page_url = api, running.url
             self.on_stop(running.stop)
             log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
             return
@@ -301,6 +306,7 @@ class Agent(AgentScript):
         install(api, refusals, None)
         app.mount("/", api)
         running = serve_console(app, console.bind, console.port, *tls)
+        self.page_app, self.page_url = app, running.url
         self.on_stop(running.stop)
         log.info("booth console at %s", running.url, extra={"device": device.id})
 

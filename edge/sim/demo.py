@@ -117,7 +117,9 @@ def lane_config(workdir: Path, device: str, role: str, name: str, broker_port: i
         r'host = ".*"': 'host = "127.0.0.1"',
         r"(?m)^port = 8883": f"port = {broker_port}",
         # Lanes start unattended; the demo guard signs on at the post's booth console (step 5).
-        r"(?m)^port = 8080": f"port = {console_port}\nserve_console = false",
+        r"(?m)^port = (8080|8443)": f"port = {console_port}\nserve_console = false",
+        # The demo's lanes serve /api/lane on loopback only, over plain HTTP (the booth tablet's TLS is not needed).
+        r"(?m)^(hosts|tls_cert_file|tls_key_file) = .*\n": "",
         r'bind = ".*?"': 'bind = "127.0.0.1"',
         r"capacity = \d+": f"capacity = {profile.capacity}",
         r"reserved_spaces = \d+": f"reserved_spaces = {profile.reserved}",
