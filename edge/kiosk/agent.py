@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from edge.config import AgentConfig
 from edge.config.schema import KioskSection
 from edge.errors import ConfigError
@@ -93,6 +95,8 @@ class KioskAgent(AgentScript):
         self.camera: Camera | None = None
         self.camera_source: Any = None
         self.printer: TicketPrinter | None = None
+        self.page_app: FastAPI | None = None
+        """The kiosk screen's app, once served (its ``state.refusals`` counts refused requests)."""
         self.faces: FaceCheck | None = None
         self.kiosk: Kiosk
         self.link: MqttLink | None = None
@@ -242,6 +246,7 @@ class KioskAgent(AgentScript):
         tls = [str(base / f) if f else None for f in (console.tls_cert_file, console.tls_key_file)]
         running = serve_local(app, console.bind, self.port, what="kiosk screen", certfile=tls[0], keyfile=tls[1])
         self.port = running.port
+        self.page_app = app
         self.on_stop(running.stop)
 
     def _camera_error(self) -> None:
