@@ -229,3 +229,25 @@ def test_console_on_a_port_already_taken_is_a_clear_config_error():
         with pytest.raises(ConfigError, match=f"could not listen on 127.0.0.1:{port}") as refused:
             serve_console(FastAPI(), "127.0.0.1", port)
     assert refused.value.source == "[console] bind/port/tls"
+
+
+def test_an_idle_guard_is_signed_off_at_that_browser_and_signs_on_again(make_post):
+    post = make_post(serve=False, idle_s=0.5)
+    sim = post.lanes["exit-1"]
+    booth = Browser.of_app(post.app)
+    booth.sign_on("g001", "1234")
+    colleague = Browser.of_app(post.app)
+    colleague.sign_on("g002", "5678")  # a second browser signs on by itself; the shift stays g001's
+    assert post.booth.duty()["staff_id"] == "g001"
+    # Reading the screen is not an action: the session runs out while the page polls.
+    wait_for(lambda: booth.get("/api/console").json()["me"] is None, what="idle sign-off")
+    refused = booth.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "x"})
+    assert refused.status_code == 401 and refused.json()["code"] == "expired"
+    assert "长时间未操作" in refused.json()["error_zh"]
+    assert sim.barrier.state == "closed" and not events_of(sim.outbox, "manual_raise")
+    booth.sign_on("g001", "1234")
+    done = booth.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "救护车 ambulance"})
+    assert done.status_code == 200, done.text
+    wait_for(lambda: sim.barrier.state == "open", what="raised after signing on again")
+    assert [e["by"] for e in events_of(sim.outbox, "manual_raise")] == ["g001 王强"]
+    assert len(events_of(sim.outbox, "guard_signed_on")) == 1  # signing on again started no second shift
