@@ -37,7 +37,7 @@ from typing import Literal
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.config.schema import ConsoleSection
 from edge.errors import ConfigError
@@ -189,7 +189,7 @@ class GuardPage:
             await answer(scope, receive, send)
             return
 
-        async def no_cors(message: dict) -> None:  # type: ignore[type-arg]
+        async def no_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [(k, v) for k, v in message.get("headers", [])
                                       if not k.lower().startswith(b"access-control-")]
