@@ -307,17 +307,24 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
         return {"ok": True}
 
     @app.post("/api/console/close-shift")
-    def close(body: CloseShift, session: BrowserSession = Depends(signed_on)) -> dict[str, Any]:
+    def close(body: CloseShift, session: BrowserSession = Depends(signed_on)) -> JSONResponse:
         guard = session.guard
         assert guard is not None
         answer = booth.close_shift(body.request_id, by=guard, declared_cash=body.declared_cash,
                                    incoming_staff_id=body.incoming_staff_id, incoming_pin=body.incoming_pin,
-                                   use_reader=body.use_reader,
-                                   unattended=body.unattended)
-        if not answer.get("repeat"):
-            # The outgoing guard's shift is over at every browser; the incoming one signs on at theirs.
-            sessions.sign_off_staff(guard.staff_id)
-        return answer
+                                   use_reader=body.use_reader, unattended=body.unattended)
+        if answer.get("repeat"):
+            return JSONResponse(answer)
+        # The outgoing guard's shift is over at every browser. The incoming guard just proved
+        # their PIN (or badge) at this browser: it is theirs now; their other browsers sign on.
+        sessions.sign_off_staff(guard.staff_id)
+        incoming = booth.roster.get(str((answer.get("duty") or {}).get("staff_id") or ""))
+        if incoming is None:
+            return JSONResponse(answer)
+        fresh = sessions.sign_on(session, incoming)
+        response = JSONResponse(answer | {"csrf": fresh.csrf})
+        set_cookie(response, COOKIE, fresh.id, rules)
+        return response
 
     @app.post("/api/console/lanes/{lane}/confirm-payment")
     def confirm_payment(lane: str, body: Payment, by: Guard = Depends(guard_of)) -> dict[str, Any]:

@@ -331,13 +331,13 @@ class Booth:
     def badge_seen(self, badge: str) -> None:
         """A badge at the booth reader: starts the shift when nobody is on duty, and stands ready
         (for ``BADGE_HANDOVER_S``, once) for the console's sign-on or handover with ``use_reader``."""
-        if self.duty() is None:
-            try:
-                self._start_shift(self.roster.by_badge(badge))
-            except (SignOnRefused, ConsoleRefused) as exc:
-                log.info("booth badge sign-on refused: %s", exc)
-                return
         with self._lock:
+            if self.duty() is None:
+                try:
+                    self._start_shift(self.roster.by_badge(badge))
+                except (SignOnRefused, ConsoleRefused) as exc:
+                    log.info("booth badge sign-on refused: %s", exc)
+                    return
             self._booth_badge = (badge, self.clock())
 
     def shift_totals(self) -> dict[str, Any]:

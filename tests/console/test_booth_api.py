@@ -251,3 +251,23 @@ def test_an_idle_guard_is_signed_off_at_that_browser_and_signs_on_again(make_pos
     wait_for(lambda: sim.barrier.state == "open", what="raised after signing on again")
     assert [e["by"] for e in events_of(sim.outbox, "manual_raise")] == ["g001 王强"]
     assert len(events_of(sim.outbox, "guard_signed_on")) == 1  # signing on again started no second shift
+
+
+def test_only_the_guard_on_duty_closes_the_shift_and_the_incoming_guard_takes_that_browser(make_post):
+    post = make_post(serve=False)
+    sim = post.lanes["exit-1"]
+    outgoing = Browser.of_app(post.app)
+    outgoing.sign_on("g001", "1234")
+    colleague = Browser.of_app(post.app)
+    colleague.sign_on("g002", "5678")
+    body = {"declared_cash": "0", "incoming_staff_id": "g002", "incoming_pin": "5678"}
+    refused = colleague.post("/api/console/close-shift", json=body | {"request_id": rid(), "incoming_staff_id": "g001",
+                                                                      "incoming_pin": "1234"})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_on_duty"
+    assert not events_of(sim.outbox, "shift_closed")
+    handed = outgoing.post("/api/console/close-shift", json=body | {"request_id": rid()})
+    assert handed.status_code == 200, handed.text
+    assert outgoing.get("/api/console").json()["me"]["staff_id"] == "g002"  # the incoming guard typed the PIN here
+    raised = outgoing.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "救护车"})
+    assert raised.status_code == 200, raised.text
+    assert [e["by"] for e in events_of(sim.outbox, "manual_raise")] == ["g002 李娜"]
