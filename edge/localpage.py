@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.config.schema import ConsoleSection
-from edge.errors import ConfigError
+from edge.errors import ConfigError, GatepostError
 
 log = logging.getLogger("gatepost.localpage")
 
@@ -69,10 +69,6 @@ def host_names(bind: str, extra: Iterable[str] = ()) -> frozenset[str]:
     if bind not in WILDCARDS:
         names.add(bind.lower().strip("[]"))
     return frozenset(names)
-
-
-def is_loopback(bind: str) -> bool:
-    return bind in LOOPBACK or bind.startswith("127.")
 
 
 def _host_of(value: str) -> str:
@@ -231,7 +227,7 @@ def set_cookie(response: Response, name: str, value: str, rules: PageRules) -> N
     response.set_cookie(name, value, httponly=True, samesite="strict", secure=rules.secure_cookies, path="/")
 
 
-class LocalRefused(Exception):
+class LocalRefused(GatepostError, PermissionError):
     """A request refused for want of the right (no session, bad CSRF, bad token…); counted, never acted on."""
 
     def __init__(self, reason: Reason, status: int = 403) -> None:
