@@ -8,6 +8,7 @@ Run on the broker host by the operator. It writes, under ``--dir`` (default
     devices/DEVICE.toml       a config skeleton for the device, credentials by environment
     devices/DEVICE.env        GATEPOST_MQTT_PASSWORD=… for the device's systemd unit (mode 600)
     keys/SITE.toml            the site's ticket-signing key, created once per site (mode 600)
+    tls/DEVICE-console.*      with --console-host: the booth console's TLS certificate (central.console_tls)
 
 Existing credentials are never overwritten without ``--force``: re-provisioning
 a live device would lock it out of the broker.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import click
 
+from central.console_tls import make_console_cert
 from edge import wire
 from edge.errors import ConfigError, GatepostError, PayloadError
 
@@ -226,7 +228,11 @@ ca_file = "/etc/gatepost/tls/ca.crt"
 @click.option("--central", "is_central", is_flag=True, help="Provision the central service's broker user instead.")
 @click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("/etc/gatepost"), show_default=True)
 @click.option("--force", is_flag=True, help="Replace existing credentials.")
-def provision(device: str, site: str | None, role: str, is_central: bool, root: Path, force: bool) -> None:
+@click.option("--console-host", "console_hosts", multiple=True,
+              help="Also make a TLS certificate for the device's booth console page, for this name or "
+                   "address (repeat for each name the booth tablet opens).")
+def provision(device: str, site: str | None, role: str, is_central: bool, root: Path, force: bool,
+              console_hosts: tuple[str, ...]) -> None:
     """Create DEVICE's broker credentials, ACL entry, config skeleton and, for a new site, its ticket key."""
     provisioner = Provisioner(root)
     if is_central:
@@ -242,4 +248,8 @@ def provision(device: str, site: str | None, role: str, is_central: bool, root: 
         click.echo(f"config:        {done.config_path}")
     if done.site_key_created:
         click.echo(f"site key:      created {root / 'keys' / (site or '')}.toml (copy to every lane of the site)")
+    if console_hosts and not is_central:
+        crt, key, ca = make_console_cert(root, device, list(console_hosts), force=force)
+        click.echo(f"console TLS:   {crt} and {key} (copy to the device's /etc/gatepost/tls/, key mode 600)")
+        click.echo(f"               install {ca} once on each booth tablet; see [console] in exit_lane.toml")
     click.echo("reload the broker to apply: systemctl reload mosquitto (or kill -HUP its pid)")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from fastapi import FastAPI
 
 from edge.config import AgentConfig, load_config
 from edge.console.app import create_console_app, serve_console
@@ -55,6 +56,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.localpage import Page, PageRules, Refusals, install, machine_token
 from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial
@@ -63,6 +65,8 @@ from edge.wire import (
     Command,
     CommandName,
     ConfigKind,
+    EventType,
+    LocalAccessRefused,
     OccupancyArgs,
     RaiseArgs,
     SiteConfig,
@@ -102,6 +106,9 @@ class Agent(AgentScript):
         self.assembly: Assembly
         self.lane: Lane
         self.link: MqttLink | None = None
+        self.page_app: FastAPI | None = None
+        """The local page served on [console] bind:port (the booth console, or the lane API alone)."""
+        self.page_url: str | None = None
         self.site_config: SiteConfigStore | None = None
 
     # ----------------------------------------------------------------- the script
@@ -175,8 +182,8 @@ class Agent(AgentScript):
             clock=self.clock, occupancy=occupancy,
             quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
             serials=lambda now: new_serial(device.id, now),
-            # Without a sign-on console the booth counts as staffed (guard "booth"), as before.
-            guard_on_duty=None if config.console.sign_on_required else "booth",
+            # Unattended until a guard signs on at the booth console (nobody acts without the right).
+            guard_on_duty=None,
         )
         sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
         self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store,
@@ -249,13 +256,24 @@ class Agent(AgentScript):
             self.on_stop(closer)
 
     def start_booth_api(self) -> None:
-        """The guard's booth console (page + JSON API) on [console] bind:port, with the lane's /api/lane."""
+        """The guard's booth console (page + JSON API) on [console] bind:port, with the lane's /api/lane.
+
+        Every action needs a guard signed on at that browser or the scoped machine token; refused
+        attempts are counted and, when they repeat, sent to central as ``local_access_refused``.
+        """
         console, device = self.config.console, self.config.device
         assert self.config.lane is not None
+        rules = PageRules.of(console)
+        token = machine_token(console, os.environ)
+        tls = self._tls_files()
         if not console.serve_console:
             # The post's console (create_console_app with several lanes) keeps the shift ledger;
             # a second console here would take the lane's events into a ledger nobody reads.
-            running = serve_console(create_booth_api(self.lane), console.bind, console.port)
+            refusals = self._refusals("lane_api", rules)
+            api = create_booth_api(self.lane, token=token)
+            install(api, refusals, rules)
+            running = serve_console(api, console.bind, console.port, *tls)
+            self.page_app, self.page_url = api, running.url
             self.on_stop(running.stop)
             log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
             return
@@ -275,18 +293,35 @@ class Agent(AgentScript):
             if voice._binary is None:
                 log.warning("espeak-ng not installed: the lane will not speak fees (apt install espeak-ng)")
                 voice = None
+        refusals = self._refusals("console", rules)
         app = create_console_app(
             [self.lane], roster, store, post=device.id, site=device.site, clock=self.clock,
             printer=self.assembly.parts.printer, voice=voice, currency=self.tariff.currency,
             receipt_key=self.keys.sign_with(self.keys.signing_key_id, b"gatepost receipt key v1"),
             language="zh-CN" if device.language == "zh-CN" else "en",
-            idle_guard=None if console.sign_on_required else "booth",
+            rules=rules, idle_s=console.session_idle_min * 60, refusals=refusals,
         )
-        # The lane's own JSON API stays under /api/lane for tools and scripts that use it.
-        app.mount("/", create_booth_api(self.lane))
-        running = serve_console(app, console.bind, console.port)
+        # The lane's own JSON API under /api/lane: the guard signed on at this browser, or the token.
+        api = create_booth_api(self.lane, actor=app.state.actor, token=token)
+        install(api, refusals, None)
+        app.mount("/", api)
+        running = serve_console(app, console.bind, console.port, *tls)
+        self.page_app, self.page_url = app, running.url
         self.on_stop(running.stop)
         log.info("booth console at %s", running.url, extra={"device": device.id})
+
+    def _tls_files(self) -> tuple[str | None, str | None]:
+        """[console] TLS certificate and key, relative to the config file like every other path."""
+        console = self.config.console
+        if console.tls_cert_file is None or console.tls_key_file is None:
+            return None, None
+        return str(self.base / console.tls_cert_file), str(self.base / console.tls_key_file)
+
+    def _refusals(self, page: Page, rules: PageRules) -> Refusals:
+        """Refused requests at a local page; repeated ones go to central through the outbox."""
+        def report(summary: dict[str, object]) -> None:
+            self.outbox.emit(EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary))
+        return Refusals(page, rules.alarm_threshold, rules.alarm_window_s, report)
 
     # ----------------------------------------------------------------- central's config and commands
 

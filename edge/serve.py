@@ -37,11 +37,18 @@ class RunningApp:
         self.thread.join(timeout=5)
 
 
-def serve_local(app: FastAPI, host: str, port: int, *, what: str) -> RunningApp:
-    """Run ``app`` on ``host:port`` (0: a free port); ``what`` names it in logs and errors."""
+def serve_local(app: FastAPI, host: str, port: int, *, what: str, certfile: str | None = None,
+                keyfile: str | None = None) -> RunningApp:
+    """Run ``app`` on ``host:port`` (0: a free port); ``what`` names it in logs and errors.
+
+    With ``certfile``/``keyfile`` the page is served over TLS (a booth tablet on the network).
+    ``url`` is built from the socket actually listening, so the log never shows a loopback
+    address for a page that listens on every interface.
+    """
     # Plain asyncio + h11, no websockets: a handful of JSON calls; the Pi's memory budget is small.
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                           loop="asyncio", http="h11", ws="none"))
+                                           loop="asyncio", http="h11", ws="none", ssl_certfile=certfile,
+                                           ssl_keyfile=keyfile))
 
     def run() -> None:
         try:
@@ -55,10 +62,12 @@ def serve_local(app: FastAPI, host: str, port: int, *, what: str) -> RunningApp:
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise ConfigError(f"the {what} could not listen on {host}:{port} (port in use?)",
-                              source="[console] bind/port")
+            raise ConfigError(f"the {what} could not listen on {host}:{port} (port in use? TLS files readable?)",
+                              source="[console] bind/port/tls")
         time.sleep(0.01)
-    if port == 0:
-        port = server.servers[0].sockets[0].getsockname()[1]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return RunningApp(url=f"http://{shown}:{port}/", port=port, server=server, thread=thread)
+    bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    scheme = "https" if certfile else "http"
+    url = f"{scheme}://{shown}:{bound_port}/"
+    log.info("%s listening on %s", what, url)
+    return RunningApp(url=url, port=bound_port, server=server, thread=thread)

@@ -207,6 +207,7 @@ class EventType(StrEnum):
     VISITOR_CHECKED_IN = "visitor_checked_in"
     VISITOR_CHECKED_OUT = "visitor_checked_out"
     VISITOR_BLOCKED = "visitor_blocked"
+    LOCAL_ACCESS_REFUSED = "local_access_refused"
 
 
 class RejectReason(StrEnum):
@@ -420,6 +421,19 @@ class VisitorBlocked(EventData):
     phone: str | None = Field(default=None, max_length=32)
 
 
+class LocalAccessRefused(EventData):
+    """Refused requests at a device's local page (booth console, lane API, kiosk) that repeat:
+    ``count`` within ``window_s``, by reason (host, origin, csrf, no_session, expired, pin, token,
+    scope). One report per window at most; central raises an alarm for it."""
+
+    page: Literal["console", "lane_api", "kiosk"]
+    count: int = Field(ge=1)
+    window_s: int = Field(ge=1)
+    reasons: dict[str, int] = Field(default_factory=dict, max_length=16)
+    last_path: str = Field(default="", max_length=120)
+    last_peer: str = Field(default="", max_length=64)
+
+
 EVENT_MODELS: dict[EventType, type[EventData]] = {
     EventType.VEHICLE_ARRIVED: VehicleArrived,
     EventType.ENTRY_REFUSED_FULL: EntryRefusedFull,
@@ -448,6 +462,7 @@ EVENT_MODELS: dict[EventType, type[EventData]] = {
     EventType.VISITOR_CHECKED_IN: VisitorCheckedIn,
     EventType.VISITOR_CHECKED_OUT: VisitorCheckedOut,
     EventType.VISITOR_BLOCKED: VisitorBlocked,
+    EventType.LOCAL_ACCESS_REFUSED: LocalAccessRefused,
 }
 
 CRITICAL_EVENTS = frozenset(

@@ -6,7 +6,8 @@ Two families of alarm:
   full, barrier held open, a seq gap). They clear themselves when the state
   ends, acknowledged or not.
 * **occurrence** alarms describe something that happened (barrier fault,
-  forced entry, incident, forged or reused ticket). Only a supervisor clears
+  forced entry, incident, forged or reused ticket, repeated refused access to
+  a device's local page). Only a supervisor clears
   them, after looking.
 """
 
@@ -28,6 +29,7 @@ class AlarmKind(StrEnum):
     SEQ_GAP = "seq_gap"
     OUTBOX_BACKLOG = "outbox_backlog"
     CLOCK_SKEW = "clock_skew"
+    LOCAL_ACCESS_REFUSED = "local_access_refused"
 
 
 class AlarmState(StrEnum):
@@ -53,6 +55,7 @@ SEVERITY: dict[AlarmKind, Severity] = {
     AlarmKind.SEQ_GAP: Severity.WARNING,
     AlarmKind.OUTBOX_BACKLOG: Severity.WARNING,
     AlarmKind.CLOCK_SKEW: Severity.WARNING,
+    AlarmKind.LOCAL_ACCESS_REFUSED: Severity.CRITICAL,
 }
 
 SELF_CLEARING = frozenset(
@@ -77,6 +80,7 @@ TITLES: dict[AlarmKind, tuple[str, str]] = {
     AlarmKind.SEQ_GAP: ("事件缺失", "Events missing (sequence gap)"),
     AlarmKind.OUTBOX_BACKLOG: ("待发送事件积压", "Outbox backlog"),
     AlarmKind.CLOCK_SKEW: ("设备时钟偏差", "Device clock skew"),
+    AlarmKind.LOCAL_ACCESS_REFUSED: ("本地页面多次拒绝访问", "Repeated refused access to a local page"),
 }
 
 SITE_WIDE = ""

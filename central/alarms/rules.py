@@ -54,6 +54,10 @@ def from_event(site: str, device: str, event_type: str, data: Mapping[str, Any],
         return [Signal("raise", site, device, AlarmKind.FORGED_OR_REUSED_TICKET, at, {k: data.get(k) for k in ("reason", "serial", "detail")})]
     if event_type == "entry_refused_full":
         return [Signal("raise", site, SITE_WIDE, AlarmKind.LOT_FULL, at, {"occupied": data.get("occupied"), "capacity": data.get("capacity"), "lane": device})]
+    if event_type == "local_access_refused":
+        # Someone keeps trying the booth console / lane API / kiosk page without the right.
+        detail = {k: data.get(k) for k in ("page", "count", "window_s", "reasons", "last_path", "last_peer")}
+        return [Signal("raise", site, device, AlarmKind.LOCAL_ACCESS_REFUSED, at, detail)]
     if event_type == "outbox_backlog":
         return [Signal("raise", site, device, AlarmKind.OUTBOX_BACKLOG, at, {"depth": data.get("depth"), "bound": data.get("bound")})]
     return []

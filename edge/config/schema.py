@@ -8,7 +8,7 @@ Sections::
     [tariff]    the tariff file (exit lanes quote fees; entry lanes may show prices)
     [keys]      where the ticket-signing keys come from (environment or a root-only file)
     [link]      the MQTT broker and the outbox
-    [console]   the booth console web UI
+    [console]   the local page (booth console, kiosk screen): bind, TLS, Host names, sessions
     [kiosk]     lobby kiosk settings (role = "kiosk")
 
 Secrets never sit in this file: it names environment variables (``password_env``,
@@ -255,25 +255,95 @@ class LinkSection(BaseModel):
         return value
 
 
+LaneAction = Literal["confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"]
+
+
 class ConsoleSection(BaseModel):
-    """The booth console (guard's screen) web server."""
+    """The Pi's local page: the booth console of a lane, or the kiosk's screen.
+
+    Nobody acts on it without the right (DESIGN §4): every action needs a guard signed on at
+    that browser, every POST a CSRF token, every request one of this page's Host names. There is
+    no switch that turns this off. A page reached from another machine (a booth tablet) is an
+    explicit setting and is served over TLS: here (``tls_cert_file``/``tls_key_file``, made by
+    ``gatepost provision DEVICE --console-host NAME``) or by a reverse proxy on this Pi
+    (``behind_tls_proxy``, bind stays loopback).
+    """
 
     model_config = Strict
     bind: str = Field(
         default="127.0.0.1",
-        description="127.0.0.1 when the screen is on this Pi; 0.0.0.0 for a booth PC",
+        description="127.0.0.1: the screen is on this Pi; another address (a booth tablet) needs TLS",
     )
     port: Port = 8080
-    sign_on_required: bool = Field(
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")]] = Field(
+        default_factory=list, max_length=16,
+        description="Host names the page answers to besides localhost, 127.0.0.1 and the bound "
+        "address, e.g. the name the tablet opens ('sg-exit-1.local'); any other Host is refused",
+    )
+    tls_cert_file: str | None = Field(default=None, description="the page's TLS certificate (PEM)")
+    tls_key_file: str | None = Field(default=None, description="its private key (PEM, mode 0600)")
+    behind_tls_proxy: bool = Field(
         default=False,
-        description="true: the lane starts unattended until a guard signs on at the console; "
-        "false: a guard 'booth' is on duty from the start",
+        description="true: a reverse proxy on this Pi serves the page over TLS (cookies marked Secure)",
+    )
+    session_idle_min: float = Field(
+        default=15, ge=1, le=720, description="a guard is signed off at a browser after this idle time"
+    )
+    refusal_alarm_threshold: int = Field(
+        default=10, ge=1, le=10_000,
+        description="refused requests (no session, bad CSRF, foreign Host, wrong PIN) within "
+        "refusal_window_s that make an alarm at central",
+    )
+    refusal_window_s: float = Field(default=300, ge=10, le=86_400)
+    machine_token_env: EnvName | None = Field(
+        default=None,
+        description="environment variable holding a script's token for POST /api/lane/* (none: no scripts)",
+    )
+    machine_token_scopes: list[LaneAction] = Field(
+        default_factory=list, description="what the machine token may do, e.g. ['manual-close']"
     )
     serve_console: bool = Field(
         default=True,
         description="false: a post console elsewhere in this process runs this lane with others "
         "(one booth, several lanes); the agent then serves only the lane's /api/lane",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_off_switch(cls, data: object) -> object:
+        if isinstance(data, dict) and "sign_on_required" in data:
+            raise ValueError(
+                "console.sign_on_required: removed; every console action needs a guard signed on at "
+                "that browser (delete this line)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _tls_off_this_pi(self) -> ConsoleSection:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("console.tls_cert_file: tls_cert_file and tls_key_file go together")
+        loopback = self.bind in ("127.0.0.1", "::1", "localhost") or self.bind.startswith("127.")
+        if not loopback and self.tls_cert_file is None:
+            raise ValueError(
+                f"console.bind: {self.bind!r} reaches the page from other machines; serve it over TLS "
+                "(tls_cert_file/tls_key_file from 'gatepost provision … --console-host NAME') or bind "
+                "127.0.0.1 behind a TLS reverse proxy (behind_tls_proxy = true)"
+            )
+        if self.bind in ("0.0.0.0", "::") and not self.hosts:
+            raise ValueError(
+                "console.hosts: with bind = 0.0.0.0 list the names the booth tablet opens "
+                "(e.g. hosts = [\"sg-exit-1.local\", \"192.168.10.21\"]); other Host headers are refused"
+            )
+        if self.behind_tls_proxy and not loopback:
+            raise ValueError("console.behind_tls_proxy: the proxy reaches the page on 127.0.0.1; bind it there")
+        if self.machine_token_scopes and self.machine_token_env is None:
+            raise ValueError("console.machine_token_scopes: set machine_token_env too")
+        return self
+
+    @property
+    def secure(self) -> bool:
+        """True when browsers reach the page over TLS (here or at the proxy): cookies are Secure."""
+        return self.tls_cert_file is not None or self.behind_tls_proxy
 
 
 class MetricsSection(BaseModel):

@@ -125,10 +125,8 @@ class Booth:
         receipt_key: bytes = b"",
         currency: str = "CNY",
         snapshot_dirs: Mapping[str, Path] | None = None,
-        idle_guard: str | None = None,
     ) -> None:
-        """``idle_guard``: who the lanes count as on duty while nobody is signed on here
-        (``[console] sign_on_required = false`` → "booth"); None leaves them unattended."""
+        """The lanes stay unattended until a guard signs on (DESIGN §4: nobody acts without the right)."""
         if not lanes:
             raise ValueError("a booth runs at least one lane")
         self.lanes: dict[str, Lane] = {lane.name: lane for lane in lanes}
@@ -143,7 +141,6 @@ class Booth:
         self.currency = currency
         self.snapshot_dirs = {lane.name: Path(lane.snapshots.directory) for lane in lanes
                               if lane.snapshots is not None} | dict(snapshot_dirs or {})
-        self.idle_guard = idle_guard
         self._lock = threading.RLock()
         self._booth_badge: tuple[str, datetime] | None = None
         for lane in lanes:
@@ -167,7 +164,7 @@ class Booth:
         lane.on_effect = on_effect
 
     def _tell_lanes(self, duty: Mapping[str, Any] | None) -> None:
-        guard = duty["guard"] if duty else self.idle_guard
+        guard = duty["guard"] if duty else None
         for lane in self.lanes.values():
             # Lane.set_guard_on_duty switches the lane between attended and unattended mode.
             setter = getattr(lane, "set_guard_on_duty", None)
@@ -256,7 +253,8 @@ class Booth:
             except (SignOnRefused, ShiftError, LaneRefused, ReceiptError) as exc:
                 status = 429 if getattr(exc, "retry_after_s", None) else (403 if isinstance(exc, SignOnRefused) else 409)
                 log.info("console request refused: %s", exc)
-                raise ConsoleRefused(str(exc), getattr(exc, "zh", "操作被拒绝"), status=status) from exc
+                raise ConsoleRefused(str(exc), getattr(exc, "zh", "操作被拒绝"), status=status,
+                                     code="pin" if isinstance(exc, SignOnRefused) else "refused") from exc
             except ConsoleRefused as exc:
                 log.info("console request refused: %s", exc)
                 raise
@@ -303,13 +301,19 @@ class Booth:
 
     def sign_on(self, request_id: object, *, staff_id: object = None, pin: object = None,
                 badge: object = None, use_reader: bool = False) -> dict[str, Any]:
+        """Check a guard's badge or ID + PIN; start a shift when nobody is on duty.
+
+        ``signed_on`` in the answer is the staff ID that proved itself: the console binds it to
+        the browser that asked. With a shift already open (the guard's own, after a restart or
+        from a second browser; or a colleague's), the shift stays as it is and the guard only
+        signs on at that browser: what they do is booked to them.
+        """
         def act() -> dict[str, Any]:
-            duty = self.duty()
-            if duty is not None:
-                raise ConsoleRefused(f"{duty['guard']} is on duty; take over through the shift handover",
-                                     f"{duty['guard']} 正在值班,请通过交接班接岗", code="on_duty")
             guard = self._identify(staff_id, pin, badge, use_reader=use_reader)
-            return {"duty": self._start_shift(guard)}
+            duty = self.duty()
+            if duty is None:
+                duty = self._start_shift(guard)
+            return {"duty": duty, "signed_on": guard.staff_id}
         return self.run(request_id, act)
 
     def _start_shift(self, guard: Guard) -> dict[str, Any]:
@@ -325,14 +329,15 @@ class Booth:
         return duty
 
     def badge_seen(self, badge: str) -> None:
-        """A badge at the booth reader: signs on when nobody is on duty, else stands ready for a handover."""
-        if self.duty() is None:
-            try:
-                self.sign_on(f"badge-{uuid.uuid4().hex}", badge=badge)
-            except ConsoleRefused as exc:
-                log.info("booth badge sign-on refused: %s", exc)
-            return
+        """A badge at the booth reader: starts the shift when nobody is on duty, and stands ready
+        (for ``BADGE_HANDOVER_S``, once) for the console's sign-on or handover with ``use_reader``."""
         with self._lock:
+            if self.duty() is None:
+                try:
+                    self._start_shift(self.roster.by_badge(badge))
+                except (SignOnRefused, ConsoleRefused) as exc:
+                    log.info("booth badge sign-on refused: %s", exc)
+                    return
             self._booth_badge = (badge, self.clock())
 
     def shift_totals(self) -> dict[str, Any]:
@@ -342,11 +347,15 @@ class Booth:
         return {"duty": duty, "currency": self.currency, **totals.as_dict(),
                 "expected_cash": format_money(totals.expected_cash_minor, self.currency)}
 
-    def close_shift(self, request_id: object, *, declared_cash: object, incoming_staff_id: object = None,
+    def close_shift(self, request_id: object, *, by: Guard, declared_cash: object, incoming_staff_id: object = None,
                     incoming_pin: object = None, incoming_badge: object = None, use_reader: bool = False,
                     unattended: bool = False) -> dict[str, Any]:
+        """The guard on duty (or a supervisor), signed on as ``by``, hands the shift over."""
         def act() -> dict[str, Any]:
             duty = self._on_duty()
+            if by.staff_id != duty["staff_id"] and by.role != "supervisor":
+                raise ConsoleRefused(f"only {duty['guard']} (on duty) or a supervisor may close this shift",
+                                     f"只有值班人员 {duty['guard']} 或主管可以交班", status=403, code="not_on_duty")
             declared = parse_cash(declared_cash)
             incoming: Guard | None = None
             if not unattended:
@@ -375,10 +384,10 @@ class Booth:
 
     # ----------------------------------------------------------------- lane actions
 
-    def confirm_payment(self, request_id: object, lane_name: str, *, serial: object, method: object,
+    def confirm_payment(self, request_id: object, lane_name: str, *, by: Guard, serial: object, method: object,
                         reference: object = "") -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             if method not in ("cash", "epay"):
                 raise ConsoleRefused("payment method must be cash or epay", "付款方式须为现金或电子支付", status=422)
@@ -386,28 +395,28 @@ class Booth:
             if method == "epay":
                 ref = clean_text(reference, "e-payment reference", "电子支付单号", 64)
             self._stale(lane, serial)
-            lane.payment_received(str(method), ref, by=duty["guard"])
-            printed = self._print_receipt(lane, str(serial), duty["guard"], reprint=False)
+            lane.payment_received(str(method), ref, by=by.label)
+            printed = self._print_receipt(lane, str(serial), by.label, reprint=False)
             return {"lane": self.lane_view(lane), "printed": printed}
         return self.run(request_id, act)
 
-    def lost_card(self, request_id: object, lane_name: str, *, plate: object,
+    def lost_card(self, request_id: object, lane_name: str, *, by: Guard, plate: object,
                   vehicle_class: object = "car") -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             text = clean_text(plate, "plate", "车牌号", 16).upper()
             if not lane.status().vehicle_waiting:
                 raise ConsoleRefused("no vehicle is waiting at this lane; the screen is refreshed",
                                      "该车道没有等候的车辆,页面已刷新", code="stale")
-            lane.lost_ticket(text, by=duty["guard"], vehicle_class=str(vehicle_class or "car")[:32])
+            lane.lost_ticket(text, by=by.label, vehicle_class=str(vehicle_class or "car")[:32])
             return {"lane": self.lane_view(lane)}
         return self.run(request_id, act)
 
-    def free_exit(self, request_id: object, lane_name: str, *, serial: object, reason: object,
+    def free_exit(self, request_id: object, lane_name: str, *, by: Guard, serial: object, reason: object,
                   supervisor_id: object, supervisor_pin: object) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             why = clean_text(reason, "reason", "原因", MAX_REASON)
             self._stale(lane, serial)
@@ -415,33 +424,43 @@ class Booth:
                                                supervisor=True)
             self._emit(lane, EventType.FREE_EXIT,
                        FreeExit(serial=str(serial)[:32], reason=why, authorised_by=supervisor.label))
-            lane.manual_raise(why, by=duty["guard"], request_id=f"free-exit:{request_id}"[:64])
+            lane.manual_raise(why, by=by.label, request_id=f"free-exit:{request_id}"[:64])
             lane.store.mark(str(serial), self.clock(), 0, "free")
             return {"lane": self.lane_view(lane), "authorised_by": supervisor.label}
         return self.run(request_id, act)
 
-    def manual_raise(self, request_id: object, lane_name: str, *, reason: object) -> dict[str, Any]:
+    def manual_raise(self, request_id: object, lane_name: str, *, by: Guard, reason: object) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             why = clean_text(reason, "reason", "原因", MAX_REASON)
-            lane.manual_raise(why, by=duty["guard"], request_id=str(request_id))
+            lane.manual_raise(why, by=by.label, request_id=str(request_id))
             return {"lane": self.lane_view(lane)}
         return self.run(request_id, act)
 
-    def manual_close(self, request_id: object, lane_name: str, *, reason: object) -> dict[str, Any]:
+    def manual_close(self, request_id: object, lane_name: str, *, by: Guard, reason: object) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             why = clean_text(reason, "reason", "原因", MAX_REASON)
-            lane.manual_close(why, by=duty["guard"], request_id=str(request_id))
+            lane.manual_close(why, by=by.label, request_id=str(request_id))
             return {"lane": self.lane_view(lane)}
         return self.run(request_id, act)
 
-    def incident(self, request_id: object, lane_name: str, *, kind: object, description: object,
+    def override_full(self, request_id: object, lane_name: str, *, by: Guard, reason: object) -> dict[str, Any]:
+        """Let a waiting visitor in although the lot is full (a resident's guest), with a reason."""
+        def act() -> dict[str, Any]:
+            self._on_duty()
+            lane = self._lane(lane_name)
+            why = clean_text(reason, "reason", "原因", MAX_REASON)
+            lane.override_full(why, by=by.label)
+            return {"lane": self.lane_view(lane)}
+        return self.run(request_id, act)
+
+    def incident(self, request_id: object, lane_name: str, *, by: Guard, kind: object, description: object,
                  plate: object = None) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             if kind not in INCIDENT_KINDS:
                 raise ConsoleRefused(f"incident kind must be one of {', '.join(INCIDENT_KINDS)}",
@@ -449,19 +468,19 @@ class Booth:
             text = clean_text(description, "description", "事件描述", MAX_DESCRIPTION)
             car = str(plate or "").strip().upper()[:16] or None
             self._emit(lane, EventType.INCIDENT_REPORTED,
-                       IncidentReported(kind=kind, description=text, guard=duty["guard"], plate=car))  # type: ignore[arg-type]
+                       IncidentReported(kind=kind, description=text, guard=by.label, plate=car))  # type: ignore[arg-type]
             log.warning("incident reported", extra={"lane": lane.name, "kind": kind})
             return {"kind": kind}
         return self.run(request_id, act)
 
-    def reprint(self, request_id: object, lane_name: str) -> dict[str, Any]:
+    def reprint(self, request_id: object, lane_name: str, *, by: Guard) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            duty = self._on_duty()
+            self._on_duty()
             lane = self._lane(lane_name)
             paid = self.store.last_event(lane.name, EventType.PAYMENT_CONFIRMED)
             if paid is None or paid.get("method") == "none":
                 raise ConsoleRefused("no receipt to reprint at this lane", "本车道没有可重印的收据", code="no_receipt")
-            printed = self._print_receipt(lane, str(paid["serial"]), duty["guard"], reprint=True)
+            printed = self._print_receipt(lane, str(paid["serial"]), by.label, reprint=True)
             if not printed:
                 raise ConsoleRefused("the receipt printer is not working", "收据打印机故障", status=503, code="printer")
             return {"serial": paid["serial"]}

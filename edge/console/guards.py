@@ -167,6 +167,10 @@ class GuardRoster:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def get(self, staff_id: str) -> Guard | None:
+        """The roster entry of ``staff_id`` (no PIN check: only for a guard who already proved it)."""
+        return self._by_id.get(staff_id)
+
     def by_badge(self, badge: str) -> Guard:
         guard = self._by_badge.get((badge or "").strip().upper())
         if guard is None:

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from edge.config import AgentConfig
 from edge.config.schema import KioskSection
 from edge.errors import ConfigError
@@ -43,9 +45,17 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.localpage import PageRules, Refusals
 from edge.script import AgentScript
 from edge.serve import serve_local
-from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now
+from edge.wire import (
+    ConfigKind,
+    EventType,
+    LocalAccessRefused,
+    SiteConfig,
+    VisitorBlocklist,
+    utc_now,
+)
 
 log = logging.getLogger("gatepost.kiosk")
 
@@ -85,6 +95,8 @@ class KioskAgent(AgentScript):
         self.camera: Camera | None = None
         self.camera_source: Any = None
         self.printer: TicketPrinter | None = None
+        self.page_app: FastAPI | None = None
+        """The kiosk screen's app, once served (its ``state.refusals`` counts refused requests)."""
         self.faces: FaceCheck | None = None
         self.kiosk: Kiosk
         self.link: MqttLink | None = None
@@ -220,10 +232,21 @@ class KioskAgent(AgentScript):
             self.metrics.connected = link.connected.is_set
 
     def start_ui(self) -> None:
+        console = self.config.console
+        rules = PageRules.of(console)
+
+        def report(summary: dict[str, object]) -> None:
+            self.outbox.emit(EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary))
+
         app = create_kiosk_app(self.kiosk, language=self.config.device.language,
-                               idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo)
-        running = serve_local(app, self.config.console.bind, self.port, what="kiosk screen")
+                               idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo,
+                               rules=rules, refusals=Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s,
+                                                              report))
+        base = Path(self.config.path or ".").parent
+        tls = [str(base / f) if f else None for f in (console.tls_cert_file, console.tls_key_file)]
+        running = serve_local(app, console.bind, self.port, what="kiosk screen", certfile=tls[0], keyfile=tls[1])
         self.port = running.port
+        self.page_app = app
         self.on_stop(running.stop)
 
     def _camera_error(self) -> None:

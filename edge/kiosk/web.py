@@ -5,6 +5,13 @@ The JS builds every screen with ``textContent``, never ``innerHTML``, and the
 Content-Security-Policy allows only this origin's script, so a visitor's
 name is never markup. A form for another site, a malformed body or a double
 tap each get a clear answer; none of them reach the outbox twice.
+
+The visitor flow needs no sign-on, but the page follows the rules of every
+local page (:mod:`edge.localpage`): Host checked, a per-browser CSRF token on
+every POST, no CORS, refusals counted and reported. Nothing here moves a
+barrier (the kiosk has none), and no route reads back another visitor's
+record: a check-in answers with that visitor's own pass only, and the scans
+answer with what the camera sees at the kiosk now.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -22,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.kiosk.desk import Kiosk, KioskError
 from edge.kiosk.visit import VisitorForm
+from edge.localpage import BrowserTokens, LocalRefused, PageRules, Refusals, install, set_cookie
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +65,23 @@ class CheckInRequest(BaseModel):
     photo_id: str | None = Field(default=None, max_length=64)
 
 
-def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_photo: bool) -> FastAPI:
-    app = FastAPI(title="Gatepost kiosk", docs_url=None, redoc_url=None, openapi_url=None)
+COOKIE = "gatepost_kiosk"
+
+
+def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_photo: bool,
+                     rules: PageRules | None = None, refusals: Refusals | None = None) -> FastAPI:
+    """The kiosk screen; ``app.state.refusals`` counts refused requests (see :mod:`edge.localpage`)."""
+    rules = rules or PageRules.local()
+    refusals = refusals or Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s)
+    tokens = BrowserTokens(COOKIE, rules)
+    # The OpenAPI document is served only to tests and tools on this Pi's loopback, like every route.
+    app = FastAPI(title="Gatepost kiosk", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.refusals = refusals
+    install(app, refusals, rules)
+
+    def csrf(request: Request) -> None:
+        if not tokens.check(request):
+            raise LocalRefused("csrf", 403)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     settings = kiosk.settings
     static_files = {p.name for p in STATIC.iterdir() if p.suffix in _TYPES}
@@ -78,12 +101,16 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
         }), status_code=422, headers=HEADERS)
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> HTMLResponse:
+    def page(request: Request) -> HTMLResponse:
+        browser, fresh = tokens.browser_of(request)
         html = templates.get_template("kiosk.html").render(
             site=settings.site, device=settings.device, site_name=settings.site_name, language=language,
-            idle_reset_s=idle_reset_s, take_photo=take_photo,
+            idle_reset_s=idle_reset_s, take_photo=take_photo, csrf=tokens.token_for(browser),
         )
-        return HTMLResponse(html, headers=HEADERS)
+        response = HTMLResponse(html, headers=HEADERS)
+        if fresh:
+            set_cookie(response, COOKIE, browser, rules)
+        return response
 
     @app.get("/static/{name}")
     def static(name: str) -> FileResponse:
@@ -96,12 +123,12 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
     def healthz() -> dict[str, Any]:
         return {"ok": True, "site": settings.site, "device": settings.device, "outbox_depth": kiosk.outbox.depth}
 
-    @app.post("/api/photo")
+    @app.post("/api/photo", dependencies=[Depends(csrf)])
     def photo() -> JSONResponse:
         answer = kiosk.take_photo()
         return JSONResponse(answer, headers=HEADERS)
 
-    @app.post("/api/check-in")
+    @app.post("/api/check-in", dependencies=[Depends(csrf)])
     def submit(body: CheckInRequest) -> JSONResponse:
         if body.site != settings.site:
             log.warning("kiosk: check-in for site %r refused at %s", body.site[:64], settings.site)
@@ -114,12 +141,12 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
         answer = kiosk.check_in(body.submission_id, form, body.photo_id)
         return JSONResponse(answer, status_code=200 if answer.get("ok") else 403, headers=HEADERS)
 
-    @app.post("/api/invite/scan")
+    @app.post("/api/invite/scan", dependencies=[Depends(csrf)])
     def invite() -> JSONResponse:
         answer = kiosk.scan_invite()
         return JSONResponse(answer, status_code=200 if answer.get("ok") else 403, headers=HEADERS)
 
-    @app.post("/api/check-out/scan")
+    @app.post("/api/check-out/scan", dependencies=[Depends(csrf)])
     def check_out() -> JSONResponse:
         return JSONResponse(kiosk.scan_checkout(), headers=HEADERS)
 

@@ -54,7 +54,7 @@ from edge.agent import Agent
 from edge.config import load_config
 from edge.console.app import create_console_app, serve_console
 from edge.console.booth import Booth
-from edge.console.guards import GuardRoster, hash_pin
+from edge.console.guards import Guard, GuardRoster, hash_pin
 from edge.console.store import ConsoleStore
 from edge.errors import GatepostError
 from edge.hw.printer import TicketPrinter
@@ -118,7 +118,9 @@ def lane_config(workdir: Path, device: str, role: str, name: str, broker_port: i
         r'host = ".*"': 'host = "127.0.0.1"',
         r"(?m)^port = 8883": f"port = {broker_port}",
         # Lanes start unattended; the demo guard signs on at the post's booth console (step 5).
-        r"(?m)^port = 8080": f"port = {console_port}\nsign_on_required = true\nserve_console = false",
+        r"(?m)^port = (8080|8443)": f"port = {console_port}\nserve_console = false",
+        # The demo's lanes serve /api/lane on loopback only, over plain HTTP (the booth tablet's TLS is not needed).
+        r"(?m)^(hosts|tls_cert_file|tls_key_file) = .*\n": "",
         r'bind = ".*?"': 'bind = "127.0.0.1"',
         r"capacity = \d+": f"capacity = {profile.capacity}",
         r"reserved_spaces = \d+": f"reserved_spaces = {profile.reserved}",
@@ -258,6 +260,7 @@ class DemoSite(StartScript):
     guard_pins: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     booth: Booth | None = None
+    sim_guard: Guard | None = None
     receipts: ReceiptRoll | None = None
     kiosk: KioskAgent | None = None
     sim_start: datetime = field(init=False)
@@ -368,8 +371,11 @@ class DemoSite(StartScript):
         # Now and then the count is ¥10 short, so central's shift page shows a variance.
         declared = expected - (1000 if expected >= 1000 and random.Random(duty["shift_id"]).random() < 0.2 else 0)
         incoming = "g002" if duty["staff_id"] == "g001" else "g001"
-        booth.close_shift(uuid.uuid4().hex, declared_cash=f"{declared // 100}.{declared % 100:02d}",
-                          incoming_staff_id=incoming, incoming_pin=self.guard_pins[incoming])
+        answer = booth.close_shift(uuid.uuid4().hex, by=self.driver.signed_on,
+                                   declared_cash=f"{declared // 100}.{declared % 100:02d}",
+                                   incoming_staff_id=incoming, incoming_pin=self.guard_pins[incoming])
+        # The incoming guard proved the PIN in the handover; from now on the taps are theirs.
+        self.driver.signed_on = booth.roster.get((answer.get("duty") or {}).get("staff_id", ""))
         self.driver.tally.add(shift_handovers=1)
 
     def start_traffic(self) -> None:
@@ -382,6 +388,7 @@ class DemoSite(StartScript):
         exit_ = next(a for a in self.agents if a.config.device.role == "exit")
         self.driver = SiteDriver(model, self.clock, entries, exit_, speed=opts.speed, booth=self.booth,
                                  kiosk=self.kiosk, on_time=self.handover)
+        self.driver.signed_on = self.sim_guard
         self.driver.start(until=self.sim_end if opts.exit_after else None)
         self.on_stop(self.driver.stop)
 
@@ -427,7 +434,9 @@ def start_booth_console(site: DemoSite) -> None:
     running = serve_console(app, "127.0.0.1", 0)  # returns once the page answers
     site.on_stop(running.stop)
     site.booth = app.state.booth
-    site.booth.sign_on(uuid.uuid4().hex, staff_id="g001", pin=site.guard_pins["g001"])
+    # The simulated guard signs on with the PIN like a person; the Booth books its taps to that guard.
+    answer = site.booth.sign_on(uuid.uuid4().hex, staff_id="g001", pin=site.guard_pins["g001"])
+    site.sim_guard = roster.get(answer["signed_on"])
     site.urls["booth console"] = running.url
 
 

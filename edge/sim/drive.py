@@ -5,7 +5,9 @@ time, moves the simulated loops, presents blank or written cards to the
 PN532 emulator and badges to the RDM6300 emulator, and does what the guard
 in the booth would (confirm the cash, override a full lot, note a lost card).
 With a booth console (:class:`~edge.console.booth.Booth`) the guard's part
-goes through it, as the guard's taps on the console page do. The lobby kiosk
+goes through it, as the guard's taps on the console page do, and as the guard
+who signed on with a PIN (``SiteDriver.signed_on``): the Booth books every
+action to that guard and refuses one without. The lobby kiosk
 gets a :class:`KioskDriver`: visitors fill in the check-in form and later
 show their pass to the kiosk camera. The :class:`SiteDriver` paces the
 :class:`~edge.sim.traffic.TrafficModel` against the site's
@@ -171,7 +173,7 @@ class LaneDriver(_OneAtATime):
         reason = "检查道闸后手动落杆 / arm checked by eye, closed by hand"
         try:
             if self.site.booth is not None:
-                self.site.booth.manual_close(_rid(), self.lane.name, reason=reason)
+                self.site.booth.manual_close(_rid(), self.lane.name, by=self.site.signed_on, reason=reason)
             else:
                 self.lane.manual_close(reason, by=GUARD)
         except (LaneRefused, GatepostError) as exc:
@@ -182,7 +184,8 @@ class LaneDriver(_OneAtATime):
         """The guard reports an incident from the booth (行车纠纷 / 强行进入 → an alarm on central)."""
         if self.site.booth is not None:
             try:
-                self.site.booth.incident(_rid(), self.lane.name, kind=job.kind, description=job.description)
+                self.site.booth.incident(_rid(), self.lane.name, by=self.site.signed_on, kind=job.kind,
+                                         description=job.description)
             except GatepostError as exc:
                 log.warning("incident not reported at the booth: %s", exc)
                 return
@@ -230,10 +233,13 @@ class LaneDriver(_OneAtATime):
                 time.sleep(0.2)  # the driver reads the redirect sign, then backs away
                 car.leave()
                 return self._gave_up(vehicle)
+            reason = "业主访客,岗亭放行 / guest of a resident, let in by the guard"
             try:
-                self.lane.override_full("业主访客,岗亭放行 / guest of a resident, let in by the guard",
-                                        by=self.site.guard())
-            except LaneRefused as exc:
+                if self.site.booth is not None:
+                    self.site.booth.override_full(_rid(), self.lane.name, by=self.site.signed_on, reason=reason)
+                else:
+                    self.lane.override_full(reason, by=GUARD)
+            except (LaneRefused, GatepostError) as exc:
                 log.info("override refused: %s", exc)
                 car.leave()
                 return self._gave_up(vehicle)
@@ -297,7 +303,7 @@ class LaneDriver(_OneAtATime):
     def _lost_ticket(self, vehicle: Vehicle) -> None:
         """The guard types the plate for a lost card (lost-ticket fee)."""
         if self.site.booth is not None:
-            self.site.booth.lost_card(_rid(), self.lane.name, plate=vehicle.plate)
+            self.site.booth.lost_card(_rid(), self.lane.name, by=self.site.signed_on, plate=vehicle.plate)
         else:
             self.lane.lost_ticket(vehicle.plate, by=GUARD)
 
@@ -309,7 +315,8 @@ class LaneDriver(_OneAtATime):
             if self.site.booth is not None:
                 # The guard takes the cash and taps "confirm payment" for the serial on the screen.
                 try:
-                    self.site.booth.confirm_payment(_rid(), self.lane.name, serial=due.serial, method="cash")
+                    self.site.booth.confirm_payment(_rid(), self.lane.name, by=self.site.signed_on,
+                                                    serial=due.serial, method="cash")
                 except GatepostError as exc:
                     log.warning("payment not confirmed at the booth: %s", exc)
                     return False
@@ -423,6 +430,8 @@ class SiteDriver:
         self.speed = speed
         self.wall = wall
         self.booth = booth
+        self.signed_on: Any = None
+        """The :class:`~edge.console.guards.Guard` whose PIN sign-on the booth accepted (set by the demo)."""
         self.on_time = on_time
         self.stop_event = threading.Event()
         self.tally = Tally()

@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from edge.console.badges import BoothBadges
 from edge.console.voice import Voice, VoiceSettings
@@ -15,6 +14,7 @@ from edge.sim.rdm6300_emulator import RDM6300Emulator
 from edge.ticket import new_serial
 from edge.wire import BadgeAccepted, Direction, EventType
 from tests.lane.sim import events_of, wait_for
+from tests.support.browser import Browser
 from tests.support.services import require
 
 
@@ -25,8 +25,8 @@ def rid() -> str:
 @pytest.fixture
 def api(make_post):
     post = make_post(serve=False)
-    client = TestClient(post.app)
-    client.post("/api/console/sign-on", json={"request_id": rid(), "staff_id": "g001", "pin": "1234"}).raise_for_status()
+    client = Browser.of_app(post.app)
+    client.sign_on("g001", "1234")
     return post, client
 
 
@@ -122,20 +122,29 @@ def test_incident_event_and_unattended_handover(api):
     assert report["totals"]["counts"]["incidents"] == 1 and report["incoming_guard"] is None
     types = [row.event_type for row in sim.outbox.pending(limit=1000)]
     assert types[-2:] == ["shift_closed", "guard_signed_off"]
+    # The shift is over at this browser too: the next action needs a sign-on first.
     refused = client.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "x"})
-    assert refused.status_code == 403 and refused.json()["error_zh"] == "请先上岗签到"
+    assert refused.status_code == 401 and refused.json()["error_zh"] == "请先在本屏幕上岗签到"
+    assert sim.barrier.state == "closed" and not events_of(sim.outbox, "manual_raise")
 
 
 def test_badges_at_the_booth_reader_sign_on_and_confirm_a_handover(make_post):
     post = make_post(serve=False)
-    client = TestClient(post.app)
+    client = Browser.of_app(post.app).open()
     with RDM6300Emulator() as emulator:
         reader = BadgeReader(emulator.device_path)
         watcher = BoothBadges(reader, post.booth, poll_s=0.1).start()
         try:
             emulator.present("0C0C0C0C0C")
             wait_for(lambda: (post.booth.duty() or {}).get("staff_id") == "g001", what="badge sign-on")
+            wait_for(lambda: post.booth._booth_badge is not None, what="badge ready for the console")
             emulator.remove()
+            # The guard who badged signs on at the console with "I showed my badge"; a typed badge number
+            # proves nothing and is not accepted.
+            typed = client.post("/api/console/sign-on", json={"request_id": rid(), "badge": "0C0C0C0C0C"})
+            assert typed.status_code == 422
+            signed = client.post("/api/console/sign-on", json={"request_id": rid(), "use_reader": True})
+            assert signed.status_code == 200 and signed.json()["signed_on"] == "g001"
             emulator.present("0D0D0D0D0D")  # the incoming guard badges in
             wait_for(lambda: post.booth._booth_badge is not None, what="incoming badge seen")
             emulator.remove()
@@ -157,8 +166,7 @@ def test_the_fee_sentence_is_spoken_at_the_lane(tmp_path, make_post, tariff):
                                 quiet_end=None), lambda: __import__("datetime").datetime.now())
     require(voice._binary is not None, "espeak-ng")
     post = make_post(serve=False, voice=voice)
-    client = TestClient(post.app)
-    client.post("/api/console/sign-on", json={"request_id": rid(), "staff_id": "g001", "pin": "1234"}).raise_for_status()
+    Browser.of_app(post.app).sign_on("g001", "1234")
     post.car_with_ticket("exit-1", 30)
     assert voice.wait(20)
     assert len(list(played.iterdir())) == 2  # 您的车计费停车…, then the English sentence
@@ -171,7 +179,9 @@ def test_the_latest_snapshot_is_shown_and_served_only_from_the_lane_folder(tmp_p
     (shots / name).write_bytes(b"\xff\xd8\xff\xe0 test jpeg \xff\xd9")
     (tmp_path / "secret.jpg").write_bytes(b"not yours")
     post = make_post(serve=False, snapshot_dirs={"exit-1": shots})
-    client = TestClient(post.app)
+    client = Browser.of_app(post.app)
+    assert client.open().get(f"/api/console/lanes/exit-1/snapshot/{name}").status_code == 401  # not signed on
+    client.sign_on("g001", "1234")
     # the lane's own sink (outbox behind the console ledger), as the lane writes a badge pass with its snapshot
     post.lanes["exit-1"].lane.sink.emit(EventType.BADGE_ACCEPTED, BadgeAccepted(
         badge="0A1B2C3D4E", holder_class="resident", direction=Direction.OUT, snapshot=name))
@@ -182,23 +192,8 @@ def test_the_latest_snapshot_is_shown_and_served_only_from_the_lane_folder(tmp_p
         assert client.get(f"/api/console/lanes/exit-1/snapshot/{bad}").status_code == 404
 
 
-def test_without_required_sign_on_the_lane_stays_attended_until_an_unattended_handover(make_post):
-    post = make_post(serve=False, idle_guard="booth")  # [console] sign_on_required = false (the default)
-    sim = post.lanes["exit-1"]
-    assert sim.lane.status().guard_on_duty == "booth"  # the console did not sign the lane off at start
-    post.car_with_ticket("exit-1", 30)  # attended from the start: the fee is asked for
-    assert sim.payments.due is not None
-    client = TestClient(post.app)
-    client.post("/api/console/sign-on", json={"request_id": rid(), "staff_id": "g001", "pin": "1234"}).raise_for_status()
-    assert sim.lane.status().guard_on_duty == "g001 王强"
-    closed = client.post("/api/console/close-shift", json={"request_id": rid(), "declared_cash": "0", "unattended": True})
-    assert closed.status_code == 200
-    assert sim.lane.machine.attended  # back to the idle guard, not unattended
-    assert sim.lane.status().guard_on_duty == "booth" and sim.payments.due is not None
-
-
-def test_with_required_sign_on_the_lane_is_unattended_until_a_guard_signs_on_and_after_sign_off(make_post):
-    post = make_post(serve=False, idle_guard=None)  # [console] sign_on_required = true
+def test_the_lane_is_unattended_until_a_guard_signs_on_and_after_sign_off(make_post):
+    post = make_post(serve=False)  # there is no switch that starts a lane attended without a sign-on
     sim = post.lanes["exit-1"]
     status = sim.lane.status()
     assert (status.attended, status.guard_on_duty) == (False, None)
@@ -208,8 +203,8 @@ def test_with_required_sign_on_the_lane_is_unattended_until_a_guard_signs_on_and
     sim.place_card(sim.codec.encode_card(sim.codec.make(new_serial("entry-1", entry_at), entry_at, "car")))
     wait_for(lambda: sim.lane.status().phase == "awaiting_payment", what="fee quoted")
     assert sim.payments.due is None and sim.lane.status().message == "fee_due_unattended"  # nobody to pay
-    client = TestClient(post.app)
-    client.post("/api/console/sign-on", json={"request_id": rid(), "staff_id": "g001", "pin": "1234"}).raise_for_status()
+    client = Browser.of_app(post.app)
+    client.sign_on("g001", "1234")
     assert sim.lane.status().guard_on_duty == "g001 王强"
     wait_for(lambda: sim.payments.due is not None, what="the fee asked for once a guard is on duty")
     closed = client.post("/api/console/close-shift", json={"request_id": rid(), "declared_cash": "0", "unattended": True})
@@ -233,4 +228,46 @@ def test_console_on_a_port_already_taken_is_a_clear_config_error():
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"could not listen on 127.0.0.1:{port}") as refused:
             serve_console(FastAPI(), "127.0.0.1", port)
-    assert refused.value.source == "[console] bind/port"
+    assert refused.value.source == "[console] bind/port/tls"
+
+
+def test_an_idle_guard_is_signed_off_at_that_browser_and_signs_on_again(make_post):
+    post = make_post(serve=False, idle_s=0.5)
+    sim = post.lanes["exit-1"]
+    booth = Browser.of_app(post.app)
+    booth.sign_on("g001", "1234")
+    colleague = Browser.of_app(post.app)
+    colleague.sign_on("g002", "5678")  # a second browser signs on by itself; the shift stays g001's
+    assert post.booth.duty()["staff_id"] == "g001"
+    # Reading the screen is not an action: the session runs out while the page polls.
+    wait_for(lambda: booth.get("/api/console").json()["me"] is None, what="idle sign-off")
+    refused = booth.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "x"})
+    assert refused.status_code == 401 and refused.json()["code"] == "expired"
+    assert "长时间未操作" in refused.json()["error_zh"]
+    assert sim.barrier.state == "closed" and not events_of(sim.outbox, "manual_raise")
+    booth.sign_on("g001", "1234")
+    done = booth.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "救护车 ambulance"})
+    assert done.status_code == 200, done.text
+    wait_for(lambda: sim.barrier.state == "open", what="raised after signing on again")
+    assert [e["by"] for e in events_of(sim.outbox, "manual_raise")] == ["g001 王强"]
+    assert len(events_of(sim.outbox, "guard_signed_on")) == 1  # signing on again started no second shift
+
+
+def test_only_the_guard_on_duty_closes_the_shift_and_the_incoming_guard_takes_that_browser(make_post):
+    post = make_post(serve=False)
+    sim = post.lanes["exit-1"]
+    outgoing = Browser.of_app(post.app)
+    outgoing.sign_on("g001", "1234")
+    colleague = Browser.of_app(post.app)
+    colleague.sign_on("g002", "5678")
+    body = {"declared_cash": "0", "incoming_staff_id": "g002", "incoming_pin": "5678"}
+    refused = colleague.post("/api/console/close-shift", json=body | {"request_id": rid(), "incoming_staff_id": "g001",
+                                                                      "incoming_pin": "1234"})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_on_duty"
+    assert not events_of(sim.outbox, "shift_closed")
+    handed = outgoing.post("/api/console/close-shift", json=body | {"request_id": rid()})
+    assert handed.status_code == 200, handed.text
+    assert outgoing.get("/api/console").json()["me"]["staff_id"] == "g002"  # the incoming guard typed the PIN here
+    raised = outgoing.post("/api/console/lanes/exit-1/manual-raise", json={"request_id": rid(), "reason": "救护车"})
+    assert raised.status_code == 200, raised.text
+    assert [e["by"] for e in events_of(sim.outbox, "manual_raise")] == ["g002 李娜"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from edge.sim.demo import DemoOptions, DemoSite, run_demo
+from tests.support.browser import Browser
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +68,9 @@ def test_gatepost_demo_runs_hours_at_speed_reaches_central_and_stops_cleanly_on_
         console_url = re.search(r"booth console\s+(http://\S+)", banner).group(1)
         kiosk_url = re.search(r"kiosk\s+(http://\S+)", banner).group(1)
         assert "岗亭" in _get(console_url) and "访客登记" in _get(kiosk_url)
-        duty = json.loads(_get(console_url.rstrip("/") + "/api/console"))["duty"]
-        assert duty["staff_id"] == "g001"
+        # A browser that only opened the page sees who is on duty, and nothing it could act on.
+        view = Browser.at(console_url).open().get("/api/console").json()
+        assert view["duty"]["staff_id"] == "g001" and view["me"] is None and view["lanes"] == []
         pins = dict(re.findall(r"^\s+(g001|g002|s001)\s+(\d{6})\s", banner, re.MULTILINE))
         assert set(pins) == {"g001", "g002", "s001"}
         workdir = Path(re.search(r"work dir: (\S+)", banner).group(1))

@@ -36,12 +36,15 @@ def test_demo_dashboard_console_and_kiosk_in_the_browser(page):
     try:
         site = _wait(lambda: started and started[0], 60, "the demo to start")
 
-        # The booth console: three lanes, the demo guard signed on, so the lanes are attended.
+        # The booth console: three lanes, the demo guard on duty; this browser signs on by itself.
         page.goto(site.urls["booth console"])
-        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_selector("body[data-ready='1'][data-duty='off']")
         assert page.locator("article.lane").count() == 3
-        page.wait_for_function("document.body.dataset.duty === 'on'")
         assert "g001" in page.locator("#duty").inner_text()
+        page.fill("#sign-on-id", "g001")
+        page.fill("#sign-on-pin", site.guard_pins["g001"])
+        page.click("#sign-on-submit")
+        page.wait_for_selector("body[data-duty='on']")
 
         # The lobby kiosk's start screen: the four kinds of visitor.
         page.goto(site.urls["kiosk"])

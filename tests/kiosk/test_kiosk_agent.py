@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -13,6 +12,7 @@ from central.visitors.models import Visit
 from edge import wire
 from tests.central.api.harness import start_central
 from tests.kiosk.helpers import SITE, form, start_kiosk
+from tests.support.browser import Browser
 from tests.support.services import MOSQUITTO, Broker, require
 
 pytestmark = pytest.mark.mqtt
@@ -38,7 +38,7 @@ def test_offline_check_in_is_kept_and_replayed_when_broker_and_central_return(tm
     agent = start_kiosk(tmp_path, broker.port, monkeypatch)
     central = None
     try:
-        http = httpx.Client(base_url=agent.url, timeout=10)
+        http = Browser.at(agent.url).open()  # the page gives this browser its cookie and CSRF token
         body = form(name="Offline Olga", phone="13812345678")
         first = http.post("/api/check-in", json=body)
         assert first.status_code == 200 and first.json()["ok"] and first.json()["printed"]
@@ -73,7 +73,7 @@ def test_block_list_reaches_the_kiosk_and_a_blocked_visitor_sees_a_neutral_messa
         assert r.status_code == 201 and r.json()["published"]
         agent = start_kiosk(tmp_path, broker.port, monkeypatch)
         wait_for(lambda: agent._blocklist.phones, what="block list at the kiosk")
-        http = httpx.Client(base_url=agent.url, timeout=10)
+        http = Browser.at(agent.url).open()  # the page gives this browser its cookie and CSRF token
         refused = http.post("/api/check-in", json=form(name="Anyone", phone="+86 13900001111"))
         assert refused.status_code == 403
         answer = refused.json()
@@ -114,7 +114,7 @@ def test_invite_from_central_checks_in_with_one_scan_only_once(tmp_path, monkeyp
         today = wire.utc_now().astimezone(agent.kiosk.zone).date()
         r = central.client("guard1").post("/api/visitors/invites", json={"site": SITE, "day": today.isoformat(), "name": "Grace", "host": "Heidi"})
         assert r.status_code == 201
-        http = httpx.Client(base_url=agent.url, timeout=10)
+        http = Browser.at(agent.url).open()  # the page gives this browser its cookie and CSRF token
         agent.camera_source.show_qr(r.json()["qr"])
         ok = http.post("/api/invite/scan")
         assert ok.status_code == 200 and ok.json()["name"] == "Grace" and ok.json()["printed"]

@@ -70,8 +70,10 @@ def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp
         assert all(t.startswith("gatepost/v1/sunrise-garden/sg-entry-1/event/") for t in received)
         state = httpx.get(f"http://127.0.0.1:{console_port}/api/lane", timeout=5).json()
         assert state["role"] == "entry" and state["phase"] == "open"
+        # No sign-on and no machine token: refused, and the arm stays where the badge put it.
         refused = httpx.post(f"http://127.0.0.1:{console_port}/api/lane/manual-close", json={"reason": "x"}, timeout=5)
-        assert refused.status_code in (200, 409)
+        assert refused.status_code == 401
+        assert agent.lane.barrier.state == "open" and "manual_close" not in {r.event_type for r in agent.outbox.pending(1000)}
     finally:
         agent.stop()
         client.loop_stop()

@@ -19,7 +19,7 @@ from tests.support.services import free_port
 HEAVY = ("argon2", "prometheus_client", "jinja2")
 
 PROBE = """
-import json, sys, httpx
+import json, re, sys, httpx
 from edge.agent import Agent
 from edge.config import load_config
 
@@ -28,11 +28,12 @@ agent = Agent(config, state_dir=__import__("pathlib").Path(sys.argv[2]), connect
 agent.start()
 loaded = lambda: [m for m in {heavy!r} if m in sys.modules]
 seen = {{"idle": loaded()}}
-url = f"http://127.0.0.1:{{config.console.port}}"
-page = httpx.get(url + "/", timeout=10)
+browser = httpx.Client(base_url=f"http://127.0.0.1:{{config.console.port}}", timeout=10)
+page = browser.get("/")
 seen["page"] = [page.status_code, loaded()]
-on = httpx.post(url + "/api/console/sign-on", timeout=10,
-                json={{"request_id": "req-memory-1", "staff_id": "g001", "pin": "1234"}})
+csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+on = browser.post("/api/console/sign-on", headers={{"X-CSRF-Token": csrf}},
+                  json={{"request_id": "req-memory-1", "staff_id": "g001", "pin": "1234"}})
 seen["sign_on"] = [on.status_code, loaded()]
 agent.stop()
 print(json.dumps(seen))

@@ -7,17 +7,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from edge.errors import TicketRejected
 from edge.hw.gpio import activate, deactivate
-from edge.lane.api import create_booth_api
 from edge.lane.occupancy import Occupancy
 from edge.sim.capture import escpos_qr_payloads, escpos_text
 from edge.tariff import load_tariff
 from edge.ticket import KeyRing, Ticket, encode_card
 from tests.lane.conftest import ROOT
 from tests.lane.sim import event_types, events_of, wait_for
+from tests.support.browser import lane_script
 
 DAY_NIGHT = ROOT / "firmware_configs" / "tariffs" / "day_night_cn.toml"
 
@@ -42,7 +41,7 @@ def test_resident_badge_passes_with_no_ticket_and_unknown_badge_is_refused(lanes
 
 def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
     entry = lanes("entry", occupancy=Occupancy(capacity=10, reserved=2, occupied=8))
-    api = TestClient(create_booth_api(entry.lane))
+    api = lane_script(entry.lane)
     assert api.post("/api/lane/override-full", json={"reason": "x"}).status_code == 409  # nobody waiting
     car = entry.vehicle()
     car.arrive()
@@ -53,7 +52,7 @@ def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
     time.sleep(0.3)
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     assert api.post("/api/lane/override-full", json={"reason": "   "}).status_code == 422
-    assert api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest", "guard": "g7"}).status_code == 200
+    assert api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest"}).status_code == 200
     entry.pn532.remove_card()
     time.sleep(0.4)
     entry.place_card()
@@ -64,11 +63,11 @@ def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
 
 def test_lost_card_is_charged_from_the_tariff_with_the_plate_noted(lanes):
     exit_ = lanes("exit", tariff=load_tariff(DAY_NIGHT), camera=False)
-    api = TestClient(create_booth_api(exit_.lane))
+    api = lane_script(exit_.lane)
     car = exit_.vehicle()
     car.arrive()
     assert api.post("/api/lane/lost-ticket", json={"plate": ""}).status_code == 422
-    answer = api.post("/api/lane/lost-ticket", json={"plate": "粤B12345", "guard": "g7"})
+    answer = api.post("/api/lane/lost-ticket", json={"plate": "粤B12345"})
     assert answer.status_code == 200 and answer.json()["fee_due_minor"] == 5000
     assert exit_.text.last[0] == "您的车计费停车0分钟,请交停车费50.00元"
     assert exit_.barrier.state == "closed"
@@ -82,7 +81,7 @@ def test_lost_card_is_charged_from_the_tariff_with_the_plate_noted(lanes):
 
 def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
     entry = lanes("entry", camera=False)
-    api = TestClient(create_booth_api(entry.lane))
+    api = lane_script(entry.lane)
     assert api.post("/api/lane/manual-raise", json={}).status_code == 422
     assert api.post("/api/lane/manual-raise", json={"reason": ""}).status_code == 422
     assert api.post("/api/lane/manual-raise", json={"reason": "ok", "extra": 1}).status_code == 422
@@ -90,11 +89,11 @@ def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
     assert garbage.status_code in (400, 422) and garbage.json()["detail"]
     assert api.post("/api/lane/confirm-payment", json={"method": "bitcoin"}).status_code == 422
     assert entry.barrier.state == "closed"
-    assert api.post("/api/lane/manual-raise", json={"reason": "ambulance", "guard": "g7"}).status_code == 200
+    assert api.post("/api/lane/manual-raise", json={"reason": "ambulance"}).status_code == 200
     wait_for(lambda: entry.barrier.state == "open", what="manual raise")
     types = event_types(entry.outbox)
     assert types.index("manual_raise") < types.index("barrier_opened")
-    assert events_of(entry.outbox, "manual_raise")[0] == {"reason": "ambulance", "by": "g7", "request_id": None}
+    assert events_of(entry.outbox, "manual_raise")[0] == {"reason": "ambulance", "by": "token:script", "request_id": None}
     state = api.get("/api/lane").json()
     assert state["phase"] == "open" and state["barrier"] in ("open", "opening")
     assert api.post("/api/lane/manual-close", json={"reason": "nobody came"}).status_code == 200

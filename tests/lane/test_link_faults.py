@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from edge.agent import Agent
@@ -34,6 +33,7 @@ from edge.wire import (
 from tests.lane.conftest import ROOT
 from tests.lane.sim import event_types, events_of, wait_for
 from tests.link.helpers import Collector, publish
+from tests.support.browser import Browser
 from tests.support.services import free_port
 
 EXAMPLE = ROOT / "firmware_configs" / "examples" / "entry_lane.toml"
@@ -152,29 +152,24 @@ def command(request_id: str, *, central_now, expires_in_s: float, reason: str = 
     ).model_dump_json().encode()
 
 
-@pytest.mark.parametrize("required", [False, True])
-def test_agent_booth_guard_follows_sign_on_required_through_a_sign_on_and_sign_off(tmp_path, site_keys, required):
-    extra = {"[console]\n": "[console]\nsign_on_required = true\n"} if required else {}
-    config = load_config(lane_config(tmp_path, extra=extra))
-    assert config.console.sign_on_required is required
+def test_agent_booth_lane_is_unattended_until_a_browser_signs_on_and_after_sign_off(tmp_path, site_keys):
+    config = load_config(lane_config(tmp_path))
     (tmp_path / "guards.toml").write_text(
         f'[[guard]]\nid = "g001"\nname = "王强"\nrole = "guard"\npin_hash = "{hash_pin("1234")}"\n',
         encoding="utf-8")
-    idle = None if required else "booth"  # what the lane counts as on duty with nobody signed on
     agent = Agent(config, state_dir=tmp_path / "state", connect=False)
     agent.start()
     try:
-        url = f"http://127.0.0.1:{config.console.port}/api/console"
-        assert agent.lane.status().guard_on_duty == idle  # the console's start did not change it
-        on = httpx.post(f"{url}/sign-on", json={"request_id": "req-sign-on-1", "staff_id": "g001", "pin": "1234"},
-                        timeout=10)
+        browser = Browser.at(f"http://127.0.0.1:{config.console.port}/")
+        assert agent.lane.status().guard_on_duty is None  # nobody acts before a sign-on
+        on = browser.sign_on("g001", "1234")
         assert on.status_code == 200, on.text
         assert agent.lane.status().guard_on_duty == "g001 王强" and agent.lane.status().attended
-        off = httpx.post(f"{url}/close-shift", json={"request_id": "req-sign-off-1", "declared_cash": "0",
-                                                     "unattended": True}, timeout=10)
+        off = browser.post("/api/console/close-shift", json={"request_id": "req-sign-off-1", "declared_cash": "0",
+                                                             "unattended": True})
         assert off.status_code == 200, off.text
         status = agent.lane.status()
-        assert (status.guard_on_duty, status.attended) == (idle, not required)
+        assert (status.guard_on_duty, status.attended) == (None, False)
         assert event_types(agent.outbox).count("guard_signed_off") == 1
     finally:
         agent.stop()
@@ -184,10 +179,8 @@ def test_agent_judges_commands_on_centrals_time_and_central_may_raise_an_unatten
         tmp_path, site_keys, broker):
     path = lane_config(tmp_path, broker_port=broker.port, extra={
         'unattended_mode = "badges_only"': 'unattended_mode = "refuse_all"',
-        "[console]\n": "[console]\nsign_on_required = true\n",
     })
     config = load_config(path)
-    assert config.console.sign_on_required is True
     site, device = "sunrise-garden", "sg-entry-1"
     results = Collector(broker.port, cmd_result_topic(site, device)).start()
     health = Collector(broker.port, health_topic(site, device)).start()

@@ -6,6 +6,7 @@
     "zh-CN": {
       "app.title": "岗亭", "signon.title": "上岗签到", "signon.badge_hint": "请在读卡器上刷员工卡,或输入员工号和密码",
       "signon.staff_id": "员工号", "signon.pin": "密码", "signon.submit": "签到", "signon.done": "已签到上岗",
+      "signon.badge": "已在读卡器刷卡", "signoff.submit": "退出", "signoff.done": "已退出",
       "duty.none": "无人值守", "duty.on": "值班", "link.stale": "连接中断,正在重试…",
       "lane.vehicle": "车辆", "lane.card": "停车卡", "lane.barrier": "道闸", "lane.occupancy": "车位",
       "vehicle.yes": "有车", "vehicle.no": "无车", "vehicle.under": "车辆在道闸下",
@@ -34,6 +35,7 @@
     "en": {
       "app.title": "Booth", "signon.title": "Sign on", "signon.badge_hint": "Present your staff badge at the reader, or enter staff ID and PIN",
       "signon.staff_id": "Staff ID", "signon.pin": "PIN", "signon.submit": "Sign on", "signon.done": "Signed on",
+      "signon.badge": "I showed my badge", "signoff.submit": "Sign off", "signoff.done": "Signed off",
       "duty.none": "Unattended", "duty.on": "On duty", "link.stale": "Connection lost, retrying…",
       "lane.vehicle": "Vehicle", "lane.card": "Card", "lane.barrier": "Barrier", "lane.occupancy": "Spaces",
       "vehicle.yes": "Present", "vehicle.no": "None", "vehicle.under": "Under the barrier",
@@ -101,23 +103,30 @@
     toast.timer = setTimeout(function () { box.className = ""; }, 6000);
   }
 
+  // The session's CSRF token: from the page, then from each sign-on (which renews the session).
+  let csrf = document.querySelector("meta[name='csrf-token']").getAttribute("content");
   async function call(path, body) {
     let res;
     try {
-      res = await fetch(path, body === undefined ? { cache: "no-store" } : {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      res = await fetch(path, body === undefined ? { cache: "no-store", credentials: "same-origin" } : {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body)
       });
     } catch (e) {
       throw new Error(t("err.network"));
     }
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok && body === undefined && res.status === 401 && data && data.code === "no_session") {
+      location.reload();  // the console restarted and forgot this browser: a fresh page, a fresh session
+    }
     if (!res.ok) {
       const err = new Error(data && data.error ? said(data) : t("err.network") + " (" + res.status + ")");
       err.status = res.status;
       err.code = data && data.code;
       throw err;
     }
+    if (data && typeof data.csrf === "string") csrf = data.csrf;
     return data;
   }
 
@@ -127,11 +136,14 @@
   function set(el, text) { if (el.textContent !== text) el.textContent = text; }
 
   function render(view) {
-    const duty = view.duty;
-    document.body.dataset.duty = duty ? "on" : "off";
-    set($("duty"), duty ? t("duty.on") + ": " + duty.guard : t("duty.none"));
-    $("sign-on").hidden = !!duty;
+    // Buttons work only for a guard signed on at THIS browser (view.me); duty is the post's shift.
+    const duty = view.me ? view.duty : null;
+    document.body.dataset.duty = view.me ? "on" : "off";
+    set($("duty"), view.duty ? t("duty.on") + ": " + view.duty.guard : t("duty.none"));
+    $("sign-on").hidden = !!view.me;
+    $("sign-off-btn").hidden = !view.me;
     $("handover-btn").disabled = !duty;
+    if (!view.me) document.querySelectorAll("article.lane button[data-action]").forEach(function (b) { b.disabled = true; });
     view.lanes.forEach(function (lane, index) {
       const art = articleFor(lane.name);
       if (!art) return;
@@ -274,7 +286,10 @@
   let signOnRid = requestId();
   $("sign-on-form").addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    const body = { request_id: signOnRid, staff_id: $("sign-on-id").value, pin: $("sign-on-pin").value };
+    await signOnWith({ request_id: signOnRid, staff_id: $("sign-on-id").value, pin: $("sign-on-pin").value });
+  });
+
+  async function signOnWith(body) {
     $("sign-on-submit").disabled = true;
     try {
       await call("/api/console/sign-on", body);
@@ -288,6 +303,14 @@
       $("sign-on-submit").disabled = false;
       refresh();
     }
+  }
+  $("sign-on-badge").addEventListener("click", function () {
+    signOnWith({ request_id: signOnRid, use_reader: true });
+  });
+  $("sign-off-btn").addEventListener("click", async function () {
+    try { await call("/api/console/sign-off", { request_id: requestId() }); toast(t("signoff.done")); }
+    catch (e) { toast(e.message, true); }
+    finally { refresh(); }
   });
 
   // ---------------------------------------------------------------- handover

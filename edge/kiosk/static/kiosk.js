@@ -84,9 +84,13 @@
   }
 
   async function post(path, data) {
-    var r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data || {}) });
+    // The page's CSRF token goes with every POST (the kiosk refuses a POST without it).
+    var csrf = document.querySelector("meta[name='csrf-token']").getAttribute("content");
+    var r = await fetch(path, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(data || {}) });
     var doc = null;
     try { doc = await r.json(); } catch (e) { doc = null; }
+    if (doc && doc.code === "csrf") { location.reload(); }  // the kiosk restarted: a fresh page, a fresh token
     if (!doc) doc = { ok: false, message: { zh: T["zh-CN"]["error.network"], en: T.en["error.network"] } };
     return doc;
   }
