@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -163,8 +164,10 @@ def create_console_app(
 
 def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN") -> FastAPI:
     """The web app around an existing :class:`Booth`."""
-    app = FastAPI(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
-                  openapi_url="/api/console/openapi.json", redoc_url=None)
+    # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
+    app = FastAPIOffline(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
+                         openapi_url="/api/console/openapi.json", redoc_url=None,
+                         static_url="/api/console/docs-assets")
     app.state.booth = booth
     app.add_middleware(_LimitBody)
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import GatepostError
@@ -56,8 +57,9 @@ class ReasonBody(_Body):
 
 def create_booth_api(lane: Lane) -> FastAPI:
     """The booth API of one lane (one app per lane; a two-lane booth runs two)."""
-    app = FastAPI(title=f"Gatepost lane {lane.name}", version="1", docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
+    app = FastAPIOffline(title=f"Gatepost lane {lane.name}", version="1", docs_url="/api/docs",
+                         openapi_url="/api/openapi.json", redoc_url=None, static_url="/api/docs-assets")
 
     @app.exception_handler(LaneRefused)
     async def refused(request: Request, exc: LaneRefused) -> JSONResponse:
