@@ -179,10 +179,12 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
         closers.append(display.close)
 
     printer: Any = None
-    if medium == "paper" and role == "entry":
+    if medium == "paper" and role == "entry" and profile.printer is None:
+        raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
+    # A paper-ticket entry lane prints its tickets; at an exit lane the profile's printer is the
+    # booth console's receipt printer (without one the console prints no receipts).
+    if profile.printer is not None and ((medium == "paper" and role == "entry") or role == "exit"):
         p = profile.printer
-        if p is None:
-            raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
         width = 32 if p.paper_width_mm == 58 else 48
         # python-escpos brings Pillow and qrcode (~9 MB): loaded only by paper-ticket lanes.
         from edge.hw.printer import TicketPrinter
