@@ -10,12 +10,19 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: demo test soak bench lint
+.PHONY: demo test soak bench lint smoke smoke-edge smoke-central smoke-demo
 demo: $(STAMP)
 	$(VENV)/bin/gatepost demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# Each extra alone in a clean venv (.smoke/<extra>): the import walk and its smoke script.
+smoke:
+	tests/install/smoke.sh edge central demo
+
+smoke-edge smoke-central smoke-demo:
+	tests/install/smoke.sh $(@:smoke-%=%)
 
 soak: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow

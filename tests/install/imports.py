@@ -163,9 +163,12 @@ def closure(start: Iterable[str]) -> tuple[set[str], list[Imported]]:
         if module in seen:
             continue
         seen.add(module)
+        folder = module.rpartition(".")[0]
         for imp in imports_in(module):
             top = imp.name.split(".")[0]
-            if top in FIRST_PARTY:
+            if f"{folder}.{top}" in known:  # a script's sibling on its sys.path[0] (smoke_common)
+                todo.append(f"{folder}.{top}")
+            elif top in FIRST_PARTY:
                 # the module itself if it is one, else its package (a name imported from it)
                 name = imp.name
                 while name and name not in known:
@@ -213,13 +216,13 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def static_problems(extras: Iterable[str] = EXTRAS) -> list[str]:
-    """Everything wrong between what the extras' modules import and what pyproject.toml declares."""
+def static_problems(extras: Iterable[str] = EXTRAS, *, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """Everything wrong between what the extras' modules import and what ``pyproject`` declares."""
     to_dists = {top: {_normalise(d) for d in dists}
                 for top, dists in importlib.metadata.packages_distributions().items()}
     problems: list[str] = []
     for extra in extras:
-        wanted = declared(extra)
+        wanted = declared(extra, pyproject)
         reached, third = closure(modules_of(extra))
         if extra in ("edge", "pi"):
             problems += [f"[{extra}] {m} is an edge module that needs central; add it to DEMO_ONLY or drop the import"
@@ -236,16 +239,16 @@ def static_problems(extras: Iterable[str] = EXTRAS) -> list[str]:
             if not dists & wanted:
                 problems.append(f"[{extra}] {imp.module}:{imp.line} imports {top!r} (distribution "
                                 f"{'/'.join(sorted(dists))}), not declared in gatepost[{extra}]")
-        own = _own_requirements(extra)
+        own = _own_requirements(extra, pyproject)
         for name in sorted(own - used - set(RUNTIME_ONLY)):
             problems.append(f"[{extra}] declares {name!r}, which none of its modules imports "
                             "(drop it, or say why in RUNTIME_ONLY)")
     return sorted(set(problems))
 
 
-def _own_requirements(extra: str) -> set[str]:
+def _own_requirements(extra: str, pyproject: Path) -> set[str]:
     """The extra's own distribution lines (not those it gets through gatepost[...] or the base)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     own = {_dist_name(r) for r in project["optional-dependencies"][extra]} - {PROJECT}
     if extra == "edge":  # the base dependencies are used by both sides; edge must import each of them
         own |= {_dist_name(r) for r in project.get("dependencies", [])}
