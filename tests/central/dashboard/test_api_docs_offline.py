@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
-
 import httpx
 import pytest
 
+from tests.support.offline import only_local
+
 pytestmark = pytest.mark.browser
-
-
-def only_local(page: Any, base_url: str) -> tuple[list[str], list[str]]:
-    """Abort every request that does not go to ``base_url``'s host:port; returns (asked, blocked) URLs."""
-    local = urlsplit(base_url).netloc
-    asked: list[str] = []
-    blocked: list[str] = []
-
-    def route(route: Any, request: Any) -> None:
-        asked.append(request.url)
-        if urlsplit(request.url).netloc == local:
-            route.continue_()
-        else:
-            blocked.append(request.url)
-            route.abort()
-
-    page.route("**/*", route)
-    return asked, blocked
 
 
 def test_swagger_ui_lists_the_operations_with_everything_but_central_blocked(page, central):
