@@ -53,7 +53,7 @@ def gatepost(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, timeout=120, env=env)
 
 
-def publish_events() -> list[str]:
+def publish_events() -> list[bytes]:
     """Five events of one lane, QoS 1; returns their ids. Sent again by the caller until stored (as an outbox would)."""
     from edge import wire
 
@@ -63,7 +63,7 @@ def publish_events() -> list[str]:
     return [e.to_json() for e in events]
 
 
-def send(broker_port: int, payloads: list[str]) -> None:
+def send(broker_port: int, payloads: list[bytes]) -> None:
     import paho.mqtt.client as paho
 
     from edge import wire
