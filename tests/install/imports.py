@@ -51,6 +51,7 @@ RUNTIME_ONLY: dict[str, str] = {
     "mypy": "a tool run from the command line (make lint)",
     "ruff": "a tool run from the command line (make lint)",
     "lgpio": "gpiozero's LGPIOFactory imports it (pin_factory = \"lgpio\")",
+    "pyusb": "python-escpos imports it for a USB printer (the shipped printer profile)",
 }
 """Declared distributions that no module imports by name, and why they are declared all the same."""
 
