@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: demo test test-under-load soak bench lint
+.PHONY: demo test test-under-load soak bench lint smoke smoke-edge smoke-central smoke-demo
 demo: $(STAMP)
 	$(VENV)/bin/gatepost demo
 
@@ -23,6 +23,13 @@ test-under-load: $(STAMP)
 	trap 'kill $$hogs 2>/dev/null' EXIT INT TERM; \
 	start=$$(date +%s); $(VENV)/bin/python -m pytest -q; rc=$$?; \
 	echo "test-under-load: exit $$rc in $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# Each extra alone in a clean venv (.smoke/<extra>): the import walk and its smoke script.
+smoke:
+	tests/install/smoke.sh edge central demo
+
+smoke-edge smoke-central smoke-demo:
+	tests/install/smoke.sh $(@:smoke-%=%)
 
 soak: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow

@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,7 +73,10 @@ def create_app(
             if ingest is not None:
                 ingest.stop()
 
-    app = FastAPI(title="Gatepost central", version=__version__, lifespan=lifespan)
+    # /docs loads Swagger UI from this app (fastapi-offline), not from a CDN that a site network may
+    # not reach. No /redoc: ReDoc still fetches its logo from its CDN.
+    app = FastAPIOffline(title="Gatepost central", version=__version__, lifespan=lifespan,
+                         redoc_url=None, static_url="/static-api-docs")
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)

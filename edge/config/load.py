@@ -16,6 +16,7 @@ import difflib
 import logging
 import os
 import re
+import sys
 import tomllib
 import types
 from dataclasses import dataclass
@@ -81,13 +82,26 @@ class ConfigFileError(ConfigError):
 
 
 def firmware_dirs() -> list[Path]:
-    """Where shipped profiles are looked for, most specific first."""
+    """Where shipped profiles are looked for, most specific first.
+
+    The source tree when running from a checkout; ``<venv>/share/gatepost`` where
+    ``pip install`` put the shipped copy (pyproject's data-files).
+    """
     dirs = []
     if env := os.environ.get("GATEPOST_FIRMWARE_CONFIGS"):
         dirs.append(Path(env))
     dirs.append(Path(__file__).resolve().parents[2] / "firmware_configs")
+    dirs.append(Path(sys.prefix) / "share" / "gatepost" / "firmware_configs")
     dirs += [Path("/etc/gatepost/firmware_configs"), Path("/usr/share/gatepost/firmware_configs")]
     return dirs
+
+
+def shipped_firmware() -> Path:
+    """The first firmware_configs folder of :func:`firmware_dirs` that holds the shipped example configs."""
+    for folder in firmware_dirs():
+        if (folder / "examples").is_dir():
+            return folder
+    raise ConfigError("no firmware_configs folder with the shipped examples in " + ", ".join(map(str, firmware_dirs())))
 
 
 # --------------------------------------------------------------------------- reading

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -190,8 +191,10 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
     rules = rules or PageRules.local()
     refusals = refusals or Refusals("console", rules.alarm_threshold, rules.alarm_window_s)
     sessions = Sessions(idle_s)
-    app = FastAPI(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
-                  openapi_url="/api/console/openapi.json", redoc_url=None)
+    # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
+    app = FastAPIOffline(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
+                         openapi_url="/api/console/openapi.json", redoc_url=None,
+                         static_url="/api/console/docs-assets")
     app.state.booth = booth
     app.state.sessions = sessions
     app.state.refusals = refusals

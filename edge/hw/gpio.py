@@ -17,6 +17,14 @@ log = logging.getLogger(__name__)
 
 PinFactoryName = Literal["lgpio", "rpigpio", "mock"]
 
+INSTALL_HINT: dict[str, str] = {
+    "lgpio": "pip install 'gatepost[pi]' (the lgpio package, 64-bit Raspberry Pi OS), "
+             "or apt install python3-lgpio with a venv made with --system-site-packages",
+    "rpigpio": "pip install RPi.GPIO, or apt install python3-rpi.gpio with a venv made with --system-site-packages",
+    "mock": "pip install 'gatepost[edge]'",
+}
+"""What to install for each factory, said when its library is missing (README: "The agent")."""
+
 
 def make_pin_factory(name: PinFactoryName, *, mock_revision: str | None = None) -> Any:
     """Build the gpiozero pin factory ``name``; a missing driver library is a ConfigError.
@@ -38,10 +46,9 @@ def make_pin_factory(name: PinFactoryName, *, mock_revision: str | None = None) 
 
             return RPiGPIOFactory()
     except ImportError as exc:
-        raise ConfigError(
-            f"pin factory {name!r} needs the {exc.name} package; install it "
-            f"(apt install python3-{'lgpio' if name == 'lgpio' else 'rpi.gpio'}) or set simulate = true"
-        ) from exc
+        log.error("pin factory %r: the %s package is not installed", name, exc.name)
+        raise ConfigError(f"pin factory {name!r} needs the {exc.name} package: {INSTALL_HINT[name]}; "
+                          "or set [hardware] simulate = true") from exc
     except Exception as exc:  # e.g. no /dev/gpiochip on a laptop
         raise ConfigError(f"pin factory {name!r} cannot start here: {exc}") from exc
     raise ConfigError(f"unknown pin factory {name!r}; use 'lgpio', 'rpigpio' or 'mock'")

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import GatepostError
@@ -74,8 +75,9 @@ def create_booth_api(lane: Lane, *, actor: Actor | None = None, token: MachineTo
     ``actor``: the console's signed-on guard at this browser; ``token``: the scripts' machine token.
     With neither, every POST is refused. Install :func:`edge.localpage.install` on the served app.
     """
-    app = FastAPI(title=f"Gatepost lane {lane.name}", version="1", docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
+    app = FastAPIOffline(title=f"Gatepost lane {lane.name}", version="1", docs_url="/api/docs",
+                         openapi_url="/api/openapi.json", redoc_url=None, static_url="/api/docs-assets")
 
     def who(action: str) -> Callable[[Request], str]:
         def check(request: Request) -> str:

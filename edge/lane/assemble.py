@@ -98,6 +98,49 @@ class LazyCamera:
                 self._camera.close()
 
 
+class LazyPrinter:
+    """An exit lane's receipt printer, opened (and python-escpos imported) at the first receipt.
+
+    An idle exit lane keeps its memory (the Pi's idle budget); a printer that
+    cannot be opened is a :class:`DeviceError` at that receipt, which the booth
+    console logs and reports ("the receipt printer is not working").
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._printer: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._printer is not None
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._printer is None:
+                try:
+                    self._printer = self._make()
+                except ImportError as exc:
+                    raise DeviceError(f"receipt printing (python-escpos) not installed: {exc}") from exc
+            return self._printer
+
+    @property
+    def captured(self) -> bytes:
+        """What the dummy printer got (simulated lanes); nothing printed yet is no bytes."""
+        return b"" if self._printer is None else bytes(self._printer.captured)
+
+    def print_receipt(self, lines: Any, qr_text: str | None = None) -> None:
+        self._get().print_receipt(lines, qr_text)
+
+    def print_ticket(self, ticket_qr_text: str, lines: Any) -> None:
+        self._get().print_ticket(ticket_qr_text, lines)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._printer is not None:
+                self._printer.close()
+
+
 def _sensor(cls: type[PresenceSensor], spec: InputPin, name: str, factory: Any) -> PresenceSensor:
     return cls(spec.pin, name=name, pull=spec.pull, active_high=spec.active_high,
                bounce_time=spec.bounce_s or None, pin_factory=factory)
@@ -183,21 +226,26 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
         closers.append(display.close)
 
     printer: Any = None
-    if medium == "paper" and role == "entry":
+    if medium == "paper" and role == "entry" and profile.printer is None:
+        raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
+    if profile.printer is not None and ((medium == "paper" and role == "entry") or role == "exit"):
         p = profile.printer
-        if p is None:
-            raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
         width = 32 if p.paper_width_mm == 58 else 48
-        # python-escpos brings Pillow and qrcode (~9 MB): loaded only by paper-ticket lanes.
-        from edge.hw.printer import TicketPrinter
 
-        if simulate or p.connection == "dummy":
-            printer = TicketPrinter.open("dummy", width=width, cut=p.cut)
-        elif p.connection == "serial":
-            printer = TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut)
-        else:
-            printer = TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
-                                         width=width, cut=p.cut)
+        def open_printer() -> Any:
+            # python-escpos brings Pillow and qrcode (~9 MB): loaded only where something prints.
+            from edge.hw.printer import TicketPrinter
+
+            if simulate or p.connection == "dummy":
+                return TicketPrinter.open("dummy", width=width, cut=p.cut)
+            if p.connection == "serial":
+                return TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut)
+            return TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
+                                      width=width, cut=p.cut)
+
+        # A paper-ticket entry lane prints its tickets from the first car on; at an exit lane the
+        # profile's printer is the booth console's receipt printer, opened at the first receipt.
+        printer = open_printer() if role == "entry" else LazyPrinter(open_printer)
         closers.append(printer.close)
 
     camera: Any = None

@@ -52,6 +52,7 @@ from central.settings import load_settings
 from central.visitors.settings import VisitorSettings
 from edge.agent import Agent
 from edge.config import load_config
+from edge.config.load import shipped_firmware
 from edge.console.app import create_console_app, serve_console
 from edge.console.booth import Booth
 from edge.console.guards import Guard, GuardRoster, hash_pin
@@ -67,9 +68,9 @@ from edge.wire import parse_ts
 
 log = logging.getLogger("gatepost.demo")
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "firmware_configs" / "examples"
-TARIFF = ROOT / "firmware_configs" / "tariffs" / "day_night_cn.toml"
+FIRMWARE = shipped_firmware()  # the checkout's firmware_configs, or the copy pip installed
+EXAMPLES = FIRMWARE / "examples"
+TARIFF = FIRMWARE / "tariffs" / "day_night_cn.toml"
 SITE = "demo"
 LANES = (("demo-entry-1", "entry", "东门入口 / East gate in"),
          ("demo-entry-2", "entry", "南门入口 / South gate in"),
@@ -110,7 +111,7 @@ def lane_config(workdir: Path, device: str, role: str, name: str, broker_port: i
         r'(?m)^name = ".*"': f'name = "{name}"',
         r'username = ".*"': f'username = "{device}"',
         r"simulate = false.*": 'simulate = true\nbarrier = "barrier_demo.toml"',
-        r'profile = "(.*?)"': lambda m: f'profile = "{ROOT / "firmware_configs" / m.group(1)}"',
+        r'profile = "(.*?)"': lambda m: f'profile = "{FIRMWARE / m.group(1)}"',
         r'file = "\.\./tariffs/day_night_cn\.toml"': f'file = "{TARIFF}"',
         r"(?ms)^\[keys\]\n.*?(?=^\[|\Z)": '[keys]\nfile = "site_keys.toml"\n\n',
         r"(?m)^close_delay_s = .*\n": "",
@@ -144,7 +145,7 @@ def kiosk_config(workdir: Path, broker_port: int, ui_port: int) -> Path:
         r'site = ".*"': f'site = "{SITE}"',
         r'(?m)^id = ".*"': f'id = "{KIOSK}"',
         r'username = ".*"': f'username = "{KIOSK}"',
-        r'profile = "(.*?)"': lambda m: f'profile = "{ROOT / "firmware_configs" / m.group(1)}"\nsimulate = true',
+        r'profile = "(.*?)"': lambda m: f'profile = "{FIRMWARE / m.group(1)}"\nsimulate = true',
         r'host = ".*"': 'host = "127.0.0.1"',
         r"(?m)^port = 8883": f"port = {broker_port}",
         r"(?m)^port = 8080": f"port = {ui_port}",
