@@ -8,6 +8,7 @@ site-packages (the script's folder, not the checkout, is first on ``sys.path``).
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import time
@@ -78,24 +79,25 @@ def run(name: str, body: Callable[[], None]) -> int:
 
 
 def lane_config(folder: Path, *, role: str, console_port: int, simulate: bool = True,
-                broker_port: int | None = None, sign_on_required: bool = True) -> Path:
+                broker_port: int | None = None) -> Path:
     """The shipped example lane config, with absolute paths into the checkout's firmware_configs.
 
     ``simulate`` as given; the broker on 127.0.0.1:``broker_port`` without TLS (None: unchanged,
-    for a run with ``--offline``); the console on 127.0.0.1:``console_port``.
+    for a run with ``--offline``); the console on 127.0.0.1:``console_port`` (plain http on loopback:
+    the booth tablet's TLS lines of the exit example are dropped).
     """
     text = (FIRMWARE / "examples" / f"{role}_lane.toml").read_text(encoding="utf-8")
     text = text.replace("simulate = false", f"simulate = {'true' if simulate else 'false'}")
     text = text.replace('profile = "boards/', f'profile = "{FIRMWARE}/boards/')
     text = text.replace('file = "../tariffs/', f'file = "{FIRMWARE}/tariffs/')
-    text = text.replace('bind = "0.0.0.0"', 'bind = "127.0.0.1"').replace("port = 8080", f"port = {console_port}")
+    text = text.replace('bind = "0.0.0.0"', 'bind = "127.0.0.1"')
+    text = re.sub(r"(?m)^port = (8080|8443)\b", f"port = {console_port}", text)
+    text = re.sub(r"(?m)^(hosts|tls_cert_file|tls_key_file) = .*\n", "", text)
     if broker_port is not None:
         text = text.replace('host = "mqtt.sunrise-garden.example"', 'host = "127.0.0.1"')
         text = text.replace("port = 8883", f"port = {broker_port}")
         head, _, rest = text.partition("[link.tls]")
         text = head + rest.split("\n\n", 1)[1] if rest else text
-    if sign_on_required:
-        text = text.replace("[console]\n", "[console]\nsign_on_required = true\n")
     folder.mkdir(parents=True, exist_ok=True)
     keys = folder / "site_keys.toml"
     keys.write_text('[keys]\n1 = "' + "ab" * 32 + '"\n', encoding="utf-8")

@@ -7,7 +7,7 @@ Run with the venv's python (no pytest in ``[edge]``):
 The exit lane agent (``edge.agent.Agent``, what ``gatepost edge`` runs) starts
 on the shipped exit-lane example with ``simulate = true`` (PN532 emulator on
 a pty, gpiozero MockFactory pins, a dummy ESC/POS printer) and
-``sign_on_required = true``; a guard signs on with a PIN at the booth console;
+a guard signs on with a PIN at the booth console;
 a car arrives with a genuine entry card, the guard confirms the cash payment,
 the barrier opens, the receipt is printed (captured ESC/POS bytes), the car
 leaves and the barrier closes. Then: the console's API docs load from local
@@ -17,7 +17,9 @@ error naming the package to install.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,18 +34,38 @@ PIN = "2468"
 STAFF = "g001"
 
 
-def console_sign_on(base_url: str, staff_id: str, pin: str) -> dict[str, str]:
-    """Sign a guard on at the booth console with ID + PIN; returns the headers later requests need.
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    """The value a ``Set-Cookie`` header gives ``name`` (urllib keeps the last header of a name)."""
+    for key, value in headers.items():
+        if key.lower() == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0].split("=", 1)[1]
+    return None
 
-    The one place the smoke knows how sign-on works: when the console adds a
-    session and a CSRF token, only this function changes (the returned headers
-    then carry the session cookie and the token).
+
+def console_sign_on(base_url: str, staff_id: str, pin: str) -> dict[str, str]:
+    """Sign a guard on at the booth console with ID + PIN, as the page does; returns the headers later requests need.
+
+    Like a browser: open the page (a session cookie and the CSRF token in its
+    ``<meta name="csrf-token">``), POST the sign-on with both, then keep the
+    renewed cookie and token the answer carries.
     """
-    status, _headers, body = http("POST", f"{base_url}/api/console/sign-on",
-                                  {"request_id": uuid.uuid4().hex, "staff_id": staff_id, "pin": pin})
+    from edge.console.app import COOKIE
+    from edge.localpage import CSRF_HEADER
+
+    status, headers, page = http("GET", f"{base_url}/")
+    check(status == 200, "booth console page opened")
+    cookie = _cookie(headers, COOKIE)
+    match = re.search(rb'<meta name="csrf-token" content="([^"]*)">', page)
+    check(cookie is not None and match is not None, "the page gives this browser a session and a CSRF token")
+    assert cookie is not None and match is not None
+    status, headers, body = http("POST", f"{base_url}/api/console/sign-on",
+                                 {"request_id": uuid.uuid4().hex, "staff_id": staff_id, "pin": pin},
+                                 headers={"Cookie": f"{COOKIE}={cookie}", CSRF_HEADER: match.group(1).decode()})
     if status != 200:
         raise AssertionError(f"sign-on refused: {status} {body[:300]!r}")
-    return {}
+    answer = json.loads(body)
+    cookie = _cookie(headers, COOKIE) or cookie
+    return {"Cookie": f"{COOKIE}={cookie}", CSRF_HEADER: answer["csrf"]}
 
 
 def write_roster(folder: Path) -> None:
@@ -56,7 +78,7 @@ def write_roster(folder: Path) -> None:
 
 
 def smoke() -> None:
-    import json
+
 
     from edge.agent import Agent
     from edge.config import load_config
