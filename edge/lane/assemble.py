@@ -1,30 +1,45 @@
-"""Build a lane's parts from its hardware profile: real drivers, or the same drivers on simulators.
+"""Build a lane from its hardware profile and lane config: the one way every lane is made.
 
 The hardware profile (``firmware_configs/boards/*.toml`` and the parts it
-names) fixes pins and ports; this module turns it into a
-:class:`~edge.lane.lane.LaneParts`. With ``simulate = true`` the drivers are
-exactly the same and only the far end of each wire changes: mock pins with a
-limit-switch simulator, PN532/RDM6300 emulators on ptys, a captured pole
-display and a dummy ESC/POS printer.
+names) fixes pins, ports and barrier timings; :func:`assemble_lane` turns it
+into a :class:`~edge.lane.lane.LaneParts`, and :func:`build_lane` puts the
+state machine (settings from the ``[lane]`` config) on those parts. The agent,
+the demo (through the agent) and the simulated lanes of the tests and the
+benchmark (:func:`edge.sim.site.build_sim_lane`) all come through here, so the
+tested wiring is the shipped wiring.
+
+With ``simulate = true`` the drivers are exactly the same and only the far end
+of each wire changes: mock pins (with a limit-switch simulator moving the arm
+in the profile's ``travel_s``), PN532/RDM6300 emulators on ptys in place of the
+profile's serial ports, a captured pole display and a dummy ESC/POS printer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from edge.config.profile import HardwareProfile, InputPin
+from edge.config.profile import HardwareProfile
+from edge.config.schema import LaneSection
 from edge.errors import ConfigError, DeviceError
-from edge.hw.barrier import Barrier
 from edge.hw.card_station import CardStation
-from edge.hw.gpio import make_pin_factory
+from edge.hw.lane_gpio import LaneGpio
 from edge.hw.pole_display import CapturedDisplay, PoleDisplay
 from edge.hw.rdm6300 import BadgeReader
-from edge.hw.sensors import ArmingLoop, BoothButtons, PhotoEye, PresenceSensor, SafetyLoop
-from edge.lane.lane import LaneParts
+from edge.hw.sensors import BoothButtons
+from edge.lane.lane import Lane, LaneParts
+from edge.lane.machine import LaneMachine, LaneSettings
+from edge.lane.messages import Language
+from edge.lane.occupancy import Occupancy
+from edge.lane.payments import PaymentDesk
+from edge.lane.ports import EventSink, Quoter, TicketCodec
+from edge.lane.snapshots import Snapshots
+from edge.lane.used_tickets import UsedTickets
+from edge.ticket import new_serial
 
 log = logging.getLogger("gatepost.lane.assemble")
 
@@ -98,50 +113,37 @@ class LazyCamera:
                 self._camera.close()
 
 
-def _sensor(cls: type[PresenceSensor], spec: InputPin, name: str, factory: Any) -> PresenceSensor:
-    return cls(spec.pin, name=name, pull=spec.pull, active_high=spec.active_high,
-               bounce_time=spec.bounce_s or None, pin_factory=factory)
+def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate: bool,
+                  pin_factory: Any = None, initially_open: bool = False) -> Assembly:
+    """The lane's devices from ``profile``; raises :class:`ConfigError` for an unusable profile.
 
-
-def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate: bool) -> Assembly:
-    """The lane's devices from ``profile``; raises :class:`ConfigError` for an unusable profile."""
+    ``pin_factory`` replaces the profile's (a simulated lane may bring its own MockFactory, e.g. a
+    benchmark's timed pins); ``initially_open`` keeps a hold barrier's relay energised from the
+    first instant when the lane persisted its arm as open, so a restart never drops the arm before
+    the lane's recovery has looked at the loops (see :meth:`Barrier.recover`).
+    """
     board = profile.board
     pins = board.pins
     if profile.barrier is None or pins.barrier_open is None:
         raise ConfigError(f"board {board.name!r} has no barrier: a lane needs one")
     if pins.arming_loop is None or pins.safety_loop is None:
         raise ConfigError(f"board {board.name!r} needs an arming_loop and a safety_loop pin for a lane")
-    factory = make_pin_factory("mock" if simulate else board.pin_factory)
     sims = Simulators() if simulate else None
     closers: list[Callable[[], None]] = []
 
-    arming = _sensor(ArmingLoop, pins.arming_loop, "arming loop", factory)
-    safety = _sensor(SafetyLoop, pins.safety_loop, "safety loop", factory)
-    eye = _sensor(PhotoEye, pins.photo_eye, "photo-eye", factory) if pins.photo_eye else None
-    closers += [s.close for s in (arming, safety, eye) if s is not None]
-
-    spec = profile.barrier
-    limit = pins.opened_limit or pins.closed_limit
-    barrier = Barrier(
-        model=spec.model, open_pin=pins.barrier_open.pin,
-        close_pin=pins.barrier_close.pin if pins.barrier_close else None,
-        opened_limit_pin=pins.opened_limit.pin if pins.opened_limit else None,
-        closed_limit_pin=pins.closed_limit.pin if pins.closed_limit else None,
-        pulse_s=spec.pulse_s, max_pulse_s=spec.max_pulse_s, travel_timeout_s=spec.travel_timeout_s,
-        travel_s=spec.travel_s, max_hold_s=spec.max_hold_s if spec.model == "hold" else None,
-        relay_active_high=pins.barrier_open.active_high,
-        limit_pull=limit.pull if limit else "up",
-        limit_active_high=limit.active_high if limit else None,
-        pin_factory=factory, name="barrier",
-    )
-    barrier.register_presence(safety)
-    if eye is not None:
-        barrier.register_presence(eye)
-    closers.append(barrier.close_device)
+    # Pins, levels, the barrier's timings and its safety wiring: one builder (LaneGpio) for all.
+    gpio = LaneGpio.from_profile(profile, simulate=simulate, pin_factory=pin_factory,
+                                 initially_open=initially_open)
+    closers.append(gpio.close)
+    factory = gpio.pin_factory
+    barrier, arming, safety, eye = gpio.barrier, gpio.arming_loop, gpio.safety_loop, gpio.photo_eye
+    assert barrier is not None and arming is not None and safety is not None  # checked above
     if sims is not None:
         from edge.sim.vehicle import LimitSwitchSimulator
 
-        sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=min(spec.travel_s, 1.0)).start()
+        # The simulated arm takes the profile's own travel time: a test that wants a quicker arm
+        # says so in the barrier profile, as an installer would for a quicker controller.
+        sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=profile.barrier.travel_s).start()
         closers.append(sims.mechanics.stop)
 
     station = None
@@ -218,13 +220,34 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
         camera = open_camera() if role == "exit" else LazyCamera(open_camera)
         closers.append(camera.close)
 
-    buttons = None
-    if any(getattr(pins.buttons, name) is not None for name in BoothButtons.NAMES):
-        buttons = BoothButtons(confirm_payment=pins.buttons.confirm_payment, manual_raise=pins.buttons.manual_raise,
-                               manual_close=pins.buttons.manual_close, pin_factory=factory)
-        closers.append(buttons.close)
-
     parts = LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
                       card_station=station, badge_reader=badges, display=display, printer=printer,
                       camera=camera)
-    return Assembly(parts, closers, sims, factory, buttons)
+    return Assembly(parts, closers, sims, factory, gpio.buttons)
+
+
+def lane_settings(role: Literal["entry", "exit"], lane: LaneSection, *, currency: str,
+                  language: Language) -> LaneSettings:
+    """The state machine's settings from the ``[lane]`` config: every timing the lane runs on."""
+    return LaneSettings(role=role, currency=currency, medium=lane.ticket_medium, language=language,
+                        close_delay_s=lane.close_delay_s, issue_delay_s=lane.issue_delay_s,
+                        unattended_mode=lane.unattended_mode)
+
+
+def build_lane(assembly: Assembly, settings: LaneSettings, *, device: str, clock: Callable[[], datetime],
+               occupancy: Occupancy, quoter: Quoter, sink: EventSink, store: UsedTickets,
+               codec: TicketCodec, guard_on_duty: str | None, whitelist: Mapping[str, str] | None = None,
+               snapshots: Snapshots | None = None) -> Lane:
+    """The lane (state machine on the assembled parts), not yet started; booth buttons routed to it.
+
+    An exit lane takes payments at its own :class:`PaymentDesk`; an entry lane takes none.
+    """
+    machine = LaneMachine(settings, clock=clock, occupancy=occupancy, quoter=quoter,
+                          serials=lambda now: new_serial(device, now), whitelist=whitelist,
+                          guard_on_duty=guard_on_duty)
+    lane = Lane(machine, assembly.parts, sink=sink, store=store, codec=codec,
+                payments=PaymentDesk() if settings.role == "exit" else None, name=device,
+                snapshots=snapshots)
+    if assembly.buttons is not None:
+        assembly.buttons.on_press = lane.booth_button
+    return lane
