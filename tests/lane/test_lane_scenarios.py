@@ -59,6 +59,40 @@ def close_command(sim):
     return barrier.relay.pin, not bool(barrier.relay.active_high)
 
 
+def _level(spec) -> bool:
+    """The electrical level at which a profile's input pin means "active"."""
+    return bool(spec.active_high) if spec.pull == "off" else spec.pull == "down"
+
+
+def test_the_simulated_lane_is_wired_as_its_board_profile(lanes, board):
+    entry = lanes("entry", camera=False)
+    profile = entry.profile
+    pins, spec = profile.board.pins, profile.barrier
+    assert (entry.barrier.model, entry.barrier.travel_timeout_s) == (spec.model, spec.travel_timeout_s)
+    assert (entry.lane.badge_reader is None) == (profile.badge_reader is None)
+    assert entry.has_limit_switches == (pins.opened_limit is not None)
+    assert (entry.barrier.close_relay is None) == (pins.barrier_close is None)
+    relay = entry.factory.pin(pins.barrier_open.pin)
+    seen = len(relay.states)
+    car = entry.vehicle()
+    car.arrive()  # the car is on the profile's arming-loop pin, at the profile's active level
+    assert entry.factory.pin(pins.arming_loop.pin).state == _level(pins.arming_loop)
+    wait_for(lambda: entry.lane.status().phase == "waiting", what="lane sees the car")
+    let_in(entry)
+    wait_for(lambda: entry.barrier.state == "open", what="open")
+    assert any(bool(change.state) == pins.barrier_open.active_high for change in relay.states[seen:])  # energised
+    if pins.opened_limit is not None:
+        assert entry.factory.pin(pins.opened_limit.pin).state == _level(pins.opened_limit)
+    if spec.model == "hold":
+        assert relay.state == pins.barrier_open.active_high  # held while the arm is up
+    car.drive_through()
+    wait_for(lambda: entry.barrier.state == "closed", what="closed behind the car")
+    close_pin, close_level = close_command(entry)
+    assert close_pin.state == close_level or any(bool(c.state) == close_level for c in close_pin.states)
+    if pins.closed_limit is not None:
+        assert entry.factory.pin(pins.closed_limit.pin).state == _level(pins.closed_limit)
+
+
 def test_resident_badge_passes_with_no_ticket_and_unknown_badge_is_refused(lanes):
     entry = lanes("entry", occupancy=Occupancy(capacity=1, occupied=1))  # full for visitors
     need_badge_reader(entry)
