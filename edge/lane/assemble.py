@@ -64,11 +64,16 @@ class Assembly:
     """The guard's booth buttons; the agent routes presses to ``Lane.booth_button``."""
 
     def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:
-                log.debug("closing a lane part failed", exc_info=True)
+        _close_all(self.closers)
+
+
+def _close_all(closers: list[Callable[[], None]]) -> None:
+    """Close parts newest first; one failing does not keep the others open."""
+    for closer in reversed(closers):
+        try:
+            closer()
+        except Exception:
+            log.debug("closing a lane part failed", exc_info=True)
 
 
 class LazyCamera:
@@ -131,98 +136,103 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
     sims = Simulators() if simulate else None
     closers: list[Callable[[], None]] = []
 
-    # Pins, levels, the barrier's timings and its safety wiring: one builder (LaneGpio) for all.
-    gpio = LaneGpio.from_profile(profile, simulate=simulate, pin_factory=pin_factory,
-                                 initially_open=initially_open)
-    closers.append(gpio.close)
-    factory = gpio.pin_factory
-    barrier, arming, safety, eye = gpio.barrier, gpio.arming_loop, gpio.safety_loop, gpio.photo_eye
-    assert barrier is not None and arming is not None and safety is not None  # checked above
-    if sims is not None:
-        from edge.sim.vehicle import LimitSwitchSimulator
-
-        # The simulated arm takes the profile's own travel time: a test that wants a quicker arm
-        # says so in the barrier profile, as an installer would for a quicker controller.
-        sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=profile.barrier.travel_s).start()
-        closers.append(sims.mechanics.stop)
-
-    station = None
-    if profile.card_reader is not None:
-        port = profile.card_reader.port
+    try:
+        # Pins, levels, the barrier's timings and its safety wiring: one builder (LaneGpio) for all.
+        gpio = LaneGpio.from_profile(profile, simulate=simulate, pin_factory=pin_factory,
+                                     initially_open=initially_open)
+        closers.append(gpio.close)
+        factory = gpio.pin_factory
+        barrier, arming, safety, eye = gpio.barrier, gpio.arming_loop, gpio.safety_loop, gpio.photo_eye
+        assert barrier is not None and arming is not None and safety is not None  # checked above
         if sims is not None:
-            from edge.sim.pn532_emulator import PN532Emulator
+            from edge.sim.vehicle import LimitSwitchSimulator
 
-            sims.pn532 = PN532Emulator()
-            closers.append(sims.pn532.close)
-            port = sims.pn532.device_path
-        station = CardStation(port, timeout=profile.card_reader.timeout_s)
-        closers.append(station.close)
+            # The simulated arm takes the profile's own travel time: a test that wants a quicker arm
+            # says so in the barrier profile, as an installer would for a quicker controller.
+            sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=profile.barrier.travel_s).start()
+            closers.append(sims.mechanics.stop)
 
-    badges = None
-    reader = profile.badge_reader
-    if reader is not None and reader.model == "rdm6300" and reader.port is not None:
-        port = reader.port
-        if sims is not None:
-            from edge.sim.rdm6300_emulator import RDM6300Emulator
+        station = None
+        if profile.card_reader is not None:
+            port = profile.card_reader.port
+            if sims is not None:
+                from edge.sim.pn532_emulator import PN532Emulator
 
-            sims.rdm6300 = RDM6300Emulator()
-            closers.append(sims.rdm6300.close)
-            port = sims.rdm6300.device_path
-        badges = BadgeReader(port, baudrate=reader.baudrate, debounce_s=reader.repeat_gap_s)
-        closers.append(badges.close)
+                sims.pn532 = PN532Emulator()
+                closers.append(sims.pn532.close)
+                port = sims.pn532.device_path
+            station = CardStation(port, timeout=profile.card_reader.timeout_s)
+            closers.append(station.close)
 
-    display: PoleDisplay | None = None
-    if profile.display is not None:
-        d = profile.display
-        if simulate or d.model == "captured" or d.port is None:
-            display = CapturedDisplay(cols=d.columns, rows=d.rows, encoding=d.encoding)
-        else:
-            display = PoleDisplay(d.port, cols=d.columns, rows=d.rows, baudrate=d.baudrate, encoding=d.encoding)
-        closers.append(display.close)
+        badges = None
+        reader = profile.badge_reader
+        if reader is not None and reader.model == "rdm6300" and reader.port is not None:
+            port = reader.port
+            if sims is not None:
+                from edge.sim.rdm6300_emulator import RDM6300Emulator
 
-    printer: Any = None
-    if medium == "paper" and role == "entry":
-        p = profile.printer
-        if p is None:
-            raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
-        width = 32 if p.paper_width_mm == 58 else 48
-        # python-escpos brings Pillow and qrcode (~9 MB): loaded only by paper-ticket lanes.
-        from edge.hw.printer import TicketPrinter
+                sims.rdm6300 = RDM6300Emulator()
+                closers.append(sims.rdm6300.close)
+                port = sims.rdm6300.device_path
+            badges = BadgeReader(port, baudrate=reader.baudrate, debounce_s=reader.repeat_gap_s)
+            closers.append(badges.close)
 
-        if simulate or p.connection == "dummy":
-            printer = TicketPrinter.open("dummy", width=width, cut=p.cut)
-        elif p.connection == "serial":
-            printer = TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut)
-        else:
-            printer = TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
-                                         width=width, cut=p.cut)
-        closers.append(printer.close)
+        display: PoleDisplay | None = None
+        if profile.display is not None:
+            d = profile.display
+            if simulate or d.model == "captured" or d.port is None:
+                display = CapturedDisplay(cols=d.columns, rows=d.rows, encoding=d.encoding)
+            else:
+                display = PoleDisplay(d.port, cols=d.columns, rows=d.rows, baudrate=d.baudrate, encoding=d.encoding)
+            closers.append(display.close)
 
-    camera: Any = None
-    if board.camera is not None:
-        camera_spec: Any = board.camera.source
-        sim_camera = simulate or camera_spec == "sim"
+        printer: Any = None
+        if medium == "paper" and role == "entry":
+            p = profile.printer
+            if p is None:
+                raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
+            width = 32 if p.paper_width_mm == 58 else 48
+            # python-escpos brings Pillow and qrcode (~9 MB): loaded only by paper-ticket lanes.
+            from edge.hw.printer import TicketPrinter
 
-        def open_camera() -> Any:
-            from edge.hw.camera import Camera
+            if simulate or p.connection == "dummy":
+                printer = TicketPrinter.open("dummy", width=width, cut=p.cut)
+            elif p.connection == "serial":
+                printer = TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut)
+            else:
+                printer = TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
+                                             width=width, cut=p.cut)
+            closers.append(printer.close)
 
-            source: Any = camera_spec
-            if sim_camera:
-                from edge.sim.camera_source import SimulatedCameraSource
+        camera: Any = None
+        if board.camera is not None:
+            camera_spec: Any = board.camera.source
+            sim_camera = simulate or camera_spec == "sim"
 
-                source = SimulatedCameraSource(320, 240)
-                if sims is not None:
-                    sims.camera_source = source
-            return Camera(source)
+            def open_camera() -> Any:
+                from edge.hw.camera import Camera
 
-        # OpenCV is large (~30 MB) and slow to import on a Pi: an exit lane reads paper tickets
-        # with it from the start; an entry lane only takes snapshots, so it loads it at the first.
-        camera = open_camera() if role == "exit" else LazyCamera(open_camera)
-        closers.append(camera.close)
+                source: Any = camera_spec
+                if sim_camera:
+                    from edge.sim.camera_source import SimulatedCameraSource
 
-    parts = LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
-                      card_station=station, badge_reader=badges, display=display, printer=printer,
-                      camera=camera)
+                    source = SimulatedCameraSource(320, 240)
+                    if sims is not None:
+                        sims.camera_source = source
+                return Camera(source)
+
+            # OpenCV is large (~30 MB) and slow to import on a Pi: an exit lane reads paper tickets
+            # with it from the start; an entry lane only takes snapshots, so it loads it at the first.
+            camera = open_camera() if role == "exit" else LazyCamera(open_camera)
+            closers.append(camera.close)
+
+        parts = LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
+                          card_station=station, badge_reader=badges, display=display, printer=printer,
+                          camera=camera)
+    except BaseException:
+        _close_all(closers)  # a part that failed leaves no pin, port or emulator of the others open
+        raise
+
     return Assembly(parts, closers, sims, factory, gpio.buttons)
 
 

@@ -167,11 +167,16 @@ class SimulatedLane:
         return tag
 
     def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:
-                log.debug("closing simulated part failed", exc_info=True)
+        sim_close(self.closers)
+
+
+def sim_close(closers: list[Callable[[], None]]) -> None:
+    """Run ``closers`` newest first; one failing does not keep the others from running."""
+    for closer in reversed(closers):
+        try:
+            closer()
+        except Exception:
+            log.debug("closing simulated part failed", exc_info=True)
 
 
 def build_sim_lane(
@@ -212,41 +217,47 @@ def build_sim_lane(
         hardware = hardware.model_copy(update={"board": board})
     wall = clock or (lambda: datetime.now(UTC))
     closers: list[Callable[[], None]] = []
-    outbox = Outbox(workdir / f"{device}-outbox.db", site, device, clock=wall)
-    closers.append(outbox.close)
-    store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
-    closers.append(store.close)
-    assembly = assemble_lane(hardware, role=role, medium=lane_cfg.ticket_medium, simulate=True,
-                             pin_factory=pin_factory, initially_open=store.get("barrier") == "open")
-    closers.append(assembly.close)
-    sims = assembly.sims
-    assert sims is not None and sims.mechanics is not None
-    if sims.pn532 is None:
-        raise ValueError(f"board {hardware.board.name!r} has no card reader: a simulated lane needs one")
-    display = assembly.parts.display
-    if not isinstance(display, CapturedDisplay):
-        raise ValueError(f"board {hardware.board.name!r} has no fee display")
-    text = CapturedText(echo)
-    assembly.parts.announcer = text  # the voice's far end: what the lane says is captured
-    codec = SiteTickets(keys, site, device)
-    lane_obj = build_lane(
-        assembly, lane_settings(role, lane_cfg, currency=tariff.currency, language="zh"),
-        device=device, clock=wall,
-        occupancy=occupancy or Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces),
-        quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
-        sink=outbox, store=store, codec=codec, guard_on_duty="booth",
-        whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
-    )
-    closers.append(lane_obj.stop)
-    lane_obj.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None
-    payments = lane_obj.payments if isinstance(lane_obj.payments, PaymentDesk) else None
-    sim = SimulatedLane(
-        lane=lane_obj, role=role, profile=hardware, assembly=assembly, pn532=sims.pn532, rdm6300=sims.rdm6300,
-        mechanics=sims.mechanics, text=text, display=display, printer=assembly.parts.printer, outbox=outbox, store=store, codec=codec, payments=payments,
-        buttons=assembly.buttons, factory=assembly.factory, closers=closers,
-    )
-    if start:
-        lane_obj.start()
+    try:
+        outbox = Outbox(workdir / f"{device}-outbox.db", site, device, clock=wall)
+        closers.append(outbox.close)
+        store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
+        closers.append(store.close)
+        assembly = assemble_lane(hardware, role=role, medium=lane_cfg.ticket_medium, simulate=True,
+                                 pin_factory=pin_factory, initially_open=store.get("barrier") == "open")
+        closers.append(assembly.close)
+        sims = assembly.sims
+        assert sims is not None and sims.mechanics is not None
+        if sims.pn532 is None:
+            raise ValueError(f"board {hardware.board.name!r} has no card reader: a simulated lane needs one")
+        display = assembly.parts.display
+        if display is None:
+            raise ValueError(f"board {hardware.board.name!r} has no fee display")
+        assert isinstance(display, CapturedDisplay)  # a simulated lane's display is always captured
+        text = CapturedText(echo)
+        assembly.parts.announcer = text  # the voice's far end: what the lane says is captured
+        codec = SiteTickets(keys, site, device)
+        lane_obj = build_lane(
+            assembly, lane_settings(role, lane_cfg, currency=tariff.currency, language="zh"),
+            device=device, clock=wall,
+            occupancy=occupancy or Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces),
+            quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
+            sink=outbox, store=store, codec=codec, guard_on_duty="booth",
+            whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
+        )
+        closers.append(lane_obj.stop)
+        lane_obj.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None
+        payments = lane_obj.payments if isinstance(lane_obj.payments, PaymentDesk) else None
+        sim = SimulatedLane(
+            lane=lane_obj, role=role, profile=hardware, assembly=assembly, pn532=sims.pn532, rdm6300=sims.rdm6300,
+            mechanics=sims.mechanics, text=text, display=display, printer=assembly.parts.printer, outbox=outbox,
+            store=store, codec=codec, payments=payments, buttons=assembly.buttons, factory=assembly.factory,
+            closers=closers,
+        )
+        if start:
+            lane_obj.start()
+    except BaseException:
+        sim_close(closers)  # a board the simulation cannot run leaves no port or file open
+        raise
     return sim
 
 

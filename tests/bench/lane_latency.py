@@ -46,12 +46,12 @@ from gpiozero.pins.mock import MockFactory, MockPin
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from edge.config.schema import LaneSection
 from edge.hw.gpio import activate, deactivate
 from edge.hw.rdm6300 import encode_frame
 from edge.lane.occupancy import Occupancy
 from edge.sim.pn532_emulator import NtagMemory
 from edge.sim.pty import PtyPair
-from edge.config.schema import LaneSection
 from edge.sim.site import board_profile, build_sim_lane, with_barrier
 from edge.tariff import load_tariff
 
