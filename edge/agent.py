@@ -37,12 +37,11 @@ from edge.console.store import ConsoleStore
 from edge.console.voice import Voice, VoiceSettings
 from edge.errors import ConfigError, GatepostError
 from edge.lane.api import create_booth_api
-from edge.lane.assemble import Assembly, assemble_lane
+from edge.lane.assemble import Assembly, assemble_lane, build_lane, lane_settings
 from edge.lane.codec import SiteTickets
 from edge.lane.lane import Lane
-from edge.lane.machine import LaneMachine, LaneRefused, LaneSettings
+from edge.lane.machine import LaneRefused
 from edge.lane.occupancy import Occupancy
-from edge.lane.payments import PaymentDesk
 from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
 from edge.link import (
@@ -59,7 +58,7 @@ from edge.link.site_config import SiteConfigStore
 from edge.localpage import Page, PageRules, Refusals, install, machine_token
 from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
-from edge.ticket import KeyRing, new_serial
+from edge.ticket import KeyRing
 from edge.wire import (
     CapacityArgs,
     Command,
@@ -162,8 +161,10 @@ class Agent(AgentScript):
 
     def build_hardware(self) -> None:
         assert self.config.profile is not None and self.config.lane is not None
+        # A hold barrier persisted as open keeps its relay energised until recovery looks at the loops.
         self.assembly = assemble_lane(self.config.profile, role=self.config.device.role,
-                                      medium=self.config.lane.ticket_medium, simulate=self.simulate)
+                                      medium=self.config.lane.ticket_medium, simulate=self.simulate,
+                                      initially_open=self.store.get("barrier") == "open")
         self.on_stop(self.assembly.close)
 
     def start_lane(self) -> None:
@@ -175,21 +176,18 @@ class Agent(AgentScript):
         saved = self.store.get("occupied")
         if saved is not None and saved.isdigit():
             occupancy.correct(int(saved))
-        machine = LaneMachine(
-            LaneSettings(role=device.role, currency=tariff.currency, medium=lane_cfg.ticket_medium,  # type: ignore[arg-type]
-                         language="zh" if device.language == "zh-CN" else "en",
-                         close_delay_s=lane_cfg.close_delay_s, unattended_mode=lane_cfg.unattended_mode),
-            clock=self.clock, occupancy=occupancy,
+        sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
+        self.lane = build_lane(
+            self.assembly,
+            lane_settings(device.role, lane_cfg, currency=tariff.currency,  # type: ignore[arg-type]
+                          language="zh" if device.language == "zh-CN" else "en"),
+            device=device.id, clock=self.clock, occupancy=occupancy,
             quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
-            serials=lambda now: new_serial(device.id, now),
+            sink=sink, store=self.store, codec=SiteTickets(self.keys, device.site, device.id),
             # Unattended until a guard signs on at the booth console (nobody acts without the right).
             guard_on_duty=None,
+            snapshots=self._snapshots(),
         )
-        sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
-        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store,
-                         codec=SiteTickets(self.keys, device.site, device.id),
-                         payments=PaymentDesk() if device.role == "exit" else None, name=device.id,
-                         snapshots=self._snapshots())
         # The outbox filling up (broker or central gone for long) is shown and said at the lane
         # and sent as outbox_backlog; critical events are still stored, never dropped.
         self.outbox.add_near_full_listener(
@@ -198,8 +196,6 @@ class Agent(AgentScript):
         if self.outbox.near_full:
             self.lane.backlog_changed(True, self.outbox.depth, self.outbox.bound)
         self.on_stop(self.lane.stop)
-        if self.assembly.buttons is not None:
-            self.assembly.buttons.on_press = self.lane.booth_button
         self.on_stop(lambda: self.store.put("occupied", str(occupancy.snapshot().occupied)))
 
     def _snapshots(self) -> Snapshots | None:

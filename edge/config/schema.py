@@ -120,6 +120,12 @@ class LaneSection(BaseModel):
     close_delay_s: float = Field(
         default=1.0, ge=0, le=30, description="wait after the safety loop clears before closing"
     )
+    issue_delay_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="paper-ticket entry lanes print this long after arrival, leaving a resident time to badge first",
+    )
     card_timeout_s: float = Field(
         default=30, gt=0, le=600, description="how long a driver has to take/present a card"
     )

@@ -1,12 +1,16 @@
-"""A simulated lane built from the real drivers and the in-package simulators.
+"""A simulated lane: the agent's own assembly from a shipped hardware profile, on simulators.
 
-Everything below the lane logic is the code that runs on a Pi: the barrier
-with its relay watchdog and limit switches, the loop sensors, the PN532 card
-station and the RDM6300 badge reader, the outbox. Only the far side of each
-wire is simulated: gpiozero MockFactory pins moved by a
-:class:`~edge.sim.vehicle.VehicleSimulator` and a
-:class:`~edge.sim.vehicle.LimitSwitchSimulator`, and byte-exact emulators on
-ptys. The demo, the lane tests and the latency benchmark all build lanes here.
+A simulated lane is built by :func:`edge.lane.assemble.assemble_lane` and
+:func:`~edge.lane.assemble.build_lane`, the code the agent runs on a Pi, from
+a board profile in ``firmware_configs/boards/`` and a ``[lane]`` config. The
+simulation swaps only the far side of each wire: gpiozero MockFactory pins
+(moved by a :class:`~edge.sim.vehicle.VehicleSimulator` and a
+:class:`~edge.sim.vehicle.LimitSwitchSimulator`) and byte-exact emulators on
+ptys in place of the profile's serial ports. Pins, levels, the barrier model
+and every timing come from the profile and the lane config; a test that wants
+a quicker arm changes the barrier profile's fields (:func:`with_barrier`), as
+an installer would for a quicker controller. The lane tests, the console tests
+and the latency benchmark build lanes here; the demo runs whole agents.
 """
 
 from __future__ import annotations
@@ -20,16 +24,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from edge.config.load import load_profile
+from edge.config.profile import BarrierProfile, CameraProfile, HardwareProfile
+from edge.config.schema import LaneSection
 from edge.hw.barrier import Barrier
-from edge.hw.card_station import CardStation
-from edge.hw.gpio import make_pin_factory
 from edge.hw.pole_display import CapturedDisplay
-from edge.hw.printer import TicketPrinter
-from edge.hw.rdm6300 import BadgeReader
-from edge.hw.sensors import ArmingLoop, BoothButtons, PhotoEye, SafetyLoop
+from edge.hw.sensors import BoothButtons
+from edge.lane.assemble import Assembly, LazyCamera, assemble_lane, build_lane, lane_settings
 from edge.lane.codec import SiteTickets
-from edge.lane.lane import Lane, LaneParts
-from edge.lane.machine import LaneMachine, LaneSettings, Show
+from edge.lane.lane import Lane
+from edge.lane.machine import Show
 from edge.lane.occupancy import Occupancy
 from edge.lane.payments import PaymentDesk
 from edge.lane.used_tickets import UsedTickets
@@ -38,19 +42,35 @@ from edge.sim.pn532_emulator import NtagMemory, PN532Emulator
 from edge.sim.rdm6300_emulator import RDM6300Emulator
 from edge.sim.vehicle import LimitSwitchSimulator, VehicleSimulator
 from edge.tariff import Tariff, quote
-from edge.ticket import KeyRing, new_serial
+from edge.ticket import KeyRing
 
 log = logging.getLogger("gatepost.sim")
 
-# BCM pin numbers of the simulated lane controller board.
-PINS = {
-    "barrier_open": 17, "barrier_close": 27, "opened_limit": 22, "closed_limit": 23,
-    "arming_loop": 5, "safety_loop": 6, "photo_eye": 13,
-    "confirm_payment": 16, "manual_raise": 20, "manual_close": 21,
-}
+BOARDS = Path(__file__).resolve().parents[2] / "firmware_configs" / "boards"
+"""The shipped board profiles (``pi4_lane``, ``pi_zero_2w_lane`` …)."""
 DEMO_KEYS = KeyRing({1: bytes.fromhex("9f" * 32)})
 """Demo-only site key. A real site's keys come from the environment, never from code."""
 DEMO_WHITELIST = {"0A1B2C3D4E": "resident", "0B0B0B0B0B": "staff"}
+
+
+def board_profile(board: str | Path) -> HardwareProfile:
+    """A board profile by its name under ``firmware_configs/boards`` (``"pi4_lane"``) or by path."""
+    path = Path(board)
+    if not path.suffix:
+        path = BOARDS / f"{board}.toml"
+    return load_profile(path)
+
+
+def with_barrier(profile: HardwareProfile, **fields: Any) -> HardwareProfile:
+    """``profile`` with its barrier profile's fields changed (e.g. a quicker arm), validated again.
+
+    These are the fields an installer sets in ``barriers/*.toml`` and the agent reads; the
+    result passes the same checks (pulse within its watchdog, travel within its timeout).
+    """
+    if profile.barrier is None:
+        raise ValueError(f"board {profile.board.name!r} has no barrier")
+    barrier = BarrierProfile.model_validate({**profile.barrier.model_dump(), **fields})
+    return HardwareProfile.model_validate({**profile.model_dump(), "barrier": barrier.model_dump()})
 
 
 class CapturedText:
@@ -84,22 +104,27 @@ class CapturedText:
 
 @dataclass
 class SimulatedLane:
-    """A running lane and the simulator handles a test or the demo drives it with."""
+    """A running lane and the simulator handles a test drives it with.
+
+    Parts the profile does not have are None (the Pi Zero 2 W lane has no badge
+    reader, printer, camera or CLOSE relay).
+    """
 
     lane: Lane
     role: Literal["entry", "exit"]
+    profile: HardwareProfile
+    assembly: Assembly
     pn532: PN532Emulator
-    rdm6300: RDM6300Emulator
+    rdm6300: RDM6300Emulator | None
     mechanics: LimitSwitchSimulator
     text: CapturedText
     display: CapturedDisplay
-    printer: TicketPrinter
-    camera_source: Any
+    printer: Any
     outbox: Outbox
     store: UsedTickets
     codec: SiteTickets
-    payments: PaymentDesk
-    buttons: BoothButtons
+    payments: PaymentDesk | None
+    buttons: BoothButtons | None
     factory: Any
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -107,8 +132,27 @@ class SimulatedLane:
     def barrier(self) -> Barrier:
         return self.lane.barrier  # type: ignore[return-value]
 
+    @property
+    def camera_source(self) -> Any:
+        """The simulated scene the lane camera films (None without a camera).
+
+        An entry lane opens its camera at the first snapshot (:class:`LazyCamera`); asking for
+        the scene opens it now, so a test can stage what the camera will see.
+        """
+        camera = self.lane.camera
+        if camera is None:
+            return None
+        if isinstance(camera, LazyCamera):
+            camera._get()
+        assert self.assembly.sims is not None
+        return self.assembly.sims.camera_source
+
+    @property
+    def has_limit_switches(self) -> bool:
+        return bool(self.barrier.has_limit_switches)
+
     def vehicle(self, **kwargs: Any) -> VehicleSimulator:
-        """A car for this lane; it drives once the barrier reports open."""
+        """A car for this lane on the profile's loops and photo-eye; it drives once the barrier reports open."""
         kwargs.setdefault("step_s", 0.03)
         return VehicleSimulator(arming_loop=self.lane.arming_loop, safety_loop=self.lane.safety_loop,
                                 photo_eye=self.lane.photo_eye, barrier=self.barrier, **kwargs)
@@ -123,114 +167,98 @@ class SimulatedLane:
         return tag
 
     def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:
-                log.debug("closing simulated part failed", exc_info=True)
+        sim_close(self.closers)
+
+
+def sim_close(closers: list[Callable[[], None]]) -> None:
+    """Run ``closers`` newest first; one failing does not keep the others from running."""
+    for closer in reversed(closers):
+        try:
+            closer()
+        except Exception:
+            log.debug("closing simulated part failed", exc_info=True)
 
 
 def build_sim_lane(
     role: Literal["entry", "exit"],
     workdir: str | Path,
     *,
+    profile: HardwareProfile | str | Path,
     tariff: Tariff,
+    lane: LaneSection | None = None,
     site: str = "demo",
     device: str | None = None,
     occupancy: Occupancy | None = None,
-    medium: Literal["card", "paper"] = "card",
     keys: KeyRing = DEMO_KEYS,
     whitelist: dict[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     echo: Callable[[str], None] | None = None,
-    travel_s: float = 0.2,
-    travel_timeout_s: float = 2.0,
-    issue_delay_s: float = 0.5,
     camera: bool | None = None,
     pin_factory: Any = None,
     start: bool = True,
 ) -> SimulatedLane:
-    """Assemble (and by default start) one simulated lane with its own mock pins and ptys.
+    """Assemble (and by default start) one simulated lane from a hardware profile, as the agent does.
 
-    ``camera`` (default: on for an exit lane) adds the lane camera filming a
-    :class:`SimulatedCameraSource`; it loads OpenCV, so lanes that do not read
-    paper tickets leave it off.
+    ``profile``: a :class:`HardwareProfile` or a board name/path (:func:`board_profile`).
+    ``lane``: the ``[lane]`` config (medium and timings); default: the schema's defaults with
+    room for 100 cars. ``occupancy`` replaces the one made from ``lane`` (lanes sharing a lot).
+    ``camera``: None keeps the profile's camera; False builds the board without one (it loads
+    OpenCV and films all the time); True requires one and makes it a simulated source.
+    ``pin_factory``: a MockFactory of the caller's (a benchmark's timed pins).
     """
     workdir = Path(workdir)
     device = device or f"{role}-1"
+    hardware = board_profile(profile) if isinstance(profile, str | Path) else profile
+    lane_cfg = lane or LaneSection(capacity=100)
+    if camera is False and hardware.board.camera is not None:
+        hardware = hardware.model_copy(update={"board": hardware.board.model_copy(update={"camera": None})})
+    elif camera and hardware.board.camera is None:
+        board = hardware.board.model_copy(update={"camera": CameraProfile(source="sim")})
+        hardware = hardware.model_copy(update={"board": board})
     wall = clock or (lambda: datetime.now(UTC))
     closers: list[Callable[[], None]] = []
-    factory = pin_factory or make_pin_factory("mock")
-    arming = ArmingLoop(PINS["arming_loop"], name="arming loop", pin_factory=factory, bounce_time=None)
-    safety = SafetyLoop(PINS["safety_loop"], name="safety loop", pin_factory=factory, bounce_time=None)
-    eye = PhotoEye(PINS["photo_eye"], name="photo-eye", pin_factory=factory, bounce_time=None)
-    closers += [arming.close, safety.close, eye.close]
-    barrier = Barrier(model="pulse", open_pin=PINS["barrier_open"], close_pin=PINS["barrier_close"],
-                      opened_limit_pin=PINS["opened_limit"], closed_limit_pin=PINS["closed_limit"],
-                      pulse_s=0.3, max_pulse_s=1.0, travel_timeout_s=travel_timeout_s,
-                      pin_factory=factory, name=f"{device} barrier")
-    barrier.register_presence(safety)
-    barrier.register_presence(eye)
-    closers.append(barrier.close_device)
-    mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=travel_s).start()
-    closers.append(mechanics.stop)
-    pn532 = PN532Emulator()
-    closers.append(pn532.close)
-    station = CardStation(pn532.device_path)
-    closers.append(station.close)
-    rdm = RDM6300Emulator()
-    closers.append(rdm.close)
-    badges = BadgeReader(rdm.device_path)
-    closers.append(badges.close)
-    text = CapturedText(echo)
-    display = CapturedDisplay()
-    printer = TicketPrinter.open("dummy")
-    camera_source: Any = None
-    lane_camera: Any = None
-    if camera if camera is not None else role == "exit":
-        # OpenCV is large: loaded only for lanes that film paper tickets.
-        from edge.hw.camera import Camera
-        from edge.sim.camera_source import SimulatedCameraSource
-
-        camera_source = SimulatedCameraSource(320, 240, seed=1)
-        lane_camera = Camera(camera_source)
-        closers.append(lane_camera.close)
-    outbox = Outbox(workdir / f"{device}-outbox.db", site, device, clock=wall)
-    closers.append(outbox.close)
-    store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
-    closers.append(store.close)
-    codec = SiteTickets(keys, site, device)
-    machine = LaneMachine(
-        LaneSettings(role=role, currency=tariff.currency, medium=medium, issue_delay_s=issue_delay_s),
-        clock=wall,
-        occupancy=occupancy or Occupancy(capacity=100),
-        quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
-        serials=lambda now: new_serial(device, now),
-        whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
-    )
-    payments = PaymentDesk()
-    lane = Lane(
-        machine,
-        LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
-                  card_station=station, badge_reader=badges, display=display,
-                  announcer=text, printer=printer, camera=lane_camera),
-        sink=outbox, store=store, codec=codec, payments=payments, name=device,
-    )
-    closers.append(lane.stop)
-    buttons = BoothButtons(confirm_payment=PINS["confirm_payment"], manual_raise=PINS["manual_raise"],
-                           manual_close=PINS["manual_close"], pin_factory=factory, bounce_time=None,
-                           on_press=lane.booth_button)
-    closers.append(buttons.close)
-    lane.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None
-    sim = SimulatedLane(
-        lane=lane, role=role, pn532=pn532, rdm6300=rdm, mechanics=mechanics, text=text, display=display,
-        printer=printer, camera_source=camera_source, outbox=outbox, store=store, codec=codec,
-        payments=payments, buttons=buttons, factory=factory, closers=closers,
-    )
-    if start:
-        lane.start()
+    try:
+        outbox = Outbox(workdir / f"{device}-outbox.db", site, device, clock=wall)
+        closers.append(outbox.close)
+        store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
+        closers.append(store.close)
+        assembly = assemble_lane(hardware, role=role, medium=lane_cfg.ticket_medium, simulate=True,
+                                 pin_factory=pin_factory, initially_open=store.get("barrier") == "open")
+        closers.append(assembly.close)
+        sims = assembly.sims
+        assert sims is not None and sims.mechanics is not None
+        if sims.pn532 is None:
+            raise ValueError(f"board {hardware.board.name!r} has no card reader: a simulated lane needs one")
+        display = assembly.parts.display
+        if display is None:
+            raise ValueError(f"board {hardware.board.name!r} has no fee display")
+        assert isinstance(display, CapturedDisplay)  # a simulated lane's display is always captured
+        text = CapturedText(echo)
+        assembly.parts.announcer = text  # the voice's far end: what the lane says is captured
+        codec = SiteTickets(keys, site, device)
+        lane_obj = build_lane(
+            assembly, lane_settings(role, lane_cfg, currency=tariff.currency, language="zh"),
+            device=device, clock=wall,
+            occupancy=occupancy or Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces),
+            quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
+            sink=outbox, store=store, codec=codec, guard_on_duty="booth",
+            whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
+        )
+        closers.append(lane_obj.stop)
+        lane_obj.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None
+        payments = lane_obj.payments if isinstance(lane_obj.payments, PaymentDesk) else None
+        sim = SimulatedLane(
+            lane=lane_obj, role=role, profile=hardware, assembly=assembly, pn532=sims.pn532, rdm6300=sims.rdm6300,
+            mechanics=sims.mechanics, text=text, display=display, printer=assembly.parts.printer, outbox=outbox,
+            store=store, codec=codec, payments=payments, buttons=assembly.buttons, factory=assembly.factory,
+            closers=closers,
+        )
+        if start:
+            lane_obj.start()
+    except BaseException:
+        sim_close(closers)  # a board the simulation cannot run leaves no port or file open
+        raise
     return sim
-
 
 
 class SimClock:

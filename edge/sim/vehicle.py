@@ -180,6 +180,7 @@ class LimitSwitchSimulator:
         self._last = clock()
         self._was_on = {"open": False, "close": False}
         self._seen = {"open": _history_length(open_relay), "close": _history_length(close_relay)}
+        self._histories = {"open": _history(open_relay), "close": _history(close_relay)}
         self._lock = threading.Lock()
         self._wiring_lock = threading.Lock()
         self._limits_due = threading.Event()
@@ -251,7 +252,10 @@ class LimitSwitchSimulator:
             return self._clock() if on and not self._was_on[name] else None
         end, seen = len(states), self._seen[name]
         self._seen[name] = end
-        if end < seen:  # the history was cleared (MockPin.clear_states)
+        if states is not self._histories[name]:
+            # MockPin.clear_states starts a new list: every change in it is new to us (checking the
+            # length alone missed a pulse that began right after a clear).
+            self._histories[name] = states
             seen = 0
         active = bool(relay.active_high)
         at = float(pin._last_change)
@@ -308,6 +312,11 @@ class LimitSwitchSimulator:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=2)
         self._thread = self._wiring = None
+
+
+def _history(relay: Any) -> Any:
+    """A mock relay pin's list of changes (None for other pins)."""
+    return getattr(getattr(relay, "pin", None), "states", None)
 
 
 def _history_length(relay: Any) -> int:

@@ -13,7 +13,8 @@ What is measured, all in one process and one run:
   inside the grace period). t0 is when the last byte of the last frame the
   lane needed was written into the pty (for the card: the final
   InDataExchange READ answer); t1 is when the barrier's OPEN relay pin went
-  high. In between run the real drivers, the machine, the tariff, every
+  to its active level (LOW on the Pi 4 board's low-trigger relays). The lane is
+  the agent's own assembly of ``boards/pi4_lane.toml`` with a quicker arm. In between run the real drivers, the machine, the tariff, every
   durable outbox write (fsync'd SQLite on this disk) and the used-ticket mark.
   Each transit then drives the simulated car through so the lane resets.
 * **baseline** — a bare loop in this run: the same frames written into a pty,
@@ -46,26 +47,33 @@ from gpiozero.pins.mock import MockFactory, MockPin
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from edge.config.schema import LaneSection
 from edge.hw.gpio import activate, deactivate
 from edge.hw.rdm6300 import encode_frame
 from edge.lane.occupancy import Occupancy
 from edge.sim.pn532_emulator import NtagMemory
 from edge.sim.pty import PtyPair
-from edge.sim.site import PINS, build_sim_lane
+from edge.sim.site import board_profile, build_sim_lane, with_barrier
 from edge.tariff import load_tariff
 
 TARIFF = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
 GATEPOST = Path(sys.executable).with_name("gatepost")
 """The ``gatepost`` console script of the venv running this benchmark, whichever venv that is."""
+PROFILE = with_barrier(board_profile("pi4_lane"), pulse_s=0.3, max_pulse_s=1.0, travel_s=0.05, travel_timeout_s=2.0)
+"""The shipped Pi 4 lane board; only the arm is quicker (barrier profile fields), so transits keep up."""
+RELAY = PROFILE.board.pins.barrier_open
+assert RELAY is not None
 
 
 class TimedPin(MockPin):
-    """A mock pin that notes (perf_counter) when it goes high."""
+    """A mock pin that notes (perf_counter) when it goes to ``on_level`` (a relay switching on)."""
+
+    on_level = True
 
     def _change_state(self, value):  # type: ignore[no-untyped-def]
         changed = super()._change_state(value)
-        if changed and value:
-            self.went_high = time.perf_counter()
+        if changed and bool(value) == self.on_level:
+            self.went_on = time.perf_counter()
             event = getattr(self, "high_event", None)
             if event is not None:
                 event.set()
@@ -115,9 +123,11 @@ def lane_latencies(workdir: Path, transits: int) -> list[float]:
     for role in ("entry", "exit"):
         count = transits // 2 if role == "entry" else transits - transits // 2
         factory = MockFactory(pin_class=TimedPin)
-        sim = build_sim_lane(role, workdir, tariff=tariff, occupancy=occupancy, whitelist=badges,
-                             camera=False, travel_s=0.05, pin_factory=factory)
-        relay_pin = factory.pin(PINS["barrier_open"])
+        sim = build_sim_lane(role, workdir, profile=PROFILE, tariff=tariff, occupancy=occupancy,
+                             lane=LaneSection(capacity=100_000, close_delay_s=0), whitelist=badges,
+                             camera=False, pin_factory=factory)
+        relay_pin = factory.pin(RELAY.pin)
+        relay_pin.on_level = RELAY.active_high
         relay_pin.high_event = threading.Event()
         wire = WireClock(sim.pn532._pty)  # badge frames are timed where the bench writes them
         now = datetime.now(UTC)
@@ -138,7 +148,7 @@ def lane_latencies(workdir: Path, transits: int) -> list[float]:
                     sim.pn532.place_card(cards[i])
                 if not relay_pin.high_event.wait(5):
                     raise TimeoutError(f"{role} transit {i}: barrier never opened")
-                samples.append((relay_pin.went_high - wire.last) * 1000)
+                samples.append((relay_pin.went_on - wire.last) * 1000)
                 wait(lambda sim=sim: sim.barrier.state == "open")
                 if role == "exit":
                     sim.pn532.remove_card()
@@ -151,8 +161,8 @@ def lane_latencies(workdir: Path, transits: int) -> list[float]:
 def baseline_latencies(transits: int) -> list[float]:
     """Same frames through a pty, read with pyserial, then a relay pin toggled: nothing else."""
     factory = MockFactory(pin_class=TimedPin)
-    relay = OutputDevice(PINS["barrier_open"], pin_factory=factory)
-    pin = factory.pin(PINS["barrier_open"])
+    relay = OutputDevice(RELAY.pin, pin_factory=factory)
+    pin = factory.pin(RELAY.pin)
     pty = PtyPair()
     port = serial.Serial(pty.device_path, 9600, timeout=1)
     frames = [encode_frame(f"{0x1000000000 + i:010X}") for i in range(transits)]
@@ -175,7 +185,7 @@ def baseline_latencies(transits: int) -> list[float]:
         pty.write(frame)
         written = time.perf_counter()
         done.wait(5)
-        samples.append((pin.went_high - written) * 1000)
+        samples.append((pin.went_on - written) * 1000)
     reader.join(2)
     port.close()
     pty.close()

@@ -17,7 +17,7 @@ from edge.serve import RunningApp
 from edge.sim.site import SimulatedLane, build_sim_lane
 from edge.tariff import Tariff, load_tariff
 from edge.ticket import new_serial
-from tests.lane.sim import wait_for
+from tests.lane.sim import SCENARIO_BOARDS, lane_config, sim_profile, wait_for
 from tests.support.services import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,14 +77,21 @@ class Post:
         return car
 
 
+@pytest.fixture(params=SCENARIO_BOARDS)
+def board(request: pytest.FixtureRequest) -> str:
+    """Every booth test runs on the lanes of each shipped lane board (tests/lane/sim.py)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_post(tmp_path, tariff, pin_hashes):
+def make_post(tmp_path, tariff, pin_hashes, board):
     made: list[Post] = []
 
     def make(names: tuple[str, ...] = ("exit-1",), *, serve: bool = True, sims: dict[str, SimulatedLane] | None = None,
              **kwargs: Any) -> Post:
         lanes = sims or {name: build_sim_lane("exit" if "exit" in name else "entry", tmp_path, tariff=tariff,
-                                              device=name, camera=False) for name in names}
+                                              profile=sim_profile(board), lane=lane_config(), device=name,
+                                              camera=False) for name in names}
         store = ConsoleStore(tmp_path / f"console-{len(made)}.sqlite3")
         printer = TicketPrinter.open("dummy")
         app = create_console_app([s.lane for s in lanes.values()], kwargs.pop("roster", None) or make_roster(pin_hashes),

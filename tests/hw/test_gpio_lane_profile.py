@@ -10,6 +10,7 @@ from edge.config import load_profile
 from edge.hw import Barrier, SafetyLoop
 from edge.hw.gpio import activate
 from edge.hw.lane_gpio import LaneGpio
+from edge.sim.site import with_barrier
 from edge.sim.vehicle import LimitSwitchSimulator, VehicleSimulator
 from tests.support.wait import wait_until
 
@@ -20,12 +21,11 @@ BOARDS = Path(__file__).resolve().parents[2] / "firmware_configs" / "boards"
 
 @pytest.mark.parametrize("board", ["pi4_lane", "pi5_lane", "pi_zero_2w_lane"])
 def test_simulated_car_passes_on_each_lane_board(board):
-    profile = load_profile(BOARDS / f"{board}.toml")
+    # a quicker arm, through the barrier profile's own field; every other timing is the profile's
+    profile = with_barrier(load_profile(BOARDS / f"{board}.toml"), travel_s=0.1)
     gpio = LaneGpio.from_profile(profile, simulate=True)
     barrier = gpio.barrier
-    # speed the mechanics up for the test; timings stay those of the profile otherwise
-    barrier.travel_s = 0.1
-    arm = LimitSwitchSimulator.for_barrier(barrier, travel_s=0.1).start()
+    arm = LimitSwitchSimulator.for_barrier(barrier, travel_s=profile.barrier.travel_s).start()
     try:
         assert gpio.safety_loop.name == "safety loop" and not gpio.safety_loop.is_active
         gpio.safety_loop.when_deactivated = lambda: barrier.close()

@@ -52,6 +52,9 @@ RUNTIME_ONLY: dict[str, str] = {
     "ruff": "a tool run from the command line (make lint)",
     "lgpio": "gpiozero's LGPIOFactory imports it (pin_factory = \"lgpio\")",
     "pyusb": "python-escpos imports it for a USB printer (the shipped printer profile)",
+    "types-pyserial": "type stubs mypy reads (make lint)",
+    "types-pyyaml": "type stubs mypy reads (make lint)",
+    "types-qrcode": "type stubs mypy reads (make lint)",
 }
 """Declared distributions that no module imports by name, and why they are declared all the same."""
 

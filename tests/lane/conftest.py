@@ -1,4 +1,5 @@
-"""Fixtures for the lane tests: the real site tariff, real ticket serials, a stepped clock."""
+"""Fixtures for the lane tests: the real site tariff, real ticket serials, a stepped clock, and
+simulated lanes assembled from a shipped board profile (``board``; scenario modules parametrize it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from edge.sim.site import build_sim_lane
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import new_serial
 from tests.lane.clock import StepClock
+from tests.lane.sim import lane_config, sim_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 TARIFF_PATH = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
@@ -45,12 +47,24 @@ def build_machine(role: str, tariff: Tariff, clock: StepClock, *, capacity: int 
 
 
 @pytest.fixture
-def lanes(tmp_path, tariff):
-    """Factory of simulated lanes (real drivers on emulators), all closed after the test."""
+def board() -> str:
+    """The board profile simulated lanes are built from; scenario modules parametrize it."""
+    return "pi4_lane"
+
+
+@pytest.fixture
+def lanes(tmp_path, tariff, board):
+    """Factory of simulated lanes (the agent's assembly of ``board`` on emulators), all closed after the test.
+
+    ``barrier={...}`` changes barrier profile fields, ``medium`` the lane's ticket medium; other
+    keywords go to :func:`edge.sim.site.build_sim_lane`.
+    """
     made = []
 
-    def make(role, **kwargs):
+    def make(role, *, barrier=None, medium="card", **kwargs):
         kwargs.setdefault("tariff", tariff)
+        kwargs.setdefault("profile", sim_profile(board, **(barrier or {})))
+        kwargs.setdefault("lane", lane_config(ticket_medium=medium))
         sim = build_sim_lane(role, tmp_path, **kwargs)
         made.append(sim)
         return sim

@@ -1,4 +1,4 @@
-"""Helpers for the simulated-lane tests: wait for a condition, read the outbox."""
+"""Helpers for the simulated-lane tests: the shipped boards they run on, wait for a condition, read the outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,29 @@ import json
 import time
 from collections.abc import Callable
 
+from edge.config.profile import HardwareProfile
+from edge.config.schema import LaneSection
 from edge.link.outbox import Outbox
+from edge.sim.site import board_profile, with_barrier
+
+SCENARIO_BOARDS = ("pi4_lane", "pi_zero_2w_lane")
+"""The shipped boards the scenario tests run on: the Pi 4 pulse barrier with limit switches,
+CLOSE relay, active-low relays and a badge reader; the Pi Zero 2 W hold barrier without limit
+switches, with active-high opto inputs and no badge reader, printer or camera."""
+QUICK_ARM = {"pulse_s": 0.3, "max_pulse_s": 1.0, "travel_s": 0.2, "travel_timeout_s": 2.0}
+"""A quicker barrier controller than the shipped ones, set through the barrier profile's own fields."""
+QUICK_LANE = {"close_delay_s": 0.0, "issue_delay_s": 0.5}
+"""Shorter lane timings, set through the [lane] config fields the agent reads."""
+
+
+def sim_profile(board: str, **barrier: object) -> HardwareProfile:
+    """The shipped board profile ``board`` with a quicker arm (``barrier`` changes more fields)."""
+    return with_barrier(board_profile(board), **{**QUICK_ARM, **barrier})
+
+
+def lane_config(**fields: object) -> LaneSection:
+    """A ``[lane]`` config with the quicker test timings (``fields`` override)."""
+    return LaneSection.model_validate({"capacity": 100, **QUICK_LANE, **fields})
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from edge.errors import ConfigError
+from edge.hw.gpio import make_pin_factory
+from edge.lane.assemble import assemble_lane
 from edge.lane.occupancy import Occupancy
 from edge.sim.capture import screen_of
+from edge.sim.site import board_profile
 from tests.lane.sim import event_types, events_of, wait_for
 
 
@@ -60,3 +66,16 @@ def test_round_trip_card_written_at_entry_and_paid_at_exit(lanes):
     wait_for(lambda: events_of(exit_.outbox, "ticket_rejected"), what="replay refused")
     assert events_of(exit_.outbox, "ticket_rejected")[0]["reason"] == "already_used"
     assert exit_.barrier.state == "closed"
+
+
+def test_a_board_that_cannot_run_the_lane_is_refused_and_leaves_nothing_open():
+    zero = board_profile("pi_zero_2w_lane")  # no printer: no paper tickets
+    factory = make_pin_factory("mock")
+    with pytest.raises(ConfigError, match="printer"):
+        assemble_lane(zero, role="entry", medium="paper", simulate=True, pin_factory=factory)
+    # The failed assembly released its pins: the same pins on the same factory are free again.
+    assembly = assemble_lane(zero, role="entry", medium="card", simulate=True, pin_factory=factory)
+    try:
+        assert assembly.parts.barrier.model == "hold" and assembly.parts.printer is None
+    finally:
+        assembly.close()

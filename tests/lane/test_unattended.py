@@ -36,7 +36,6 @@ from edge.lane.machine import (
     WriteCard,
 )
 from edge.lane.occupancy import Occupancy
-from edge.sim.site import PINS
 from edge.tariff import Tariff, quote
 from edge.tariff.money import format_money
 from edge.ticket import Ticket, new_serial
@@ -232,7 +231,7 @@ def test_booth_button_with_nobody_on_duty_moves_nothing_and_logs(lanes, caplog):
     assert exit_.text.last[0].endswith("无人值守请按对讲")
     assert exit_.payments.due is None  # nothing asked of the booth: nobody is there
     caplog.set_level(logging.WARNING, logger="gatepost.lane")
-    button = exit_.factory.pin(PINS["confirm_payment"])
+    button = exit_.factory.pin(exit_.profile.board.pins.buttons.confirm_payment)
     button.drive_low()  # pressed (pull-up button)
     button.drive_high()
     wait_for(lambda: "booth button confirm_payment refused" in caplog.text, what="refusal logged")
