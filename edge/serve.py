@@ -20,7 +20,7 @@ from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-START_S = 10.0
+START_S = 30.0
 
 
 @dataclass

@@ -16,6 +16,7 @@ from edge.lane.inputs import ReaderFailed
 from tests.kiosk.helpers import KEY_HEX, form, kiosk_config
 from tests.lane.sim import wait_for
 from tests.lane.test_agent_and_demo import simulated_config
+from tests.support.browser import Browser
 from tests.support.services import free_port
 
 BADGE = "0A1B2C3D4E"
@@ -109,7 +110,7 @@ def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, br
         assert agent.metrics_port == metrics_port
         wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
                  timeout=10, what="the kiosk's link is up")
-        http = httpx.Client(base_url=agent.url, timeout=10)
+        http = Browser.at(agent.url).open()  # the kiosk page's CSRF token on every POST
         body = form(name="Metric Mei")
         assert http.post("/api/check-in", json=body).json()["ok"]
         assert http.post("/api/check-in", json=body).json()["repeat"]  # a double tap is not a second visitor
