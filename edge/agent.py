@@ -55,6 +55,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.link.storage import StorageGuard
 from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial
@@ -171,7 +172,8 @@ class Agent(AgentScript):
         machine = LaneMachine(
             LaneSettings(role=device.role, currency=tariff.currency, medium=lane_cfg.ticket_medium,  # type: ignore[arg-type]
                          language="zh" if device.language == "zh-CN" else "en",
-                         close_delay_s=lane_cfg.close_delay_s, unattended_mode=lane_cfg.unattended_mode),
+                         close_delay_s=lane_cfg.close_delay_s, unattended_mode=lane_cfg.unattended_mode,
+                         storage_fault_badges=lane_cfg.storage_fault_badges),
             clock=self.clock, occupancy=occupancy,
             quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
             serials=lambda now: new_serial(device.id, now),
@@ -179,7 +181,10 @@ class Agent(AgentScript):
             guard_on_duty=None if config.console.sign_on_required else "booth",
         )
         sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
-        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store,
+        # Safety before bookkeeping: events the disk refuses are held here and written when it recovers.
+        storage = StorageGuard(sink, hold_bound=lane_cfg.storage_hold_bound,
+                               probe_interval_s=lane_cfg.storage_probe_s, clock=self.clock)
+        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store, storage=storage,
                          codec=SiteTickets(self.keys, device.site, device.id),
                          payments=PaymentDesk() if device.role == "exit" else None, name=device.id,
                          snapshots=self._snapshots())
@@ -240,7 +245,8 @@ class Agent(AgentScript):
         clock_watch = ClockWatch(link, skew, on_unsynced=lambda ms: self.lane.set_clock_sync(False),
                                  on_synced=lambda ms: self.lane.set_clock_sync(True))
         health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,  # type: ignore[arg-type]
-                                skew=skew, interval_s=cfg.health_interval_s, clock=self.clock)
+                                skew=skew, storage=self.lane.storage, interval_s=cfg.health_interval_s,
+                                clock=self.clock)
         health.provide(lambda: self._health(skew))
         for part in (self.site_config, commands, clock_watch, forwarder, health):
             part.start()

@@ -28,6 +28,7 @@ class AlarmKind(StrEnum):
     SEQ_GAP = "seq_gap"
     OUTBOX_BACKLOG = "outbox_backlog"
     CLOCK_SKEW = "clock_skew"
+    STORAGE_FAULT = "storage_fault"
 
 
 class AlarmState(StrEnum):
@@ -53,6 +54,7 @@ SEVERITY: dict[AlarmKind, Severity] = {
     AlarmKind.SEQ_GAP: Severity.WARNING,
     AlarmKind.OUTBOX_BACKLOG: Severity.WARNING,
     AlarmKind.CLOCK_SKEW: Severity.WARNING,
+    AlarmKind.STORAGE_FAULT: Severity.CRITICAL,
 }
 
 SELF_CLEARING = frozenset(
@@ -63,6 +65,7 @@ SELF_CLEARING = frozenset(
         AlarmKind.SEQ_GAP,
         AlarmKind.OUTBOX_BACKLOG,
         AlarmKind.CLOCK_SKEW,
+        AlarmKind.STORAGE_FAULT,
     }
 )
 
@@ -77,6 +80,7 @@ TITLES: dict[AlarmKind, tuple[str, str]] = {
     AlarmKind.SEQ_GAP: ("事件缺失", "Events missing (sequence gap)"),
     AlarmKind.OUTBOX_BACKLOG: ("待发送事件积压", "Outbox backlog"),
     AlarmKind.CLOCK_SKEW: ("设备时钟偏差", "Device clock skew"),
+    AlarmKind.STORAGE_FAULT: ("设备存储故障,记录无法保存", "Device storage fault: records cannot be saved"),
 }
 
 SITE_WIDE = ""
