@@ -55,7 +55,6 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
-from edge.link.storage import StorageGuard
 from edge.script import AgentScript
 from edge.tariff import Tariff, load_tariff, quote
 from edge.ticket import KeyRing, new_serial
@@ -181,10 +180,9 @@ class Agent(AgentScript):
             guard_on_duty=None if config.console.sign_on_required else "booth",
         )
         sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
-        # Safety before bookkeeping: events the disk refuses are held here and written when it recovers.
-        storage = StorageGuard(sink, hold_bound=lane_cfg.storage_hold_bound,
-                               probe_interval_s=lane_cfg.storage_probe_s, clock=self.clock)
-        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store, storage=storage,
+        # Safety before bookkeeping: events the disk refuses are held in memory (lane.storage) until it recovers.
+        self.lane = Lane(machine, self.assembly.parts, sink=sink, store=self.store,
+                         storage_hold_bound=lane_cfg.storage_hold_bound, storage_probe_s=lane_cfg.storage_probe_s,
                          codec=SiteTickets(self.keys, device.site, device.id),
                          payments=PaymentDesk() if device.role == "exit" else None, name=device.id,
                          snapshots=self._snapshots())

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,7 +101,7 @@ from edge.lane.ports import (
 from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
 from edge.link.storage import STORAGE_ERRORS, Fault, StorageGuard
-from edge.wire import EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
+from edge.wire import EventData, EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
 
 log = logging.getLogger("gatepost.lane")
 
@@ -153,7 +153,8 @@ class Lane:
         payments: PaymentPort | None = None,
         name: str = "lane",
         snapshots: Snapshots | None = None,
-        storage: StorageGuard | None = None,
+        storage_hold_bound: int = 5000,
+        storage_probe_s: float = 5.0,
     ) -> None:
         self.machine = machine
         self.parts = parts
@@ -173,7 +174,8 @@ class Lane:
         self.payments = payments or NoPayments()
         self.name = name
         self.snapshots = snapshots
-        self.storage = storage or StorageGuard(sink)  # type: ignore[arg-type]
+        self.storage = StorageGuard(_CurrentSink(self), hold_bound=storage_hold_bound,
+                                    probe_interval_s=storage_probe_s, clock=machine.clock)
         """Every event goes through it: held in memory while storage fails, written when it recovers."""
         self.storage.add_listener(self._storage_changed)
         self.storage.watch("lane_state", self._probe_lane_state)
@@ -714,6 +716,25 @@ class Lane:
             "snapshots": self.snapshots.status if self.snapshots is not None else None,
         }
         return status
+
+
+class _CurrentSink:
+    """The storage guard's writer: whatever ``lane.sink`` is now.
+
+    The booth console puts its shift ledger in front of the outbox after the
+    lane is built (:func:`edge.console.ledger.watch_lane`); held events go the
+    same way when storage recovers.
+    """
+
+    def __init__(self, lane: Lane) -> None:
+        self._lane = lane
+
+    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None) -> object:
+        sink = self._lane.sink
+        emit_many = getattr(sink, "emit_many", None)
+        if callable(emit_many):
+            return emit_many(events, at=at) if at is not None else emit_many(events)
+        return [sink.emit(t, d) for t, d in events]
 
 
 class _SinkFailed(Exception):

@@ -294,6 +294,11 @@ class LaneMachine:
         return now
 
     @property
+    def clock(self) -> Callable[[], datetime]:
+        """The clock the machine was given (the lane's stores stamp with the same one)."""
+        return self._clock
+
+    @property
     def last_seen(self) -> datetime | None:
         return self._last_now
 

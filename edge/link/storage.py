@@ -80,6 +80,7 @@ class StorageGuard:
     """The device's one view of its storage: a sink that holds events through a fault.
 
     :param writer: the outbox (``emit_many(events, at=…)``).
+    :param clock: stamps held events; give it the outbox's clock.
     :param hold_bound: events kept in memory at most while storage fails.
     :param probe_interval_s: how often a failing storage is tried again.
     """
@@ -123,7 +124,7 @@ class StorageGuard:
             with self._lock:
                 if not self._held:
                     try:
-                        self.writer.emit_many(batch, at=now)
+                        self.writer.emit_many(batch)  # stamped by the outbox's own clock
                         return True
                     except PayloadError:
                         raise
