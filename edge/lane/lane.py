@@ -213,6 +213,10 @@ class Lane:
             recover(persisted)
         self.submit(Recover(barrier_was_open=persisted == "open", last_seen=last_seen))
         if self.snapshots is not None:
+            # A snapshot the disk refuses mid-run (full, read-only) is a storage fault like any other;
+            # a folder unusable from the start only leaves transits without snapshots (health says so).
+            self.snapshots.on_fault = self.storage.report
+            self.storage.watch("snapshots", self.snapshots.probe_folder)
             self.snapshots.start()
         self.storage.start()
         self._spawn("timer", self._timer_loop)

@@ -411,3 +411,29 @@ def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_fo
         entry.close()
     lost = [r for r in caplog.records if "event never written" in r.getMessage()]
     assert len(lost) == held, "an event held through the fault vanished without a log line"
+
+
+def test_a_snapshot_the_disk_refuses_mid_run_is_a_storage_fault_and_the_arm_still_closes(lanes, tmp_path):
+    """The snapshot folder is written after each transit event; when it stops taking files (here:
+    made read-only for the process by replacing it with a file) the lane stops issuing tickets."""
+    from edge.lane.snapshots import Snapshots
+
+    folder = tmp_path / "snaps"
+    sim = lanes("entry", camera=True, start=False)
+    sim.lane.snapshots = Snapshots(sim.lane.camera, folder, keep=50, probe_s=30)
+    sim.lane.start()
+    sim.lane.storage.probe_interval_s = 0.1
+    recorder = Recorder(sim)
+    car = badge_and_open(sim)
+    sim.lane.snapshots.wait_idle(5)
+    parked = tmp_path / "snaps-away"
+    folder.rename(parked)
+    folder.write_text("no longer a folder")  # every save now fails with an OSError (NotADirectoryError)
+    car.drive_through()
+    wait_for(lambda: arm_down(sim), what="the arm down after the car")
+    wait_for(lambda: sim.lane.status().storage_fault, what="the snapshot failure is a storage fault")
+    assert "snapshots" in (sim.lane.status().extra["storage_error"] or "")
+    refused_while_failing(sim, recorder)
+    folder.unlink()
+    parked.rename(folder)
+    assert_held_events_arrived_in_order(sim, recorder)
