@@ -33,7 +33,6 @@ from edge.kiosk.face import FaceCheck
 from edge.kiosk.store import KioskStore
 from edge.kiosk.visit import BlockList
 from edge.kiosk.web import create_kiosk_app
-from edge.link.storage import StorageGuard
 from edge.link import (
     ClockSkew,
     ClockWatch,
@@ -44,6 +43,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.link.storage import StorageGuard
 from edge.script import AgentScript
 from edge.serve import serve_local
 from edge.wire import ConfigKind, SiteConfig, VisitorBlocklist, utc_now

@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge.errors import GatepostError, TicketRejected
-from edge.lane import messages
 from edge.lane.machine import (
     ArmingChanged,
     BacklogChanged,
@@ -299,12 +298,13 @@ class Lane:
                 batch.append(emit)
                 index += 1
             if batch:
+                lost = False
                 try:
                     durable = self._store_events(batch)
                 except _SinkFailed as exc:
                     log.critical("event neither stored nor held (%s); its barrier will not rise", exc)
-                    durable = False
-                if not durable and self.machine.storage_fault is None and not withheld:
+                    durable, lost = False, True
+                if not durable and (lost or self.machine.storage_fault is None) and not withheld:
                     # Decided before the machine knew storage fails: no raise on an unwritten record.
                     withheld = True
                     rises = any(isinstance(e, OpenBarrier) for e in effects[index:])
@@ -733,11 +733,12 @@ class _CurrentSink:
     def __init__(self, lane: Lane) -> None:
         self._lane = lane
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None) -> object:
+    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
+                  at: datetime | None = None) -> Sequence[Any]:
         sink = self._lane.sink
         emit_many = getattr(sink, "emit_many", None)
         if callable(emit_many):
-            return emit_many(events, at=at) if at is not None else emit_many(events)
+            return list(emit_many(events, at=at) if at is not None else emit_many(events))
         return [sink.emit(t, d) for t, d in events]
 
 

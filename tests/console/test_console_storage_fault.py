@@ -13,7 +13,14 @@ from __future__ import annotations
 from edge.lane import messages
 from edge.lane.effects import WriteCard
 from tests.lane.sim import wait_for
-from tests.lane.test_storage_faults import RESIDENT, Recorder, allow_writes, arm_down, arm_up, deny_writes
+from tests.lane.test_storage_faults import (
+    RESIDENT,
+    Recorder,
+    allow_writes,
+    arm_down,
+    arm_up,
+    deny_writes,
+)
 
 
 def test_a_failing_shift_ledger_puts_the_lane_in_a_storage_fault_shown_on_the_booth_console(make_post):

@@ -66,7 +66,7 @@ from edge.sim.site import SimulatedLane, build_sim_lane
 from edge.ticket import new_serial
 from edge.wire import EventType
 from tests.lane.clock import StepClock
-from tests.lane.conftest import TARIFF_PATH, build_machine
+from tests.lane.conftest import build_machine
 from tests.lane.sim import wait_for
 from tests.support.services import IN_CI
 
@@ -296,7 +296,7 @@ def test_payment_whose_record_fails_does_not_raise_and_its_used_mark_is_written_
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(["mount", *args], check=False, capture_output=True, text=True, timeout=30)
 
 
 def _need_mount(result: subprocess.CompletedProcess[str], what: str) -> None:
@@ -315,7 +315,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     _need_mount(_mount("-t", "tmpfs", "-o", "size=512k", "gatepost-test", str(mount_point)), "mount -t tmpfs")
     yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+    subprocess.run(["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=30)
 
 
 def fill(disk: Path) -> Path:
@@ -364,15 +364,15 @@ def ext4_disk(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     mount_point.mkdir()
     with open(image, "wb") as out:
         out.truncate(8 * 1024 * 1024)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True, timeout=60)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=False, capture_output=True, text=True, timeout=60)
     _need_mount(made, "mkfs.ext4")
     _need_mount(_mount("-o", "loop,errors=remount-ro", str(image), str(mount_point)), "mount -o loop (ext4)")
-    device = subprocess.run(["findmnt", "-no", "SOURCE", str(mount_point)], capture_output=True, text=True,
+    device = subprocess.run(["findmnt", "-no", "SOURCE", str(mount_point)], check=False, capture_output=True, text=True,
                             timeout=30).stdout.strip()
     try:
         yield mount_point, os.path.basename(device)
     finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+        subprocess.run(["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=30)
 
 
 def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_for_the_journal(
@@ -397,7 +397,7 @@ def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_fo
         if not trigger.exists():
             _need_mount(subprocess.CompletedProcess([], 1, "", "no ext4 trigger_fs_error"), "ext4 error trigger")
         trigger.write_text("gatepost storage fault test")
-        options = subprocess.run(["findmnt", "-no", "OPTIONS", str(mount_point)], capture_output=True,
+        options = subprocess.run(["findmnt", "-no", "OPTIONS", str(mount_point)], check=False, capture_output=True,
                                  text=True, timeout=30).stdout.strip().split(",")
         assert {"ro", "emergency_ro"} & set(options), options  # newer kernels say emergency_ro
         car.drive_through()
