@@ -307,7 +307,7 @@ class Lane:
                 if not durable and (lost or self.machine.storage_fault is None) and not withheld:
                     # Decided before the machine knew storage fails: no raise on an unwritten record.
                     withheld = True
-                    rises = any(isinstance(e, OpenBarrier) for e in effects[index:])
+                    rises = any(_withholdable(e) for e in effects[index:])
                     if rises:
                         log.critical("event not stored; the barrier will not rise for this decision")
                     self._queue.append(StorageFailed(self._fault_text(), open_withheld=rises))
@@ -319,7 +319,7 @@ class Lane:
                 continue
             effect = effects[index]
             index += 1
-            if withheld and isinstance(effect, (OpenBarrier, MarkUsed)):
+            if withheld and _withholdable(effect):
                 # The mark, if any, is written with its held event when storage recovers.
                 log.warning("%s withheld: its record is not on disk", type(effect).__name__)
                 continue
@@ -720,6 +720,16 @@ class Lane:
             "snapshots": self.snapshots.status if self.snapshots is not None else None,
         }
         return status
+
+
+def _withholdable(effect: Effect) -> bool:
+    """What a decision whose record is not on disk leaves undone: its raise and its used mark.
+
+    Never the safety re-open over a vehicle under a closing arm, and never a close.
+    """
+    if isinstance(effect, OpenBarrier):
+        return effect.cause != "safety"
+    return isinstance(effect, MarkUsed)
 
 
 class _CurrentSink:

@@ -437,3 +437,25 @@ def test_a_snapshot_the_disk_refuses_mid_run_is_a_storage_fault_and_the_arm_stil
     folder.unlink()
     parked.rename(folder)
     assert_held_events_arrived_in_order(sim, recorder)
+
+
+def test_the_safety_reopen_over_a_vehicle_is_never_withheld_for_a_failed_write(lanes):
+    """A car rolls under an arm that is coming down just as the disk refuses writes: the arm goes back up."""
+    from edge.hw.gpio import activate, deactivate
+
+    entry = lanes("entry", camera=False, travel_s=1.5, travel_timeout_s=5.0)  # a slow arm, to be caught moving
+    entry.lane.storage.probe_interval_s = 0.1
+    car = badge_and_open(entry)
+    recorder = Recorder(entry)
+    car.drive_through()
+    wait_for(lambda: entry.mechanics.direction == -1, what="the arm coming down")
+    deny_writes(entry.outbox._emit_db)
+    activate(entry.lane.safety_loop)  # something under the falling arm
+    wait_for(lambda: entry.lane.status().storage_fault, what="the storage fault known")
+    wait_for(lambda: arm_up(entry), what="the arm back up over the vehicle")
+    # The barrier's own interlock reverses too; the lane's safety re-open must also reach the relay.
+    wait_for(lambda: OpenBarrier("safety") in recorder.effects, what="the lane's safety re-open carried out")
+    deactivate(entry.lane.safety_loop)
+    wait_for(lambda: arm_down(entry), timeout=8, what="the arm down once the lane is clear")
+    allow_writes(entry.outbox._emit_db)
+    wait_for(lambda: entry.lane.status().storage_fault is None, timeout=10, what="recovered")
