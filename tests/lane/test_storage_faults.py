@@ -124,6 +124,17 @@ def test_machine_withheld_opening_ends_with_the_arm_commanded_down_and_the_trans
     assert lane.occupancy.snapshot().occupied == 0
 
 
+def test_the_stateful_machine_tests_feed_storage_faults_and_check_the_open_arm_invariant():
+    """tests/lane/test_machine_stateful.py drives storage faults among every other input, on every lane kind."""
+    from tests.lane import test_machine_stateful as stateful
+
+    for name in ("storage_fails", "storage_recovers"):
+        assert hasattr(getattr(stateful.LaneRules, name), "hypothesis_stateful_rule"), name
+    assert hasattr(stateful.LaneRules.arm_never_left_up_over_an_empty_lane, "hypothesis_stateful_invariant")
+    assert issubclass(stateful.StorageBadgesExitRules, stateful.LaneRules)
+    assert stateful.StorageBadgesExitRules().lane.settings.storage_fault_badges is True
+
+
 # --------------------------------------------------------------------------- helpers for real lanes
 
 
@@ -219,7 +230,8 @@ def refused_while_failing(sim: SimulatedLane, recorder: Recorder) -> None:
     car = sim.vehicle()
     car.arrive()
     wait_for(lambda: sim.text.last and sim.text.last[0] == messages.STORAGE_FAULT.zh, what="storage fault shown")
-    assert sim.display.rows and "记录故障" in "".join(sim.display.rows).replace(" ", "")
+    assert sim.display.rows and "记录故障" in "".join(sim.display.rows).replace(" ", "")  # the pole display
+    assert messages.STORAGE_FAULT.zh in sim.text.said  # and the voice
     shown = recorder.count(Show(messages.STORAGE_FAULT))
     card = sim.place_card()
     wait_for(lambda: refusal_shown(sim, recorder, shown), what="the card refused")
