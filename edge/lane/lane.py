@@ -180,6 +180,8 @@ class Lane:
         self.storage.watch("lane_state", self._probe_lane_state)
         self._lock = threading.RLock()
         self._queue: deque[LaneInput] = deque()
+        self._deferred: deque[LaneInput] = deque()
+        """Inputs from threads that must not wait for the lane's lock (see backlog_changed)."""
         self._draining = False
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -579,6 +581,8 @@ class Lane:
                 return
             if woke:
                 self._wake.clear()
+                while self._deferred:
+                    self._guarded(self._deferred.popleft())
                 continue
             self._guarded(Tick())
             self._persist_time()
@@ -681,8 +685,18 @@ class Lane:
         """The outbox crossed its near-full mark (``Outbox.on_near_full``): alarm on the lane.
 
         Safe from the outbox's notify on the lane's own thread (queued behind the current input).
+        From another thread that writes while holding the storage guard (the console, the guard's
+        probe) it never waits for the lane's lock: the timer thread hands it to the machine.
         """
-        self._guarded(BacklogChanged(near_full, depth, bound))
+        item = BacklogChanged(near_full, depth, bound)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._guarded(item)
+            finally:
+                self._lock.release()
+            return
+        self._deferred.append(item)
+        self._wake.set()
 
     # ----------------------------------------------------------------- site config from central
 

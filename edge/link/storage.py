@@ -94,6 +94,7 @@ class StorageGuard:
         self.probe_interval_s = probe_interval_s
         self._clock = clock
         self._lock = threading.RLock()
+        self._probing = threading.Lock()
         self._held: deque[_Held] = deque()
         self._held_count = 0
         self._faults: dict[str, Fault] = {}
@@ -222,32 +223,50 @@ class StorageGuard:
     # ----------------------------------------------------------------- recovery
 
     def probe(self) -> bool:
-        """Try to write everything held and every faulted store once; True when storage is healthy."""
-        with self._lock:
-            if not self._faults:
-                return True
-            while self._held:
-                item = self._held[0]
+        """Try to write everything held and every faulted store once; True when storage is healthy.
+
+        The writes run outside the guard's lock: the outbox calls its listeners
+        (the lane's backlog alarm takes the lane's lock), and the lane thread may
+        hold that lock while it waits for ours in :meth:`store`. Only this method
+        takes held events off the front, so the order stays the order decided.
+        """
+        with self._probing:
+            with self._lock:
+                if not self._faults:
+                    return True
+            while True:
+                with self._lock:
+                    if not self._held:
+                        break
+                    item = self._held[0]
                 try:
                     self.writer.emit_many(item.events, at=item.at)
                 except PayloadError:  # cannot happen for events built once already; never loop on it
                     log.exception("held events refused as malformed; logged and skipped")
                 except STORAGE_ERRORS as exc:
-                    log.info("storage still failing (%s): %d events held", exc, self._held_count)
+                    log.info("storage still failing (%s): %d events held", exc, self.held)
                     return False
-                self._held.popleft()
-                self._held_count -= len(item.events)
-                self.flushed += len(item.events)
-            self._faults.pop(OUTBOX, None)
-            for source in list(self._faults):
-                probe = self._probes.get(source)
+                with self._lock:
+                    self._held.popleft()
+                    self._held_count -= len(item.events)
+                    self.flushed += len(item.events)
+            with self._lock:
+                others = [(source, self._probes.get(source)) for source in self._faults if source != OUTBOX]
+            for source, check in others:
                 try:
-                    if probe is not None:
-                        probe()
+                    if check is not None:
+                        check()
                 except STORAGE_ERRORS as exc:
                     log.info("storage %s still failing: %s", source, exc)
                     return False
-                self._faults.pop(source)
+            with self._lock:
+                if self._held:
+                    return False  # a write failed again meanwhile: the next round takes it
+                self._faults.pop(OUTBOX, None)
+                for source, _ in others:
+                    self._faults.pop(source, None)
+                if self._faults:
+                    return False  # another store failed meanwhile
             log.warning("storage recovered: held events written (%d in all)", self.flushed)
         self._tell(None)
         return True
