@@ -55,3 +55,29 @@ def test_a_failing_shift_ledger_puts_the_lane_in_a_storage_fault_shown_on_the_bo
     # The lane's own record never failed: every event is in its outbox.
     stored = [row.event_type for row in sim.outbox.pending(limit=1000)][recorder.before:]
     assert stored == recorder.types()
+
+
+def test_a_guard_signs_on_and_raises_by_hand_during_an_outbox_fault_and_the_records_follow_in_order(make_post):
+    """Records failing must not lock the guard out: the sign-on and the raise are held, then written in order."""
+    post = make_post(("exit-1",), serve=False)
+    sim = post.lanes["exit-1"]
+    lane = sim.lane
+    lane.storage.probe_interval_s = 0.1
+    recorder = Recorder(sim)
+    deny_writes(sim.outbox._emit_db)
+    car = sim.vehicle()
+    car.arrive()  # vehicle_arrived cannot be written: the lane is in a storage fault
+    wait_for(lambda: lane.status().storage_fault, what="storage fault known")
+    duty = post.booth.sign_on("req-signon-0001", staff_id="g001", pin="1234")
+    assert duty["ok"] and lane.status().guard_on_duty
+    lane.manual_raise("records failing: letting the car out", by=duty["duty"]["guard"])
+    wait_for(lambda: arm_up(sim), what="the guard's raise")
+    car.drive_through()
+    wait_for(lambda: arm_down(sim), what="the arm down after the car")
+    allow_writes(sim.outbox._emit_db)
+    wait_for(lambda: lane.status().storage_fault is None and lane.storage.held == 0, timeout=10, what="recovered")
+    stored = [row.event_type for row in sim.outbox.pending(limit=1000)][recorder.before:]
+    decided = recorder.types()
+    assert "guard_signed_on" in stored and "manual_raise" in stored
+    assert [t for t in stored if t != "guard_signed_on"] == decided, "lane events lost or out of order"
+    assert stored.index("guard_signed_on") < stored.index("manual_raise")
