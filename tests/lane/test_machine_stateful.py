@@ -85,6 +85,8 @@ class LaneRules(RuleBasedStateMachine):
         self.last_write: str | None = None
         self.last_opened = False
         self.clear_up_since: datetime | None = None
+        self.latest = self.clock.now
+        """The latest time the clock has shown: a step back (no RTC on a Pi) restarts wall-clock timers."""
 
     def feed(self, item: object) -> None:
         presence_before = self.lane.presence
@@ -239,12 +241,14 @@ class LaneRules(RuleBasedStateMachine):
         lane = self.lane
         clear_and_up = (lane.barrier_open and not lane.presence and not lane.arming
                         and lane.phase != Phase.OUT_OF_SERVICE)  # out of service: only the guard acts
+        latest, self.latest = self.latest, max(self.latest, self.clock.now)
         if not clear_and_up:
             self.clear_up_since = None
             return
         assert lane.next_deadline() is not None, "arm up over an empty lane with nothing due to close it"
         if self.clear_up_since is None:
-            self.clear_up_since = self.clock.now
+            # Counted from the latest time the clock had shown: after a step back, only time past it counts.
+            self.clear_up_since = max(self.clock.now, latest)
         limit = lane.settings.open_timeout_s + lane.settings.close_delay_s
         assert (self.clock.now - self.clear_up_since).total_seconds() <= limit, \
             f"arm up over an empty lane for longer than {limit} s (storage fault: {lane.storage_fault})"
