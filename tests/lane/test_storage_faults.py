@@ -29,10 +29,15 @@ lane state                barrier position, clock high-water    authorizer on th
 used mark (fallback)      ``UsedTickets.ensure_used``           covered by the companion case:
                                                                 an exit whose payment is held
                                                                 never reaches it
+snapshots                 a JPEG per transit event              the folder replaced by a file
+                                                                mid-run (every save fails)
+console ledger            the booth's copy of each event        tests/console/
+                                                                test_console_storage_fault.py
 ========================  ====================================  ==============================
 
-The booth console's store and the agent's health/central alarm are covered in
-``tests/lane/test_storage_faults_agent.py``.
+The agent's health and central's alarm (real broker, real ingest) are in
+``tests/lane/test_storage_faults_agent.py``; the kiosk's write sites in
+``tests/kiosk/test_kiosk_storage_faults.py``.
 """
 
 from __future__ import annotations
