@@ -187,6 +187,8 @@ class Agent(AgentScript):
             # Unattended until a guard signs on at the booth console (nobody acts without the right).
             guard_on_duty=None,
             snapshots=self._snapshots(),
+            # Safety before bookkeeping: events the disk refuses are held in memory (lane.storage) until it recovers.
+            storage=lane_cfg,
         )
         # The outbox filling up (broker or central gone for long) is shown and said at the lane
         # and sent as outbox_backlog; critical events are still stored, never dropped.
@@ -243,7 +245,8 @@ class Agent(AgentScript):
         clock_watch = ClockWatch(link, skew, on_unsynced=lambda ms: self.lane.set_clock_sync(False),
                                  on_synced=lambda ms: self.lane.set_clock_sync(True))
         health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,  # type: ignore[arg-type]
-                                skew=skew, interval_s=cfg.health_interval_s, clock=self.clock)
+                                skew=skew, storage=self.lane.storage, interval_s=cfg.health_interval_s,
+                                clock=self.clock)
         health.provide(lambda: self._health(skew))
         for part in (self.site_config, commands, clock_watch, forwarder, health):
             part.start()

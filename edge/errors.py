@@ -64,3 +64,12 @@ class PayloadError(GatepostError, ValueError):
 
 class OutboxFull(GatepostError, RuntimeError):
     """The outbox refused a droppable event because it is at its bound."""
+
+
+class StorageFault(GatepostError, OSError):
+    """A local store could not be written (disk full, read-only, I/O error, corrupt database).
+
+    Safety comes before bookkeeping (DESIGN.md §4): a lane that gets this keeps
+    closing its barrier, holds the event in memory and stops starting transits
+    it cannot record, until storage recovers.
+    """

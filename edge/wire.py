@@ -632,6 +632,13 @@ class Health(BaseModel):
     capacity: int | None = None
     out_of_service: bool = False
     guard_on_duty: str | None = None
+    storage: str = Field(default="ok", max_length=500)
+    """"ok", or why the device cannot write its records (disk full, read-only…): central alarms on it."""
+    storage_since: str | None = None
+    storage_held: int = Field(default=0, ge=0)
+    """Events held in memory until storage recovers."""
+    storage_lost: int = Field(default=0, ge=0)
+    """Events that could not even be held (the hold was full); each is in the device's log."""
 
 
 # --------------------------------------------------------------------------- commands

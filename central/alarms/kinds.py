@@ -30,6 +30,7 @@ class AlarmKind(StrEnum):
     OUTBOX_BACKLOG = "outbox_backlog"
     CLOCK_SKEW = "clock_skew"
     LOCAL_ACCESS_REFUSED = "local_access_refused"
+    STORAGE_FAULT = "storage_fault"
 
 
 class AlarmState(StrEnum):
@@ -56,6 +57,7 @@ SEVERITY: dict[AlarmKind, Severity] = {
     AlarmKind.OUTBOX_BACKLOG: Severity.WARNING,
     AlarmKind.CLOCK_SKEW: Severity.WARNING,
     AlarmKind.LOCAL_ACCESS_REFUSED: Severity.CRITICAL,
+    AlarmKind.STORAGE_FAULT: Severity.CRITICAL,
 }
 
 SELF_CLEARING = frozenset(
@@ -66,6 +68,7 @@ SELF_CLEARING = frozenset(
         AlarmKind.SEQ_GAP,
         AlarmKind.OUTBOX_BACKLOG,
         AlarmKind.CLOCK_SKEW,
+        AlarmKind.STORAGE_FAULT,
     }
 )
 
@@ -81,6 +84,7 @@ TITLES: dict[AlarmKind, tuple[str, str]] = {
     AlarmKind.OUTBOX_BACKLOG: ("待发送事件积压", "Outbox backlog"),
     AlarmKind.CLOCK_SKEW: ("设备时钟偏差", "Device clock skew"),
     AlarmKind.LOCAL_ACCESS_REFUSED: ("本地页面多次拒绝访问", "Repeated refused access to a local page"),
+    AlarmKind.STORAGE_FAULT: ("设备存储故障,记录无法保存", "Device storage fault: records cannot be saved"),
 }
 
 SITE_WIDE = ""

@@ -64,7 +64,7 @@ def from_event(site: str, device: str, event_type: str, data: Mapping[str, Any],
 
 
 def from_device(facts: DeviceFacts, now: datetime, limits: AlarmThresholds) -> list[Signal]:
-    """Offline (Last Will or missed heartbeats), outbox backlog and clock skew for one device."""
+    """Offline (Last Will or missed heartbeats), outbox backlog, clock skew and storage for one device."""
     site, device = facts.site, facts.device
     out: list[Signal] = []
     silent_s = (now - facts.last_seen).total_seconds() if facts.last_seen else None
@@ -83,6 +83,14 @@ def from_device(facts: DeviceFacts, now: datetime, limits: AlarmThresholds) -> l
             out.append(Signal("raise", site, device, AlarmKind.OUTBOX_BACKLOG, now, {"depth": depth, "oldest_unsent_s": oldest}))
         elif depth <= limits.outbox_clear_depth:
             out.append(Signal("clear", site, device, AlarmKind.OUTBOX_BACKLOG, now))
+    storage = health.get("storage")
+    if isinstance(storage, str):  # a device too old to report storage says nothing about it
+        if storage != "ok":
+            out.append(Signal("raise", site, device, AlarmKind.STORAGE_FAULT, now, {
+                "error": storage[:500], "since": health.get("storage_since"),
+                "held": _int(health.get("storage_held")), "lost": _int(health.get("storage_lost"))}))
+        else:
+            out.append(Signal("clear", site, device, AlarmKind.STORAGE_FAULT, now))
     skew = _int(health.get("clock_skew_ms"))
     if skew is not None:
         if abs(skew) > limits.clock_skew_max_ms:

@@ -50,6 +50,8 @@ def device_dict(row: Device, alarms: list[str], last_event: Event | None = None)
         "clock_synced": health.get("clock_synced"),
         "readers": health.get("readers", {}),
         "guard_on_duty": health.get("guard_on_duty"),
+        "storage": health.get("storage"),
+        "storage_since": health.get("storage_since"),
         "active_alarms": alarms,
         "last_event": (
             {"type": last_event.type, "ts": ts(last_event.ts), "seq": last_event.seq} if last_event is not None else None

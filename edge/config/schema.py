@@ -104,6 +104,19 @@ class LaneSection(BaseModel):
         default="badges_only",
         description="with no guard signed on: let badge holders through, or refuse everyone",
     )
+    storage_fault_badges: bool = Field(
+        default=False,
+        description="while the lane cannot write its records (disk full, read-only, I/O error): let"
+        " whitelisted residents' badges through anyway (their events held in memory until storage"
+        " recovers). Off by default: nobody passes without a durable record; the guard can still raise",
+    )
+    storage_hold_bound: int = Field(
+        default=5000, ge=100, le=1_000_000,
+        description="events kept in memory while storage fails; beyond this each is logged whole and counted lost",
+    )
+    storage_probe_s: float = Field(
+        default=5.0, gt=0, le=600, description="how often failing storage is tried again while it fails",
+    )
     snapshot_dir: str | None = Field(
         default=None, description="where camera snapshots of each vehicle are kept"
     )

@@ -176,8 +176,10 @@ class Booth:
 
     def _emit(self, lane: Lane, event_type: EventType, data: EventData) -> None:
         try:
-            lane.sink.emit(event_type, data)
-        except Exception as exc:  # the outbox is the record: without it nothing is done
+            # Through the lane's storage guard: in order with the lane's own events, held in memory
+            # through a storage fault (a guard can still sign on to raise the barrier by hand).
+            lane.storage.store([(event_type, data)])
+        except Exception as exc:  # neither stored nor held: without a record nothing is done
             log.critical("console event %s not stored: %s", event_type, exc)
             raise ConsoleRefused(f"cannot record the event ({exc}); nothing was done",
                                  "无法记录事件,操作未执行", status=503, code="storage") from exc

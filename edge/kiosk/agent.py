@@ -45,6 +45,7 @@ from edge.link import (
     link_from_config,
 )
 from edge.link.site_config import SiteConfigStore
+from edge.link.storage import StorageGuard
 from edge.localpage import PageRules, Refusals
 from edge.script import AgentScript
 from edge.serve import serve_local
@@ -208,7 +209,11 @@ class KioskAgent(AgentScript):
             store=self.store, camera=self.camera, printer=self.printer, faces=self.faces,
             blocklist=lambda: self._blocklist, clock=self.clock,
             on_camera_error=self._camera_error,
+            storage=StorageGuard(self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox,
+                                 clock=self.clock),
         )
+        self.kiosk.storage.start()
+        self.on_stop(self.kiosk.storage.stop)
         self.kiosk.purge(self.settings.retention_days)
 
     def start_link(self) -> None:
@@ -222,7 +227,7 @@ class KioskAgent(AgentScript):
         forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
         skew = ClockSkew()
         health = HealthReporter(link, device.site, device.id, role="kiosk", outbox=self.outbox, skew=skew,
-                                interval_s=cfg.health_interval_s, clock=self.clock)
+                                storage=self.kiosk.storage, interval_s=cfg.health_interval_s, clock=self.clock)
         for part in (self.site_config, ClockWatch(link, skew), forwarder, health):
             part.start()
         link.start()

@@ -31,6 +31,7 @@ from edge.kiosk.passes import PassError, sign_pass, verify_pass
 from edge.kiosk.store import KioskStore
 from edge.kiosk.visit import BlockList, CheckIn, FormError, VisitorForm, check_in, pass_lines
 from edge.lane.ports import EventSink
+from edge.link.storage import STORAGE_ERRORS, StorageGuard
 from edge.wire import (
     EventType,
     InviteError,
@@ -85,9 +86,13 @@ class Kiosk:
     def __init__(self, settings: KioskSettings, *, outbox: KioskOutbox, store: KioskStore, camera: Camera | None,
                  printer: TicketPrinter | None, faces: FaceCheck | None,
                  blocklist: Callable[[], BlockList], clock: Callable[[], datetime],
-                 on_camera_error: Callable[[], None] = lambda: None) -> None:
+                 on_camera_error: Callable[[], None] = lambda: None,
+                 storage: StorageGuard | None = None) -> None:
         self.settings = settings
         self.outbox = outbox
+        self.storage = storage or StorageGuard(outbox, clock=clock)  # type: ignore[arg-type]
+        """Every event goes through it: held in memory while storage fails (DESIGN.md §4)."""
+        self.storage.watch("kiosk_store", lambda: store.probe(self.clock()))
         self.on_camera_error = on_camera_error
         self.store = store
         self.camera = camera
@@ -128,6 +133,7 @@ class Kiosk:
 
     def check_in(self, submission_id: str, form: VisitorForm, photo_id: str | None = None) -> dict[str, Any]:
         """One check-in. The same ``submission_id`` again (a double tap) returns the first answer."""
+        self._require_storage()
         with self._lock:
             earlier = self.store.answer_for(submission_id)
             if earlier is not None:
@@ -152,6 +158,7 @@ class Kiosk:
             raise KioskError(f"invite_{exc.reason}", zh, en) from exc
         form = VisitorForm(category=invite.category, name=invite.name, host=invite.host, unit=invite.unit,
                            consent=True, party_size=1)
+        self._require_storage()
         with self._lock:
             if self.store.invite_used(invite.invite_id):
                 log.warning("invite %s scanned again", invite.invite_id)
@@ -170,20 +177,40 @@ class Kiosk:
             log.info("check-in refused: %s", exc)
             raise KioskError("invalid", exc.zh, exc.en, field=exc.field) from exc
         if not isinstance(outcome, CheckIn):
-            self.outbox.emit(EventType.VISITOR_BLOCKED, outcome.event)
+            self.storage.emit(EventType.VISITOR_BLOCKED, outcome.event)
             log.warning("blocked visitor at the kiosk; desk alarmed")
             zh, en = outcome.message
             answer = {"ok": False, "error": "see_desk", "message": {"zh": zh, "en": en}}
             if submission_id:
-                self.store.add(visit_id, submission_id=submission_id, invite_id=None, at=now, answer=answer)
+                self._write("kiosk_store", lambda: self.store.add(visit_id, submission_id=submission_id,
+                                                                  invite_id=None, at=now, answer=answer))
             return answer
-        self.outbox.emit(EventType.VISITOR_CHECKED_IN, outcome.event)
+        # Decided before a fault was known: the event is held if the disk refuses it, and the visitor,
+        # already let in by the rules, is welcomed; from now on check-ins are refused (_require_storage).
+        self.storage.emit(EventType.VISITOR_CHECKED_IN, outcome.event)
         answer = self._welcome(outcome)
         # Recorded before printing: a crash mid-print must not let a second tap send the visit again.
-        self.store.add(visit_id, submission_id=submission_id, invite_id=invite_id, at=now, answer=answer)
+        self._write("kiosk_store", lambda: self.store.add(visit_id, submission_id=submission_id,
+                                                          invite_id=invite_id, at=now, answer=answer))
         answer["printed"] = self._print_pass(outcome) if self.settings.print_pass else False
-        self.store.set_answer(visit_id, answer)
+        self._write("kiosk_store", lambda: self.store.set_answer(visit_id, answer))
         return answer
+
+    def _require_storage(self) -> None:
+        """No new check-in while the kiosk cannot record it (its events and the double-tap guard)."""
+        fault = self.storage.fault
+        if fault is not None:
+            log.warning("check-in refused: storage failing (%s)", fault.detail)
+            raise KioskError("storage", "本机暂时无法保存登记,请到前台登记",
+                             "This kiosk cannot save check-ins right now: please see the desk", 503)
+
+    def _write(self, source: str, write: Callable[[], object]) -> None:
+        """A local-store write that may fail without undoing what was decided: a storage fault, reported."""
+        try:
+            write()
+        except STORAGE_ERRORS as exc:
+            log.error("%s write failed: %s", source, exc)
+            self.storage.report(source, exc)
 
     def _welcome(self, outcome: CheckIn) -> dict[str, Any]:
         event = outcome.event
@@ -224,12 +251,16 @@ class Kiosk:
             log.warning("check-out refused: %s", exc)
             raise KioskError("not_a_pass", "无法识别此通行证,请到前台", "This pass is not recognised: please see the desk") from exc
         with self._lock:
-            state = self.store.check_out(visit_id, self.clock())
+            try:
+                state = self.store.check_out(visit_id, self.clock())
+            except STORAGE_ERRORS as exc:  # the visitor leaves anyway; the held event says so later
+                self.storage.report("kiosk_store", exc)
+                state = "unknown"
             if state == "already":
                 return {"ok": True, "already": True, "visit_id": visit_id,
                         "message": {"zh": "您已经离开登记过了,再见!", "en": "You are already checked out. Goodbye!"}}
             # A genuine pass from this site's other kiosk is still checked out: central knows the visit.
-            self.outbox.emit(EventType.VISITOR_CHECKED_OUT, VisitorCheckedOut(visit_id=visit_id))
+            self.storage.emit(EventType.VISITOR_CHECKED_OUT, VisitorCheckedOut(visit_id=visit_id))
         return {"ok": True, "visit_id": visit_id, "message": {"zh": "离开登记完成,再见!", "en": "Checked out. Goodbye!"}}
 
     def _scan(self) -> str:

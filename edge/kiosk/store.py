@@ -89,6 +89,16 @@ class KioskStore:
         with self._lock:
             return self._db.execute("DELETE FROM visits WHERE checked_in_at < ?", (cutoff,)).rowcount
 
+    def probe(self, at: datetime) -> None:
+        """Write and commit one small row: raises while the disk refuses writes (storage-fault recovery)."""
+        with self._lock:
+            try:
+                self._db.execute("CREATE TABLE IF NOT EXISTS storage_probe"
+                                 " (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)")
+                self._db.execute("INSERT OR REPLACE INTO storage_probe (id, at) VALUES (1, ?)", (at.isoformat(),))
+            except sqlite3.Error as exc:
+                raise KioskStoreError(f"kiosk store not writable: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -121,7 +121,8 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "site": settings.site, "device": settings.device, "outbox_depth": kiosk.outbox.depth}
+        return {"ok": True, "site": settings.site, "device": settings.device, "outbox_depth": kiosk.outbox.depth,
+                "storage": kiosk.storage.status()["storage"]}
 
     @app.post("/api/photo", dependencies=[Depends(csrf)])
     def photo() -> JSONResponse:

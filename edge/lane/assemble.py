@@ -291,23 +291,26 @@ def lane_settings(role: Literal["entry", "exit"], lane: LaneSection, *, currency
     """The state machine's settings from the ``[lane]`` config: every timing the lane runs on."""
     return LaneSettings(role=role, currency=currency, medium=lane.ticket_medium, language=language,
                         close_delay_s=lane.close_delay_s, issue_delay_s=lane.issue_delay_s,
-                        unattended_mode=lane.unattended_mode)
+                        unattended_mode=lane.unattended_mode, storage_fault_badges=lane.storage_fault_badges)
 
 
 def build_lane(assembly: Assembly, settings: LaneSettings, *, device: str, clock: Callable[[], datetime],
                occupancy: Occupancy, quoter: Quoter, sink: EventSink, store: UsedTickets,
                codec: TicketCodec, guard_on_duty: str | None, whitelist: Mapping[str, str] | None = None,
-               snapshots: Snapshots | None = None) -> Lane:
+               storage: LaneSection, snapshots: Snapshots | None = None) -> Lane:
     """The lane (state machine on the assembled parts), not yet started; booth buttons routed to it.
 
     An exit lane takes payments at its own :class:`PaymentDesk`; an entry lane takes none.
+    ``storage``: the ``[lane]`` config whose hold bound and probe interval the lane's
+    :class:`~edge.link.storage.StorageGuard` uses (events the disk refuses wait in memory).
     """
     machine = LaneMachine(settings, clock=clock, occupancy=occupancy, quoter=quoter,
                           serials=lambda now: new_serial(device, now), whitelist=whitelist,
                           guard_on_duty=guard_on_duty)
     lane = Lane(machine, assembly.parts, sink=sink, store=store, codec=codec,
                 payments=PaymentDesk() if settings.role == "exit" else None, name=device,
-                snapshots=snapshots)
+                snapshots=snapshots, storage_hold_bound=storage.storage_hold_bound,
+                storage_probe_s=storage.storage_probe_s)
     if assembly.buttons is not None:
         assembly.buttons.on_press = lane.booth_button
     return lane

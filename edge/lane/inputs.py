@@ -146,6 +146,24 @@ class BacklogChanged:
 
 
 @dataclass(slots=True, frozen=True)
+class StorageFailed:
+    """The lane's storage refused a write (disk full, read-only, I/O error, corrupt database).
+
+    ``open_withheld``: the write that failed carried a decision taken before the
+    fault was known, and the service did not raise the barrier for it (nothing
+    rises on a record that is not on disk).
+    """
+
+    detail: str
+    open_withheld: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class StorageRecovered:
+    """Storage works again and every event held in memory has been written."""
+
+
+@dataclass(slots=True, frozen=True)
 class Tick:
     """Time passed; the service sends one at :meth:`LaneMachine.next_deadline`."""
 
@@ -166,5 +184,5 @@ LaneInput = (
     ArmingChanged | PresenceChanged | CardPlaced | TicketPresented | TicketInvalid | TicketWritten
     | TicketWriteFailed | IssueRequested | BadgeRead | PaymentReceived | LostTicketClaimed
     | ManualRaise | ManualClose | OverrideFull | BarrierReached | BarrierFaulted | ReaderFailed
-    | Tick | Recover | GuardChanged | BacklogChanged
+    | Tick | Recover | GuardChanged | BacklogChanged | StorageFailed | StorageRecovered
 )

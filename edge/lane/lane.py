@@ -8,8 +8,16 @@ one :mod:`edge.lane.machine` input, handled under one lock, and the effects
 are carried out in order on the calling thread:
 
 * events go to the :class:`~edge.lane.ports.EventSink` first (durable when
-  ``emit`` returns); if that fails, the barrier is not moved;
+  ``emit`` returns), through a :class:`~edge.link.storage.StorageGuard`;
 * then the barrier, the display and the voice, the card writer or printer.
+
+Safety before bookkeeping (DESIGN.md §4): when storage fails, the events are
+held in memory by the guard and written in order when it recovers, and the
+machine hears :class:`StorageFailed` (it starts no transit it cannot record).
+A decision taken before the fault was known does not raise the barrier on its
+unwritten record; every close, display and voice effect is still carried out:
+the arm never stays up because a record could not be written. A failing
+lane-state or used-ticket write is reported to the same guard.
 
 With a camera and :class:`~edge.lane.snapshots.Snapshots`, each transit event
 (ticket issued, fee quoted or badge accepted with a vehicle at the loop, and
@@ -28,13 +36,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from edge.errors import GatepostError, TicketRejected
-from edge.lane import messages
 from edge.lane.machine import (
     ArmingChanged,
     BacklogChanged,
@@ -66,6 +73,8 @@ from edge.lane.machine import (
     Recover,
     RequestPayment,
     Show,
+    StorageFailed,
+    StorageRecovered,
     Tick,
     TicketInvalid,
     TicketPresented,
@@ -90,7 +99,8 @@ from edge.lane.ports import (
 )
 from edge.lane.snapshots import Snapshots
 from edge.lane.used_tickets import UsedTickets
-from edge.wire import EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
+from edge.link.storage import STORAGE_ERRORS, Fault, StorageGuard
+from edge.wire import EventData, EventType, OccupancyCorrected, RejectReason, format_ts, parse_ts
 
 log = logging.getLogger("gatepost.lane")
 
@@ -142,6 +152,8 @@ class Lane:
         payments: PaymentPort | None = None,
         name: str = "lane",
         snapshots: Snapshots | None = None,
+        storage_hold_bound: int = 5000,
+        storage_probe_s: float = 5.0,
     ) -> None:
         self.machine = machine
         self.parts = parts
@@ -161,15 +173,21 @@ class Lane:
         self.payments = payments or NoPayments()
         self.name = name
         self.snapshots = snapshots
+        self.storage = StorageGuard(_CurrentSink(self), hold_bound=storage_hold_bound,
+                                    probe_interval_s=storage_probe_s, clock=machine.clock)
+        """Every event goes through it: held in memory while storage fails, written when it recovers."""
+        self.storage.add_listener(self._storage_changed)
+        self.storage.watch("lane_state", self._probe_lane_state)
         self._lock = threading.RLock()
         self._queue: deque[LaneInput] = deque()
+        self._deferred: deque[LaneInput] = deque()
+        """Inputs from threads that must not wait for the lane's lock (see backlog_changed)."""
         self._draining = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._vehicle = threading.Event()
         self._threads: list[threading.Thread] = []
         self.ready = threading.Event()
-        self.storage_error: str | None = None
         self.on_effect: Callable[[Effect], None] | None = None
         """Observer for the demo and tests: called after each effect is carried out."""
 
@@ -196,7 +214,12 @@ class Lane:
             recover(persisted)
         self.submit(Recover(barrier_was_open=persisted == "open", last_seen=last_seen))
         if self.snapshots is not None:
+            # A snapshot the disk refuses mid-run (full, read-only) is a storage fault like any other;
+            # a folder unusable from the start only leaves transits without snapshots (health says so).
+            self.snapshots.on_fault = self.storage.report
+            self.storage.watch("snapshots", self.snapshots.probe_folder)
             self.snapshots.start()
+        self.storage.start()
         self._spawn("timer", self._timer_loop)
         if self.card_station is not None:
             self._spawn("card", self._card_loop)
@@ -218,6 +241,7 @@ class Lane:
         if self.snapshots is not None:
             self.snapshots.stop()
         self._persist_time()
+        self.storage.stop()
 
     def _spawn(self, what: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"{self.name}-{what}", daemon=True)
@@ -265,6 +289,7 @@ class Lane:
 
     def _run(self, effects: list[Effect]) -> None:
         index = 0
+        withheld = False  # this decision's record is not on disk: its barrier does not rise
         while index < len(effects):
             # Consecutive events are written together: one fsync before the relay, not several.
             batch: list[Emit] = []
@@ -275,12 +300,19 @@ class Lane:
                 batch.append(emit)
                 index += 1
             if batch:
+                lost = False
                 try:
-                    self._store_events(batch)
-                except _SinkFailed:
-                    log.critical("event not stored; the barrier will not move for this decision")
-                    self._say(messages.OUT_OF_SERVICE)  # nothing moves without its record
-                    return
+                    durable = self._store_events(batch)
+                except _SinkFailed as exc:
+                    log.critical("event neither stored nor held (%s); its barrier will not rise", exc)
+                    durable, lost = False, True
+                if not durable and (lost or self.machine.storage_fault is None) and not withheld:
+                    # Decided before the machine knew storage fails: no raise on an unwritten record.
+                    withheld = True
+                    rises = any(_withholdable(e) for e in effects[index:])
+                    if rises:
+                        log.critical("event not stored; the barrier will not rise for this decision")
+                    self._queue.append(StorageFailed(self._fault_text(), open_withheld=rises))
                 if self.snapshots is not None:
                     for ref in captures:
                         self.snapshots.capture(ref)
@@ -289,6 +321,10 @@ class Lane:
                 continue
             effect = effects[index]
             index += 1
+            if withheld and _withholdable(effect):
+                # The mark, if any, is written with its held event when storage recovers.
+                log.warning("%s withheld: its record is not on disk", type(effect).__name__)
+                continue
             try:
                 self._carry_out(effect)
             except GatepostError as exc:
@@ -321,19 +357,33 @@ class Lane:
             except Exception:
                 log.exception("lane observer failed")
 
-    def _store_events(self, batch: list[Emit]) -> None:
-        """Write events durably (the outbox's ``emit_many`` if it has one); raise _SinkFailed if not."""
+    def _store_events(self, batch: list[Emit]) -> bool:
+        """Write events in one transaction: True when durable, False when held in memory.
+
+        Raises _SinkFailed when they could be neither (a malformed event, or the
+        in-memory hold full: the guard has logged each one whole).
+        """
         try:
-            emit_many = getattr(self.sink, "emit_many", None)
-            if len(batch) > 1 and callable(emit_many):
-                emit_many([(e.event_type, e.data) for e in batch])
-            else:
-                for e in batch:
-                    self.sink.emit(e.event_type, e.data)
+            return self.storage.store([(e.event_type, e.data) for e in batch])
         except Exception as exc:
-            self.storage_error = str(exc)
             raise _SinkFailed(str(exc)) from exc
-        self.storage_error = None
+
+    def _fault_text(self) -> str:
+        fault = self.storage.fault
+        return fault.detail if fault is not None else "storage fault"
+
+    @property
+    def storage_error(self) -> str | None:
+        """The storage fault's text while storage fails (health's ``storage``), else None."""
+        fault = self.storage.fault
+        return fault.detail if fault is not None else None
+
+    def _storage_changed(self, fault: Fault | None) -> None:
+        """The guard's listener: storage started failing (any store) or recovered."""
+        self._guarded(StorageFailed(fault.detail) if fault is not None else StorageRecovered())
+
+    def _probe_lane_state(self) -> None:
+        self.store.put("storage_probe", format_ts(self.machine.now()))
 
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, OpenBarrier):
@@ -359,7 +409,10 @@ class Lane:
             self._read_card()
         elif isinstance(effect, MarkUsed):
             # On a real lane the mark was already stored with the payment (UsedTickets, outbox=…).
-            self.store.ensure_used(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
+            try:
+                self.store.ensure_used(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
+            except STORAGE_ERRORS as exc:
+                self.storage.report("used_tickets", exc)
         elif isinstance(effect, RequestPayment):
             self.payments.request(effect.serial, effect.fee_minor, effect.currency)
         elif isinstance(effect, CancelPayment):
@@ -376,15 +429,19 @@ class Lane:
             self.submit(BarrierReached(position))  # type: ignore[arg-type]
 
     def _persist_barrier(self, position: str) -> None:
-        self.store.put("barrier", position)
+        try:
+            self.store.put("barrier", position)
+        except STORAGE_ERRORS as exc:  # after the relay: the arm moved; only the note is missing
+            self.storage.report("lane_state", exc)
 
     def _persist_time(self) -> None:
         seen = self.machine.last_seen
         if seen is not None:
             try:
                 self.store.put("last_seen", format_ts(seen))
-            except GatepostError as exc:
+            except STORAGE_ERRORS as exc:
                 log.error("cannot persist the clock high-water mark: %s", exc)
+                self.storage.report("lane_state", exc)
 
     def _say(self, message: Message) -> None:
         # A pole display has two short rows: it shows the site's language; the
@@ -524,6 +581,8 @@ class Lane:
                 return
             if woke:
                 self._wake.clear()
+                while self._deferred:
+                    self._guarded(self._deferred.popleft())
                 continue
             self._guarded(Tick())
             self._persist_time()
@@ -626,8 +685,18 @@ class Lane:
         """The outbox crossed its near-full mark (``Outbox.on_near_full``): alarm on the lane.
 
         Safe from the outbox's notify on the lane's own thread (queued behind the current input).
+        From another thread that writes while holding the storage guard (the console, the guard's
+        probe) it never waits for the lane's lock: the timer thread hands it to the machine.
         """
-        self._guarded(BacklogChanged(near_full, depth, bound))
+        item = BacklogChanged(near_full, depth, bound)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._guarded(item)
+            finally:
+                self._lock.release()
+            return
+        self._deferred.append(item)
+        self._wake.set()
 
     # ----------------------------------------------------------------- site config from central
 
@@ -643,8 +712,8 @@ class Lane:
         if not reason:
             raise LaneRefused("an occupancy correction needs a reason", "修正车位数须填写原因")
         with self._lock:
-            self.sink.emit(EventType.OCCUPANCY_CORRECTED,
-                           OccupancyCorrected(occupied=occupied, reason=reason[:500], by=by[:64]))
+            self.storage.emit(EventType.OCCUPANCY_CORRECTED,
+                              OccupancyCorrected(occupied=occupied, reason=reason[:500], by=by[:64]))
             return self.machine.occupancy.correct(occupied)
 
     def set_clock_sync(self, synced: bool) -> None:
@@ -659,11 +728,42 @@ class Lane:
             "barrier_driver": str(getattr(self.barrier, "state", "unknown")),
             "card_station": str(getattr(self.card_station, "status", "none")) if self.card_station else None,
             "storage_error": self.storage_error,
+            "storage_held": self.storage.held,
             "ready": self.ready.is_set(),
             "camera": str(getattr(self.camera, "status", "ok")) if self.camera is not None else None,
             "snapshots": self.snapshots.status if self.snapshots is not None else None,
         }
         return status
+
+
+def _withholdable(effect: Effect) -> bool:
+    """What a decision whose record is not on disk leaves undone: its raise and its used mark.
+
+    Never the safety re-open over a vehicle under a closing arm, and never a close.
+    """
+    if isinstance(effect, OpenBarrier):
+        return effect.cause != "safety"
+    return isinstance(effect, MarkUsed)
+
+
+class _CurrentSink:
+    """The storage guard's writer: whatever ``lane.sink`` is now.
+
+    The booth console puts its shift ledger in front of the outbox after the
+    lane is built (:func:`edge.console.ledger.watch_lane`); held events go the
+    same way when storage recovers.
+    """
+
+    def __init__(self, lane: Lane) -> None:
+        self._lane = lane
+
+    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
+                  at: datetime | None = None) -> Sequence[Any]:
+        sink = self._lane.sink
+        emit_many = getattr(sink, "emit_many", None)
+        if callable(emit_many):
+            return list(emit_many(events, at=at) if at is not None else emit_many(events))
+        return [sink.emit(t, d) for t, d in events]
 
 
 class _SinkFailed(Exception):

@@ -42,6 +42,15 @@ close, lost ticket, overriding a full lot) are refused with
 :class:`LaneRefused`: with nobody on duty nobody can be accountable for them.
 A ticket already being written when the guard signs off is finished and let
 in: that decision was taken while someone was on duty.
+
+Storage faults (DESIGN.md §4, safety before bookkeeping) are inputs too:
+:class:`StorageFailed` and :class:`StorageRecovered`. While storage fails the
+barrier still closes once the lane is clear (closing never depends on a write),
+but the lane starts no transit that needs a durable record: no ticket is issued,
+no fee is quoted or taken, no lost ticket is handled, and residents' badges
+pass only when ``LaneSettings.storage_fault_badges`` says so. The guard's
+manual raise and close still work (the service holds their events in memory
+until storage recovers). The pole display says why.
 """
 
 from __future__ import annotations
@@ -87,6 +96,8 @@ from edge.lane.inputs import (
     PresenceChanged,
     ReaderFailed,
     Recover,
+    StorageFailed,
+    StorageRecovered,
     Tick,
     TicketInvalid,
     TicketPresented,
@@ -169,6 +180,8 @@ class LaneSettings:
     """Wait this long after the safety loop clears before closing (a long vehicle's tail)."""
     unattended_mode: UnattendedMode = "badges_only"
     """What the lane lets through while no guard is signed on (see the module docstring)."""
+    storage_fault_badges: bool = False
+    """Whether whitelisted badges still pass while storage fails (their events held in memory)."""
 
 
 @dataclass(slots=True)
@@ -215,6 +228,7 @@ class LaneStatus:
     attended: bool = True
     unattended_mode: str = "badges_only"
     backlog_alarm: bool = False
+    storage_fault: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -242,6 +256,8 @@ class LaneMachine:
         self.settings = settings
         self.guard_on_duty = guard_on_duty
         self.backlog_alarm = False
+        self.storage_fault: str | None = None
+        """Why the lane cannot write its records, or None (set by StorageFailed / StorageRecovered)."""
         self._clock = clock
         self.occupancy = occupancy
         self._quoter = quoter
@@ -278,6 +294,11 @@ class LaneMachine:
         return now
 
     @property
+    def clock(self) -> Callable[[], datetime]:
+        """The clock the machine was given (the lane's stores stamp with the same one)."""
+        return self._clock
+
+    @property
     def last_seen(self) -> datetime | None:
         return self._last_now
 
@@ -298,7 +319,7 @@ class LaneMachine:
         since = self._phase_since
         if since is not None:
             if (self.phase == Phase.WAITING and self.settings.role == "entry" and self.settings.medium == "paper"
-                    and self.attended):
+                    and self.attended and self.storage_fault is None):
                 deadlines.append(since + timedelta(seconds=self.settings.issue_delay_s))
             elif self.phase == Phase.OPEN and not self.passing:
                 deadlines.append(since + timedelta(seconds=self.settings.open_timeout_s))
@@ -358,6 +379,10 @@ class LaneMachine:
                 return self._on_GuardChanged(item)
             case BacklogChanged():
                 return self._on_BacklogChanged(item)
+            case StorageFailed():
+                return self._on_StorageFailed(item)
+            case StorageRecovered():
+                return self._on_StorageRecovered(item)
             case _:
                 _unknown_input(item)
 
@@ -424,7 +449,15 @@ class LaneMachine:
         return messages.UNATTENDED_BADGES_ONLY
 
     def _idle_message(self) -> Message:
+        if self.storage_fault is not None:
+            return messages.STORAGE_FAULT
         return messages.OUTBOX_BACKLOG if self.backlog_alarm else messages.WELCOME
+
+    def _require_storage(self, what: str, what_zh: str) -> None:
+        if self.storage_fault is not None:
+            log.warning("refused while storage fails: %s", what)
+            raise LaneRefused(f"records cannot be saved ({self.storage_fault}): {what} is refused until storage "
+                              f"recovers", f"记录无法保存(存储故障):暂停{what_zh}")
 
     def _require_guard(self, what: str, what_zh: str) -> None:
         if not self.attended:
@@ -483,7 +516,9 @@ class LaneMachine:
             self._enter(Phase.REFUSED_FULL)
             return effects
         self._enter(Phase.WAITING)
-        if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
+        if self.storage_fault is not None:
+            effects.append(self._show(messages.STORAGE_FAULT))
+        elif self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
             effects.append(self._show(self._unattended_message()))
         elif self.settings.role == "entry" and self.settings.medium == "paper":
             effects.append(self._show(messages.WELCOME))
@@ -550,9 +585,14 @@ class LaneMachine:
         if uid in self.whitelist:
             if self._closed_to_all():
                 return self._badge_refused_closed(uid)
+            if self._storage_refuses_badges():
+                return self._badge_refused_storage(uid)
             return self._badge_pass(uid, self.whitelist[uid])
         if self.phase == Phase.REFUSED_FULL:
             return [self._show(messages.LOT_FULL)]
+        if self.storage_fault is not None:
+            log.info("card refused: storage failing", extra={"uid": uid})
+            return [self._show(messages.STORAGE_FAULT)]
         if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
             log.info("card refused: lane unattended", extra={"uid": uid, "mode": self.settings.unattended_mode})
             return [self._show(self._unattended_message())]
@@ -569,6 +609,9 @@ class LaneMachine:
         return [WriteCard(serial, now, self.transit.vehicle_class)]
 
     def _issue_paper(self) -> list[Effect]:
+        if self.storage_fault is not None:
+            log.info("paper ticket refused: storage failing")
+            return [self._show(messages.STORAGE_FAULT)]
         now = self.now()
         serial = self._serials(now)
         self.transit.serial = serial
@@ -593,6 +636,13 @@ class LaneMachine:
         if self.phase != Phase.ISSUING or item.serial != transit.serial or transit.pending_entry_at is None:
             log.warning("ticket write result for no pending ticket", extra={"serial": item.serial})
             return []
+        if self.storage_fault is not None:
+            # Its ticket_issued could not be stored: the ticket is void here and nobody enters on it.
+            log.warning("ticket written as storage failed: not issued", extra={"serial": item.serial})
+            transit.serial = None
+            transit.pending_entry_at = None
+            self._enter(Phase.WAITING if self.arming else Phase.IDLE)
+            return [self._show(messages.STORAGE_FAULT)]
         medium: Medium = self.settings.medium
         effects: list[Effect] = [
             Emit(EventType.TICKET_ISSUED, TicketIssued(
@@ -619,6 +669,7 @@ class LaneMachine:
 
     def _on_OverrideFull(self, item: OverrideFull) -> list[Effect]:
         self._require_guard("overriding a full lot", "车位已满放行")
+        self._require_storage("overriding a full lot", "车位已满放行")
         reason = self._reason(item.reason, "overriding a full lot")
         if self.phase != Phase.REFUSED_FULL:
             raise LaneRefused("no vehicle is being refused for a full lot", "当前没有因车位已满被拒的车辆")
@@ -648,7 +699,20 @@ class LaneMachine:
             ]
         if self._closed_to_all():
             return self._badge_refused_closed(badge)
+        if self._storage_refuses_badges():
+            return self._badge_refused_storage(badge)
         return self._badge_pass(badge, holder)
+
+    def _storage_refuses_badges(self) -> bool:
+        return self.storage_fault is not None and not self.settings.storage_fault_badges
+
+    def _badge_refused_storage(self, badge: str) -> list[Effect]:
+        log.info("badge refused: storage failing", extra={"badge": badge})
+        return [
+            Emit(EventType.BADGE_REJECTED, BadgeRejected(
+                badge=badge[:32], reason="storage fault: records cannot be saved", direction=self._direction())),
+            self._show(messages.STORAGE_FAULT),
+        ]
 
     def _badge_refused_closed(self, badge: str) -> list[Effect]:
         log.info("badge refused: lane unattended, refusing all", extra={"badge": badge})
@@ -693,6 +757,13 @@ class LaneMachine:
         if self.phase not in (Phase.WAITING, Phase.CHECKING, Phase.AWAITING_PAYMENT) or not self.arming:
             return []
         ticket = item.ticket
+        if self.storage_fault is not None:
+            # No fee quoted, no exit: neither the payment nor the used mark could be recorded.
+            log.info("ticket refused: storage failing", extra={"serial": ticket.serial})
+            cancel: list[Effect] = [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            self._reset_transit()
+            self._enter(Phase.WAITING)
+            return cancel + [self._show(messages.STORAGE_FAULT)]
         if self._closed_to_all():
             log.info("ticket refused: lane unattended, refusing all", extra={"serial": ticket.serial})
             closing: list[Effect] = [CancelPayment(self._pending.serial)] if self._pending is not None else []
@@ -765,6 +836,7 @@ class LaneMachine:
 
     def _on_PaymentReceived(self, item: PaymentReceived) -> list[Effect]:
         self._require_guard("taking a payment", "收费确认")
+        self._require_storage("taking a payment", "收费")
         if self.phase != Phase.AWAITING_PAYMENT or self._pending is None:
             raise LaneRefused("no fee is waiting to be paid at this lane", "本车道没有待收费用")
         if item.method not in ("cash", "epay"):
@@ -775,6 +847,7 @@ class LaneMachine:
         if self.settings.role != "exit":
             raise LaneRefused("lost tickets are handled at an exit lane", "遗失卡请在出口车道处理")
         self._require_guard("a lost ticket", "遗失卡处理")
+        self._require_storage("a lost ticket", "遗失卡处理")
         plate = (item.plate or "").strip().upper()
         if not plate or len(plate) > 16:
             raise LaneRefused("lost ticket needs the vehicle's plate (1-16 characters)", "遗失卡须登记车牌号")
@@ -916,6 +989,8 @@ class LaneMachine:
                 return [self._show(self._unattended_message())]
             if self.attended:
                 paper = self.settings.role == "entry" and self.settings.medium == "paper"
+                if self.storage_fault is not None:
+                    return [self._show(messages.STORAGE_FAULT)]
                 return [self._show(messages.WELCOME if paper else messages.PLACE_CARD)]
         return []
 
@@ -932,6 +1007,44 @@ class LaneMachine:
         if self.phase == Phase.IDLE:
             effects.append(self._show(self._idle_message()))
         return effects
+
+    # ----------------------------------------------------------------- storage faults
+
+    def _on_StorageFailed(self, item: StorageFailed) -> list[Effect]:
+        """Stop starting transits that need a record; undo an opening the service withheld."""
+        first = self.storage_fault is None
+        self.storage_fault = (item.detail or "storage fault")[:500]
+        if first:
+            log.error("storage failing: %s", self.storage_fault)
+        effects: list[Effect] = []
+        if item.open_withheld and self.barrier_open:
+            # The decision's events are held in memory but the arm never rose: say it stays down.
+            self.passing = False
+            effects += self._close("storage_fault")
+        if self._pending is not None:
+            effects.append(CancelPayment(self._pending.serial))
+        if self.phase in (Phase.WAITING, Phase.AWAITING_PAYMENT, Phase.CHECKING) or (
+                self.phase == Phase.OPEN and item.open_withheld):
+            self._reset_transit()
+            self._enter(Phase.WAITING if self.arming else Phase.IDLE)
+        if self.phase in (Phase.IDLE, Phase.WAITING, Phase.REFUSED_FULL) and (first or item.open_withheld):
+            effects.append(self._show(messages.STORAGE_FAULT))
+        return effects
+
+    def _on_StorageRecovered(self, item: StorageRecovered) -> list[Effect]:
+        if self.storage_fault is None:
+            return []
+        log.warning("storage recovered: the lane takes transits again")
+        self.storage_fault = None
+        if self.phase == Phase.IDLE:
+            return [self._show(self._idle_message())]
+        if self.phase == Phase.WAITING and self.arming:
+            self._phase_since = self.now()  # a paper lane's issue delay starts again
+            if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
+                return [self._show(self._unattended_message())]
+            paper = self.settings.role == "entry" and self.settings.medium == "paper"
+            return [self._show(messages.WELCOME if paper else messages.PLACE_CARD)]
+        return []
 
     # ----------------------------------------------------------------- status
 
@@ -954,6 +1067,7 @@ class LaneMachine:
             occupied=snap.occupied, capacity=snap.capacity,
             guard_on_duty=self.guard_on_duty, attended=self.attended,
             unattended_mode=self.settings.unattended_mode, backlog_alarm=self.backlog_alarm,
+            storage_fault=self.storage_fault,
         )
 
 

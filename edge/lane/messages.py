@@ -72,6 +72,11 @@ UNATTENDED_CLOSED = Message(
 OUTBOX_BACKLOG = Message(
     "outbox_backlog", "记录积压未上传,请检查网络", "Records piling up unsent: check the network"
 )
+STORAGE_FAULT = Message(
+    "storage_fault", "记录故障,暂停发卡收费,请联系岗亭",
+    "Records cannot be saved: no tickets or payments. Please ask the guard.",
+)
+"""The lane cannot write its records (disk full, read-only, I/O error): it starts no transit it cannot record."""
 
 
 def fee_due_unattended(minutes: int, fee_minor: int, currency: str) -> Message:

@@ -85,6 +85,8 @@ class Snapshots:
         self._name_lock = threading.Lock()
         self.saved = 0
         self.failed = 0
+        self.on_fault: Callable[[str, BaseException], None] | None = None
+        """The lane's storage guard (``report``): a folder that refuses files is a storage fault."""
 
     # ------------------------------------------------------------------ state
 
@@ -188,6 +190,8 @@ class Snapshots:
             self.failed += 1
             self._dir_error = exc.strerror or str(exc)
             log.error("snapshot %s not stored: %s", ref, exc)
+            if self.on_fault is not None:
+                self.on_fault("snapshots", exc)
             return
         except GatepostError as exc:
             self.failed += 1
@@ -197,6 +201,12 @@ class Snapshots:
         self._files += 1
         if self._files > self.keep:
             self._prune()
+
+    def probe_folder(self) -> None:
+        """Raise OSError unless the folder takes a file now (the storage guard's recovery probe)."""
+        self._check_folder()
+        if self._dir_error is not None:
+            raise OSError(f"snapshot folder {self.directory}: {self._dir_error}")
 
     def _check_folder(self) -> None:
         """Make sure the folder exists and takes a file; remembers why not."""

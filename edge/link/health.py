@@ -2,7 +2,8 @@
 
 Central's dashboard shows it per lane: outbox depth and the age of the oldest
 unsent event (is the lane cut off?), barrier and reader states, clock skew
-(can its times be trusted?), uptime and software version. The link knows the
+(can its times be trusted?), storage (can it still write its records?),
+uptime and software version. The link knows the
 outbox and the clock; the lane and kiosk add the rest through providers.
 """
 
@@ -22,6 +23,7 @@ from edge.errors import GatepostError
 from edge.link.clock import ClockSkew
 from edge.link.outbox import Outbox
 from edge.link.port import Link
+from edge.link.storage import StorageGuard
 from edge.wire import Health, format_ts, health_topic, utc_now
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class HealthReporter:
         role: Literal["entry", "exit", "kiosk", "booth"],
         outbox: Outbox | None = None,
         skew: ClockSkew | None = None,
+        storage: StorageGuard | None = None,
         version: str = __version__,
         interval_s: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
@@ -56,6 +59,7 @@ class HealthReporter:
         self.role = role
         self.outbox = outbox
         self.skew = skew
+        self.storage = storage
         self.version = version
         self.interval_s = interval_s
         self._topic = health_topic(site, device)
@@ -68,6 +72,8 @@ class HealthReporter:
         self._thread: threading.Thread | None = None
         self.last: Health | None = None
         link.add_connect_listener(self._wake.set)
+        if storage is not None:  # a storage fault (or its end) is reported at once, not in 30 s
+            storage.add_listener(lambda fault: self._wake.set())
 
     def provide(self, provider: Provider) -> None:
         """Add a source of health fields; a failing or invalid one is logged and left out."""
@@ -93,6 +99,8 @@ class HealthReporter:
                 fields["oldest_unsent_s"] = int(self.outbox.oldest_unsent_age_s())
             except GatepostError as exc:
                 log.error("health: outbox unreadable: %s", exc)
+        if self.storage is not None:
+            fields.update(self.storage.status())  # storage: "ok" or the error, and since when
         if self.skew is not None:
             fields["clock_skew_ms"] = self.skew.skew_ms
             fields["clock_synced"] = self.skew.synced(self._mono())

@@ -18,6 +18,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
@@ -120,8 +121,9 @@ class CountingSink:
         self._metrics.observe(event_type, data)
         return envelope
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]]) -> list[Envelope]:
-        envelopes: list[Envelope] = self._sink.emit_many(events)  # type: ignore[attr-defined]
+    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
+                  at: datetime | None = None) -> list[Envelope]:
+        envelopes: list[Envelope] = self._sink.emit_many(events, at=at)  # type: ignore[attr-defined]
         for event_type, data in events:
             self._metrics.observe(event_type, data)
         return envelopes

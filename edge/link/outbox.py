@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from edge.errors import GatepostError, OutboxFull, PayloadError
+from edge.errors import GatepostError, OutboxFull, PayloadError, StorageFault
 from edge.wire import (
     CRITICAL_EVENTS,
     Envelope,
@@ -85,6 +85,10 @@ class OutboxError(GatepostError, OSError):
 
     A lane that gets this for a critical event must not move the barrier.
     """
+
+
+class OutboxWriteFailed(OutboxError, StorageFault):
+    """SQLite refused an append: a storage fault (the lane holds the events in memory)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -230,21 +234,23 @@ class Outbox:
         )
         raise OutboxFull(f"outbox at its bound ({self._depth}/{self.bound}): {event_type} not stored")
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]]) -> list[Envelope]:
+    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
+                  at: datetime | None = None) -> list[Envelope]:
         """Append several events in one transaction and one fsync; all or none are stored.
 
         The lane uses it when a decision and its ``barrier_opened`` go out
         together, so the relay waits for one flush instead of two.
         """
-        return self._append_all([(t, d, None) for t, d in events])
+        return self._append_all([(t, d, None) for t, d in events], at)
 
     def _append(self, event_type: EventType, data: EventData, ckey: str | None) -> Envelope:
         return self._append_all([(event_type, data, ckey)])[0]
 
-    def _append_all(self, items: list[tuple[EventType, EventData, str | None]]) -> list[Envelope]:
+    def _append_all(self, items: list[tuple[EventType, EventData, str | None]],
+                    at: datetime | None = None) -> list[Envelope]:
         if not items:
             return []
-        now = self._clock()
+        now = at or self._clock()  # ``at``: events held in memory through a storage fault keep their time
         with self._lock:
             self._check_open()
             first = self._last_seq + 1
@@ -276,7 +282,8 @@ class Outbox:
                 self._rollback(db)
                 kinds = ", ".join(str(t) for t, _, _ in items)
                 log.error("outbox write failed for %s (seq %d): %s", kinds, first, exc)
-                raise OutboxError(f"outbox write failed for {kinds}: {exc}") from exc
+                fault = OutboxWriteFailed if isinstance(exc, (sqlite3.Error, OSError)) else OutboxError
+                raise fault(f"outbox write failed for {kinds}: {exc}") from exc
             self._last_seq = envelopes[-1].seq
             self._depth += len(envelopes)
             changed = self._update_near_full()

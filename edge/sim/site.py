@@ -242,7 +242,7 @@ def build_sim_lane(
             occupancy=occupancy or Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces),
             quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
             sink=outbox, store=store, codec=codec, guard_on_duty="booth",
-            whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
+            whitelist=DEMO_WHITELIST if whitelist is None else whitelist, storage=lane_cfg,
         )
         closers.append(lane_obj.stop)
         lane_obj.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None

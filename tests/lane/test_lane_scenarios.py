@@ -367,4 +367,6 @@ def test_an_event_that_cannot_be_stored_never_moves_the_barrier(lanes):
     wait_for(lambda: entry.lane.status().extra["storage_error"], what="storage error reported")
     time.sleep(0.3)
     assert entry.barrier.state == "closed"
-    assert entry.display.rows and "道闸故障" in "".join(entry.display.rows).replace(" ", "")
+    # Safety before bookkeeping: the lane says its records fail (tests/lane/test_storage_faults.py has the rest).
+    assert entry.lane.status().storage_fault
+    assert entry.display.rows and "记录故障" in "".join(entry.display.rows).replace(" ", "")

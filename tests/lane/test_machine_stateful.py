@@ -10,11 +10,19 @@ raises for anything but a whitelisted badge or card, a verified ticket with
 nothing to pay (``badges_only`` only), central's remote raise, the safety
 re-open over a vehicle, or the end of a ticket write begun while a guard was
 on duty; it never starts issuing a ticket, and every booth action is refused.
+
+Storage fails and recovers at random too (``StorageFailed`` / ``StorageRecovered``,
+as the lane service feeds them, including the decision whose record could not be
+written and whose raise the service withheld). While storage fails the lane
+issues no ticket, quotes and takes no money, and raises only for the guard's or
+central's raise, the safety re-open, or a badge when the site allows badges in a
+storage fault. Whatever happens, the arm is never left up over an empty lane
+longer than its open timeout (plus the close delay).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
@@ -37,9 +45,12 @@ from edge.lane.machine import (
     OpenBarrier,
     OverrideFull,
     PaymentReceived,
+    Phase,
     PresenceChanged,
     PrintTicket,
     Recover,
+    StorageFailed,
+    StorageRecovered,
     Tick,
     TicketInvalid,
     TicketPresented,
@@ -60,6 +71,9 @@ BADGES = st.sampled_from(["0A1B2C3D4E", "04AABBCCDD", "FFFFFFFFFF", "", "ZZ"])
 
 
 BOOTH_ACTIONS = (PaymentReceived, LostTicketClaimed, OverrideFull, ManualClose)
+NEEDS_A_RECORD = {EventType.TICKET_ISSUED, EventType.FEE_QUOTED, EventType.PAYMENT_CONFIRMED,
+                  EventType.LOST_TICKET, EventType.FREE_EXIT}
+"""Events of a transit the lane must not start while it cannot write its records."""
 
 
 class LaneRules(RuleBasedStateMachine):
@@ -69,10 +83,16 @@ class LaneRules(RuleBasedStateMachine):
         self.lane = build_machine("entry", TARIFF, self.clock, capacity=3, reserved=1)
         self.opens = 0
         self.last_write: str | None = None
+        self.last_opened = False
+        self.clear_up_since: datetime | None = None
+        self.latest = self.clock.now
+        """The latest time the clock has shown: a step back (no RTC on a Pi) restarts wall-clock timers."""
 
     def feed(self, item: object) -> None:
         presence_before = self.lane.presence
         unattended = self.lane.guard_on_duty is None
+        storage_failing = self.lane.storage_fault is not None
+        self.last_opened = False
         try:
             effects = self.lane.handle(item)  # type: ignore[arg-type]
         except LaneRefused:
@@ -84,7 +104,10 @@ class LaneRules(RuleBasedStateMachine):
         for effect in effects:
             if isinstance(effect, Emit):
                 emitted.append(effect)
+                assert not (storage_failing and effect.event_type in NEEDS_A_RECORD), \
+                    f"{effect.event_type} while storage fails, after {item}"
             if isinstance(effect, WriteCard | PrintTicket):
+                assert not storage_failing, f"ticket started while storage fails after {item}"
                 assert not unattended, f"ticket issued with nobody on duty after {item}"
                 self.last_write = effect.serial
             if isinstance(effect, CloseBarrier):
@@ -93,6 +116,11 @@ class LaneRules(RuleBasedStateMachine):
                 assert emitted and emitted[-1].event_type == EventType.BARRIER_CLOSED
             if isinstance(effect, OpenBarrier):
                 self.opens += 1
+                self.last_opened = not storage_failing
+                if storage_failing and emitted[-1].data.cause != "safety":
+                    kinds = {e.event_type for e in emitted}
+                    badge = EventType.BADGE_ACCEPTED in kinds and self.lane.settings.storage_fault_badges
+                    assert badge or EventType.MANUAL_RAISE in kinds, f"raised while storage fails for {item}"
                 assert emitted and emitted[-1].event_type == EventType.BARRIER_OPENED
                 justified = {e.event_type for e in emitted} & JUSTIFY
                 assert justified or emitted[-1].data.cause == "safety", f"raise without a reason: {item}"
@@ -198,6 +226,33 @@ class LaneRules(RuleBasedStateMachine):
     def restart(self, was_open: bool) -> None:
         self.feed(Recover(barrier_was_open=was_open))
 
+    @rule(during_last=st.booleans())
+    def storage_fails(self, during_last: bool) -> None:
+        """The disk refuses a write: of the last decision (its raise withheld), or of anything later."""
+        withheld = during_last and self.last_opened and self.lane.storage_fault is None
+        self.feed(StorageFailed("outbox: database or disk is full", open_withheld=withheld))
+
+    @rule()
+    def storage_recovers(self) -> None:
+        self.feed(StorageRecovered())
+
+    @invariant()
+    def arm_never_left_up_over_an_empty_lane(self) -> None:
+        lane = self.lane
+        clear_and_up = (lane.barrier_open and not lane.presence and not lane.arming
+                        and lane.phase != Phase.OUT_OF_SERVICE)  # out of service: only the guard acts
+        latest, self.latest = self.latest, max(self.latest, self.clock.now)
+        if not clear_and_up:
+            self.clear_up_since = None
+            return
+        assert lane.next_deadline() is not None, "arm up over an empty lane with nothing due to close it"
+        if self.clear_up_since is None:
+            # Counted from the latest time the clock had shown: after a step back, only time past it counts.
+            self.clear_up_since = max(self.clock.now, latest)
+        limit = lane.settings.open_timeout_s + lane.settings.close_delay_s
+        assert (self.clock.now - self.clear_up_since).total_seconds() <= limit, \
+            f"arm up over an empty lane for longer than {limit} s (storage fault: {lane.storage_fault})"
+
     @invariant()
     def count_is_sane(self) -> None:
         snap = self.lane.occupancy.snapshot()
@@ -216,6 +271,15 @@ class UnattendedExitRules(LaneRules):
     def __init__(self) -> None:
         super().__init__()
         self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, guard=None)
+
+
+class StorageBadgesExitRules(LaneRules):
+    """An exit lane whose site lets residents' badges through a storage fault."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0,
+                                  storage_fault_badges=True)
 
 
 class RefuseAllEntryRules(LaneRules):
@@ -241,6 +305,8 @@ TestExitLaneStateful = ExitLaneRules.TestCase
 TestExitLaneStateful.settings = _settings
 TestUnattendedExitStateful = UnattendedExitRules.TestCase
 TestUnattendedExitStateful.settings = _fewer
+TestStorageBadgesExitStateful = StorageBadgesExitRules.TestCase
+TestStorageBadgesExitStateful.settings = _fewer
 TestRefuseAllEntryStateful = RefuseAllEntryRules.TestCase
 TestRefuseAllEntryStateful.settings = _fewer
 TestRefuseAllExitStateful = RefuseAllExitRules.TestCase

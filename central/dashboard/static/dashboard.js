@@ -98,6 +98,7 @@
     const readers = d.readers || {};
     row(t("tile.readers"), Object.keys(readers).map(function (k) { return k + ": " + readers[k]; }).join(", ") || "—", "readers");
     if (d.guard_on_duty) row(t("tile.guard"), d.guard_on_duty, "guard");
+    if (d.storage && d.storage !== "ok") row(t("tile.storage"), "⚠ " + d.storage, "storage bad");
     div.appendChild(dl);
     if ((d.active_alarms || []).length) {
       const ul = node("ul", "tile-alarms");
