@@ -10,6 +10,8 @@ connection; lifting it is the recovery.
 
 from __future__ import annotations
 
+import pytest
+
 from edge.lane import messages
 from edge.lane.effects import WriteCard
 from tests.lane.sim import wait_for
@@ -26,6 +28,8 @@ from tests.lane.test_storage_faults import (
 def test_a_failing_shift_ledger_puts_the_lane_in_a_storage_fault_shown_on_the_booth_console(make_post):
     post = make_post(("entry-1",), serve=False)
     sim = post.lanes["entry-1"]
+    if sim.rdm6300 is None:
+        pytest.skip(f"{sim.profile.board.name}: no badge reader for the resident who starts the shift's records")
     lane = sim.lane
     lane.storage.probe_interval_s = 0.1
     recorder = Recorder(sim)

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from tests.kiosk.helpers import form, start_kiosk
 from tests.lane.sim import wait_for
 from tests.lane.test_storage_faults import allow_writes, deny_writes
+from tests.support.browser import Browser
 
 
 def checked_in(agent) -> list[str]:
@@ -36,7 +36,7 @@ def test_kiosk_refuses_check_ins_it_cannot_record_and_sends_the_held_ones_after_
     agent = start_kiosk(tmp_path, 1, monkeypatch, connect=False)
     try:
         agent.kiosk.storage.probe_interval_s = 0.1
-        http = httpx.Client(base_url=agent.url, timeout=10)
+        http = Browser.at(agent.url).open()  # the kiosk page's CSRF token on every POST
         first = http.post("/api/check-in", json=form(name="Before Bo")).json()
         assert first["ok"]
         db = agent.outbox._emit_db if site == "outbox" else agent.store._db

@@ -72,7 +72,7 @@ from edge.ticket import new_serial
 from edge.wire import EventType
 from tests.lane.clock import StepClock
 from tests.lane.conftest import build_machine
-from tests.lane.sim import wait_for
+from tests.lane.sim import lane_config, sim_profile, wait_for
 from tests.support.services import IN_CI
 
 RESIDENT = "0A1B2C3D4E"  # on the simulated site's whitelist
@@ -349,7 +349,8 @@ def fill(disk: Path) -> Path:
 
 def test_a_full_512k_filesystem_closes_the_barrier_refuses_tickets_and_catches_up_when_space_returns(
         tiny_disk, tariff):
-    entry = build_sim_lane("entry", tiny_disk, tariff=tariff, camera=False)
+    entry = build_sim_lane("entry", tiny_disk, tariff=tariff, camera=False, profile=sim_profile("pi4_lane"),
+                           lane=lane_config())
     try:
         entry.lane.storage.probe_interval_s = 0.1
         recorder = Recorder(entry)
@@ -403,7 +404,8 @@ def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_fo
     events stay held, and when the agent stops each is logged whole.
     """
     mount_point, device = ext4_disk
-    entry = build_sim_lane("entry", mount_point, tariff=tariff, camera=False)
+    entry = build_sim_lane("entry", mount_point, tariff=tariff, camera=False, profile=sim_profile("pi4_lane"),
+                           lane=lane_config())
     try:
         entry.lane.storage.probe_interval_s = 0.1
         recorder = Recorder(entry)
@@ -460,7 +462,7 @@ def test_the_safety_reopen_over_a_vehicle_is_never_withheld_for_a_failed_write(l
     """A car rolls under an arm that is coming down just as the disk refuses writes: the arm goes back up."""
     from edge.hw.gpio import activate, deactivate
 
-    entry = lanes("entry", camera=False, travel_s=1.5, travel_timeout_s=5.0)  # a slow arm, to be caught moving
+    entry = lanes("entry", camera=False, barrier={"travel_s": 1.5, "travel_timeout_s": 5.0})  # a slow arm, to be caught moving
     entry.lane.storage.probe_interval_s = 0.1
     car = badge_and_open(entry)
     recorder = Recorder(entry)
