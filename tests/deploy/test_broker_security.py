@@ -20,34 +20,17 @@ import pytest
 from central.provision import Provisioner, hash_password
 from edge import wire
 from edge.errors import ConfigError, GatepostError
-from tests.support.services import MOSQUITTO, Broker, free_port, require
+from tests.support.secure_broker import SecureBroker, make_certs
+from tests.support.services import MOSQUITTO, require
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_CONF = REPO / "deploy" / "mosquitto" / "gatepost.conf"
 GATEPOST = str(Path(sys.executable).parent / "gatepost")
-MAKE_CERTS = REPO / "deploy" / "mosquitto" / "make-certs.sh"
-
-
-class SecureBroker(Broker):
-    """The shipped config with /etc/gatepost and /var/lib/mosquitto moved under workdir."""
-
-    tls_port: int = 0
-    etc: Path = Path()
-
-    def write_config(self) -> None:
-        text = SHIPPED_CONF.read_text()
-        text = text.replace("/etc/gatepost", str(self.etc)).replace("/var/lib/mosquitto/", f"{self.workdir}/")
-        text = text.replace("listener 8883", f"listener {self.tls_port}")
-        text = text.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(f"user root\nlog_dest file {self.workdir}/mosquitto.log\n{text}")
 
 
 @pytest.fixture
 def site(tmp_path: Path):
     require(MOSQUITTO is not None, "mosquitto")
     etc = tmp_path / "etc"
-    subprocess.run(["bash", str(MAKE_CERTS), str(etc / "tls"), "localhost", "30"], check=True, capture_output=True)
+    make_certs(etc / "tls")
     prov = Provisioner(etc)
     creds = {
         "lane-a": prov.provision_device("site-1", "lane-a", role="entry"),
@@ -55,9 +38,7 @@ def site(tmp_path: Path):
         "lane-x": prov.provision_device("site-2", "lane-x", role="entry"),
         "central": prov.provision_central(),
     }
-    broker = SecureBroker(tmp_path / "broker")
-    broker.etc = etc
-    broker.tls_port = free_port()
+    broker = SecureBroker(tmp_path / "broker", etc=etc)
     # start() waits on the loopback listener, opened together with the TLS one.
     broker.start()
     yield broker, creds, etc
@@ -116,7 +97,7 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
 
 def test_device_publishes_only_under_its_own_prefix(site):
     broker, creds, etc = site
-    central = Client(broker, etc, "central", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central-ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     central.subscribe("gatepost/v1/#")
     own = wire.event_topic("site-1", "lane-a", "vehicle_arrived")
@@ -150,7 +131,7 @@ def test_device_reads_only_its_own_commands_and_its_sites_config(site):
     lane_a = Client(broker, etc, "lane-a", creds["lane-a"].password)
     assert lane_a.wait_connected()
     lane_a.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters
-    central = Client(broker, etc, "central", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central-ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     mine = wire.cmd_topic("site-1", "lane-a", "raise")
     for topic in (wire.cmd_topic("site-1", "lane-b", "raise"), wire.config_topic("site-2", "tariff"),
@@ -189,7 +170,8 @@ def test_wrong_password_anonymous_and_plaintext_are_refused(site):
 def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
     """The default max_queued_messages (1000) would drop most of this silently."""
     broker, creds, etc = site
-    sub = Client(broker, etc, "central", creds["central"].password, tls=False, client_id="ingest-1", clean=False)
+    sub = Client(broker, etc, "central-ingest-0", creds["central"].password, tls=False,
+                 client_id="central-ingest-0", clean=False)
     assert sub.wait_connected()
     sub.subscribe("gatepost/v1/+/+/event/+")
     sub.close()  # offline with a persistent session: the broker queues for it
@@ -203,7 +185,8 @@ def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
         info.wait_for_publish(10)
     lane.close()
 
-    back = Client(broker, etc, "central", creds["central"].password, tls=False, client_id="ingest-1", clean=False)
+    back = Client(broker, etc, "central-ingest-0", creds["central"].password, tls=False,
+                 client_id="central-ingest-0", clean=False)
     assert back.wait_connected()
     assert wait_until(lambda: len(back.messages) >= burst, timeout=20)
     assert sorted(int(p) for _, p in back.messages) == list(range(burst))
