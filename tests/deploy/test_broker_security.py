@@ -7,7 +7,6 @@ and ports moved into the test's directory; credentials and ACL come from
 
 from __future__ import annotations
 
-import ssl
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import pytest
 from central.provision import Provisioner, hash_password
 from edge import wire
 from edge.errors import ConfigError, GatepostError
-from tests.support.secure_broker import SecureBroker, make_certs
+from tests.support.secure_broker import Client, SecureBroker, make_certs, wait_until
 from tests.support.services import MOSQUITTO, require
 
 GATEPOST = str(Path(sys.executable).parent / "gatepost")
@@ -43,56 +42,6 @@ def site(tmp_path: Path):
     broker.start()
     yield broker, creds, etc
     broker.stop()
-
-
-class Client:
-    """A paho client that records what it receives; connects over TLS unless told not to.
-
-    Central uses the loopback listener, as the shipped config intends for a
-    central on the broker host; devices always come in over TLS.
-    """
-
-    def __init__(self, broker: SecureBroker, etc: Path, user: str | None, password: str | None,
-                 *, tls: bool = True, client_id: str | None = None, clean: bool = True) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.connected = threading.Event()
-        self.rc: object = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
-                                  clean_session=clean, protocol=mqtt.MQTTv311)
-        if user:
-            self.client.username_pw_set(user, password)
-        if tls:
-            self.client.tls_set(ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
-        port = broker.tls_port if tls else broker.port
-        self.client.connect("localhost", port, keepalive=10)
-        self.client.loop_start()
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.rc = reason_code
-        if not reason_code.is_failure:
-            self.connected.set()
-
-    def wait_connected(self, timeout: float = 5.0) -> bool:
-        return self.connected.wait(timeout)
-
-    def subscribe(self, topic: str) -> None:
-        self.client.subscribe(topic, qos=1)
-        time.sleep(0.2)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_device_publishes_only_under_its_own_prefix(site):

@@ -9,9 +9,15 @@ the bridge config that ``gatepost provision SITE --bridge`` rendered.
 
 from __future__ import annotations
 
+import ssl
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
 
 from tests.support.services import Broker, free_port
 
@@ -58,3 +64,71 @@ class SecureBroker(Broker):
     def log_text(self) -> str:
         path = self.workdir / "mosquitto.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+class Client:
+    """A paho client that records what it receives and how often it lost its connection.
+
+    Connects over TLS unless told not to: central uses the loopback listener,
+    as the shipped config intends for a central on the broker host; devices
+    and bridges always come in over TLS.
+    """
+
+    def __init__(self, broker: SecureBroker, etc: Path, user: str | None, password: str | None,
+                 *, tls: bool = True, client_id: str | None = None, clean: bool = True) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.connected = threading.Event()
+        self.disconnects = 0
+        self.rc: object = None
+        self._subacks: set[int] = set()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                  clean_session=clean, protocol=mqtt.MQTTv311)
+        if user:
+            self.client.username_pw_set(user, password)
+        if tls:
+            self.client.tls_set(ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client.max_inflight_messages_set(100)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self._subacks.add(mid)
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        port = broker.tls_port if tls else broker.port
+        self.client.connect("localhost", port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.rc = reason_code
+        if not reason_code.is_failure:
+            self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            self.disconnects += 1
+        self.connected.clear()
+
+    def wait_connected(self, timeout: float = 5.0) -> bool:
+        return self.connected.wait(timeout)
+
+    def subscribe(self, topic: str, timeout: float = 5.0) -> None:
+        """Subscribe and wait for the broker's SUBACK (an ACL-denied filter is acknowledged too)."""
+        _rc, mid = self.client.subscribe(topic, qos=1)
+        if not wait_until(lambda: mid in self._subacks, timeout):
+            raise AssertionError(f"no SUBACK for {topic} in {timeout}s")
+
+    def topics(self) -> list[str]:
+        return [t for t, _ in self.messages]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
