@@ -67,7 +67,7 @@ def device_acl(site: str, device: str) -> str:
             f"topic write {prefix}/cmd_result",
             f"topic read {prefix}/cmd/+",
             # Central's acknowledgement of the events it has stored (DESIGN.md §3).
-            f"topic read {prefix}/ack",
+            f"topic read {wire.ack_topic(site, device)}",
             f"topic read {wire.site_config_filter(site)}",
             f"topic read {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
         ]
@@ -83,7 +83,7 @@ def central_acl(login: str = CENTRAL_USER) -> str:
             f"topic read {root}/#",
             f"topic write {root}/+/+/cmd/+",
             f"topic write {root}/+/config/+",
-            f"topic write {root}/+/+/ack",
+            f"topic write {wire.ALL_ACKS}",
             f"topic write {root}/+/notify/+",
             # Home Assistant MQTT discovery, published by central when GATEPOST_HA_DISCOVERY=true.
             "topic write homeassistant/#",
