@@ -636,6 +636,9 @@ class Health(BaseModel):
     version: str
     uptime_s: int = Field(ge=0)
     outbox_depth: int = Field(ge=0)
+    """Events central has not acknowledged yet (unsent, in flight, or sent and unacknowledged)."""
+    outbox_unacked: int = Field(default=0, ge=0)
+    """Of those, the ones the broker took (PUBACK) that central has not acknowledged yet."""
     oldest_unsent_s: int = Field(ge=0)
     barrier: str | None = None
     readers: dict[str, str] = Field(default_factory=dict)
