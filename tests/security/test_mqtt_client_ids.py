@@ -178,3 +178,35 @@ def test_a_remote_raise_reaches_its_lane_while_another_login_presents_its_client
         ops.stop()
         for client in attackers:
             client.close()
+
+
+def test_centrals_persistent_session_keeps_its_backlog_against_a_clean_session_takeover(secured: Secured, tmp_path):
+    """While central is down the broker queues for its session; a clean-session connect under its
+    id would wipe that queue if the broker honoured the id. It does not: all arrive."""
+    engine = make_engine(f"sqlite:///{tmp_path}/central.db")
+    upgrade(engine)
+    settings = central_settings(secured, str(engine.url))
+    IngestService(settings, engine, housekeeping=False).start().stop()  # the sessions exist, central is down
+    lane = Client(secured.broker, secured.etc, LANE_A, secured.lanes[LANE_A].password, client_id=LANE_A, clean=False)
+    assert lane.wait_connected()
+    count = 100
+    try:
+        for seq in range(1, count + 1):
+            env = wire.make_event(SITE, LANE_A, seq, wire.VehicleArrived(lane_role="entry"),
+                                  wire.EventType.VEHICLE_ARRIVED)
+            lane.client.publish(wire.event_topic(SITE, LANE_A, env.type), env.to_json(), qos=1).wait_for_publish(10)
+            if seq % 25 == 0:
+                for victim in ("central-ingest-0", "central-ingest-1"):
+                    wiper = Client(secured.broker, secured.etc, LANE_B, secured.lanes[LANE_B].password,
+                                   client_id=victim, clean=True)
+                    assert wiper.wait_connected()
+                    wiper.close()
+        central = IngestService(settings, engine, housekeeping=False).start()
+        try:
+            assert wait_until(lambda: stored(engine, LANE_A) == count, 60), stored(engine, LANE_A)
+            assert open_gaps(engine) == 0
+        finally:
+            central.stop()
+    finally:
+        lane.close()
+        engine.dispose()
