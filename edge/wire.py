@@ -639,6 +639,11 @@ class Health(BaseModel):
     """Events central has not acknowledged yet (unsent, in flight, or sent and unacknowledged)."""
     outbox_unacked: int = Field(default=0, ge=0)
     """Of those, the ones the broker took (PUBACK) that central has not acknowledged yet."""
+    outbox_acked_through: int | None = Field(default=None, ge=0)
+    """Every seq up to this one was acknowledged by central once and is no longer held by the
+    device. After central's database is restored from a backup, its gaps at or below this
+    figure can never be filled (the events are gone from the lane): central's ack passes them,
+    so the lane's newer events are still acknowledged, while the gaps stay open as alarms."""
     oldest_unsent_s: int = Field(ge=0)
     barrier: str | None = None
     readers: dict[str, str] = Field(default_factory=dict)

@@ -469,7 +469,16 @@ def account(session: Session, report: CommitReport, now: datetime) -> None:
         if key in latest and (row.last_seen is None or latest[key] > row.last_seen):
             row.last_seen = latest[key]
     session.flush()
-    report.acks.update(gaps.contiguous(session, {key: rows[key].last_seq for key in touched}))
+    gone = {key: _acked_through(rows[key].health) for key in touched}
+    report.acks.update(
+        gaps.contiguous(session, {key: rows[key].last_seq for key in touched}, gone)
+    )
+
+
+def _acked_through(health: dict[str, Any] | None) -> int:
+    """The device's ``outbox_acked_through`` from its last health report (0 if unknown)."""
+    value = (health or {}).get("outbox_acked_through")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def as_json(report: CommitReport) -> str:

@@ -123,28 +123,40 @@ def record(
 
 
 def contiguous(
-    session: Session, last_seqs: dict[tuple[str, str], int]
+    session: Session,
+    last_seqs: dict[tuple[str, str], int],
+    gone: dict[tuple[str, str], int] | None = None,
 ) -> dict[tuple[str, str], int]:
     """Central's ack per device: the highest seq with every seq from 1 to it stored.
 
     ``last_seqs`` are the devices' high-water marks as this transaction sees
     them (rows locked). A device's figure stops just below its lowest open gap,
     even when part of that gap has since arrived: the ack is conservative, and
-    a device re-sends what lies above it (a harmless replay). A gap closed
-    outside ingest (an operator writing those seqs off in the database) lets
-    the ack pass.
+    a device re-sends what lies above it (a harmless replay).
+
+    ``gone`` is, per device, the seq up to which it says it no longer holds
+    anything (its health's ``outbox_acked_through``: acknowledged once, by a
+    central whose database has since been restored from an older backup). Open
+    gaps at or below it can never fill; the ack passes them — they stay open,
+    alarmed — so the device's newer events are still acknowledged and its
+    outbox does not grow for ever. A gap closed outside ingest (an operator
+    writing those seqs off) lets the ack pass too.
     """
     if not last_seqs:
         return {}
+    gone = gone or {}
     keys = sorted(last_seqs)
-    lowest = dict(
-        ((site, device), low)
-        for site, device, low in session.execute(
-            select(SeqGap.site, SeqGap.device, func.min(SeqGap.from_seq))
-            .where(SeqGap.closed_at.is_(None), tuple_(SeqGap.site, SeqGap.device).in_(keys))
-            .group_by(SeqGap.site, SeqGap.device)
+    lowest: dict[tuple[str, str], int] = {}
+    for site, device, start, end in session.execute(
+        select(SeqGap.site, SeqGap.device, SeqGap.from_seq, SeqGap.to_seq).where(
+            SeqGap.closed_at.is_(None), tuple_(SeqGap.site, SeqGap.device).in_(keys)
         )
-    )
+    ):
+        floor = gone.get((site, device), 0)
+        if end <= floor:
+            continue  # unfillable: the device no longer holds these
+        start = max(start, floor + 1)
+        lowest[(site, device)] = min(start, lowest.get((site, device), start))
     return {
         key: last if key not in lowest else min(last, lowest[key] - 1)
         for key, last in last_seqs.items()

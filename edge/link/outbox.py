@@ -408,8 +408,13 @@ class Outbox:
                 self._rollback(db)
                 log.error("outbox delete failed: %s", exc)
                 raise OutboxError(f"outbox delete failed: {exc}") from exc
+            # Drop the newly confirmed from the sent set at the cost of the smaller side.
+            if upto - self._confirmed < len(self._sent):
+                for seq in range(self._confirmed + 1, upto + 1):
+                    self._sent.discard(seq)
+            else:
+                self._sent = {seq for seq in self._sent if seq > upto}
             self._confirmed = upto
-            self._sent = {s for s in self._sent if s > upto}
             self._depth -= deleted
             changed = self._update_near_full()
         self._notify(changed, emitted=False)
@@ -437,6 +442,17 @@ class Outbox:
     def unacked(self) -> int:
         """Rows the broker has (PUBACK) that central has not confirmed yet."""
         return len(self._sent)
+
+    def acked_through(self) -> int:
+        """Every seq up to this one was confirmed by central and deleted: the oldest row's seq − 1,
+        or the last seq when the outbox is empty (health reports it; see :class:`edge.wire.Health`)."""
+        with self._lock:
+            self._check_open()
+            try:
+                (oldest,) = self._ack_db.execute("SELECT MIN(seq) FROM outbox").fetchone()
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox read failed: {exc}") from exc
+            return self._last_seq if oldest is None else oldest - 1
 
     @property
     def confirmed(self) -> int:

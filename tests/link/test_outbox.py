@@ -283,3 +283,15 @@ def test_emit_many_is_one_all_or_nothing_write(tmp_path):
             box.emit_many([(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, decision)])
         assert box.depth == 2 and box.emit(EventType.BARRIER_OPENED, opened).seq == 3
         assert box.emit_many([]) == []
+
+
+def test_acked_through_is_what_central_confirmed_and_the_outbox_let_go(tmp_path):
+    with Outbox(tmp_path / "o.db", "site-a", "lane-1") as box:
+        assert box.acked_through() == 0
+        for i in range(4):
+            box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+        assert box.acked_through() == 0
+        box.confirm(3)
+        assert box.acked_through() == 3
+        box.confirm(4)
+        assert box.acked_through() == 4 == box.last_seq

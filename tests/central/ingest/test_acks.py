@@ -129,3 +129,29 @@ def test_acks_resume_after_a_central_restart(broker, engine, publisher, acks):
         wait_until(lambda: acks.count("lane-1") > n, timeout=10, what="the replay acknowledged")
     finally:
         worker.stop()
+
+
+def _health(device: str, acked_through: int | None) -> _Msg:
+    doc = wire.Health(ts=wire.format_ts(T0), role="entry", version="t", uptime_s=1, outbox_depth=0,
+                      oldest_unsent_s=0, outbox_acked_through=acked_through)
+    return _Msg(wire.health_topic("s1", device), doc.model_dump_json().encode())
+
+
+def test_after_a_restore_the_ack_passes_gaps_the_lane_can_no_longer_fill(engine):
+    """Central's database came back from a backup holding seqs 1..5; the lane had been
+    acknowledged up to 10 (deleted) and now sends 11, 12. Gap 6..10 can never fill: it stays
+    open (alarmed), but the ack must still reach 12, or the lane's outbox grows for ever."""
+    _commit(engine, [_msg(arrived("s1", "lane-1", s)) for s in range(1, 6)])  # the backup
+    report = _commit(engine, [_msg(arrived("s1", "lane-1", s)) for s in (11, 12)])
+    assert report.acks == {("s1", "lane-1"): 5}  # before the lane has said what it still holds
+    _commit(engine, [_health("lane-1", 10)])
+    report = _commit(engine, [_msg(arrived("s1", "lane-1", 13))])
+    assert report.acks == {("s1", "lane-1"): 13}
+    with make_sessions(engine)() as session:
+        assert [(g.from_seq, g.to_seq) for g in open_gaps(session)] == [(6, 10)]
+
+
+def test_a_lane_still_holding_a_gap_keeps_the_ack_below_it(engine):
+    _commit(engine, [_health("lane-1", 3)])
+    report = _commit(engine, [_msg(arrived("s1", "lane-1", s)) for s in (1, 2, 3, 6, 7)])
+    assert report.acks == {("s1", "lane-1"): 3}  # 4 and 5 are still in its outbox: wait for them
