@@ -29,6 +29,7 @@ from central.settings import Settings, load_settings
 from edge import wire
 from edge.agent import Agent
 from edge.config import load_config
+from edge.link.mqtt import MqttLink as LaneLink
 from tests.lane.test_link_faults import command, lane_config
 from tests.support.secure_broker import Client, SecureBroker, make_certs, wait_until
 from tests.support.services import MOSQUITTO, require
@@ -210,3 +211,34 @@ def test_centrals_persistent_session_keeps_its_backlog_against_a_clean_session_t
     finally:
         lane.close()
         engine.dispose()
+
+
+def test_a_lanes_persistent_session_keeps_a_command_queued_while_it_was_away(secured: Secured):
+    """The lane's link sends its login as client id (what the broker enforces), so its session
+    survives a reconnect; lane B's login presenting that id with a clean session wipes nothing."""
+
+    def lane_link() -> tuple[LaneLink, list[bytes]]:
+        got: list[bytes] = []
+        link = LaneLink(SITE, LANE_A, host="localhost", port=secured.broker.tls_port, username=LANE_A,
+                        password=secured.lanes[LANE_A].password,
+                        tls={"ca_file": str(secured.etc / "tls" / "ca.crt")})
+        link.subscribe(wire.device_cmd_filter(SITE, LANE_A), lambda t, p, r: got.append(p))
+        link.start()
+        assert link.connected.wait(10)
+        return link, got
+
+    link, _ = lane_link()
+    link.stop()  # a clean disconnect: the persistent session stays with the broker
+    for cid in (LANE_A, f"gatepost-{SITE}-{LANE_A}"):
+        wiper = Client(secured.broker, secured.etc, LANE_B, secured.lanes[LANE_B].password, client_id=cid, clean=True)
+        assert wiper.wait_connected()
+        wiper.close()
+    ops = Client(secured.broker, secured.etc, "central-ops", secured.central.password, tls=False)
+    assert ops.wait_connected()
+    ops.client.publish(wire.cmd_topic(SITE, LANE_A, "raise"), b"queued-while-away", qos=1).wait_for_publish(5)
+    ops.close()
+    link, got = lane_link()
+    try:
+        assert wait_until(lambda: got == [b"queued-while-away"], 10), got
+    finally:
+        link.stop()
