@@ -13,8 +13,10 @@ Run on the broker host by the operator. It writes, under ``--dir`` (default
 
 The broker forces client id = login (``use_username_as_clientid``), so every
 MQTT connection needs a login of its own: a device has one, a central process
-one per connection (``NAME-ingest-<i>``, ``NAME-house``, ``NAME-ops``, one
-password), a site bridge one (``bridge-SITE``). Login names are therefore
+one per connection (``NAME.ingest-<i>``, ``NAME.house``, ``NAME.ops``, one
+password; the dot, which no process name or device id contains, keeps worker 1
+of ``central``, ``central.ingest-1``, apart from the process ``central-ingest-1``),
+a site bridge one (``bridge-SITE``). Login names are therefore
 split by kind: ``central…`` for central, ``bridge-…`` for bridges, devices
 neither. Existing credentials are never overwritten without ``--force``:
 re-provisioning a live device would lock it out of the broker.
@@ -117,8 +119,8 @@ def bridge_acl(site: str) -> str:
 
 def central_logins(name: str, workers: int, *, ingest_only: bool) -> list[str]:
     """The logins of central process ``name``, one per connection (see ``central.ingest.service.broker_connection``)."""
-    logins = [f"{name}-ingest-{i}" for i in range(workers)]
-    return logins if ingest_only else [*logins, f"{name}-house", f"{name}-ops"]
+    logins = [f"{name}.ingest-{i}" for i in range(workers)]
+    return logins if ingest_only else [*logins, f"{name}.house", f"{name}.ops"]
 
 
 @dataclass(slots=True)
@@ -175,7 +177,7 @@ class Provisioner:
     def _store_many(
         self, blocks_by_login: dict[str, str], password: str, force: bool, *, drop: tuple[str, ...] = ()
     ) -> None:
-        """Add logins sharing ``password``; with ``drop``, first remove logins starting with those names."""
+        """Add logins sharing ``password``; with ``drop``, first remove those names' logins (``NAME``, ``NAME.…``)."""
         users = self._read_passwd()
         taken = sorted(u for u in blocks_by_login if u in users)
         if taken and not force:
@@ -184,7 +186,7 @@ class Provisioner:
                 f"{self.passwd}; use --force to replace them (the device must then be given the new password)"
             )
         blocks = self._read_acl_blocks()
-        for stale in [u for u in {*users, *blocks} if any(u == d or u.startswith(f"{d}-") for d in drop)]:
+        for stale in [u for u in {*users, *blocks} if any(u == d or u.startswith(f"{d}.") for d in drop)]:
             users.pop(stale, None)
             blocks.pop(stale, None)
         for username, acl_block in blocks_by_login.items():
@@ -230,8 +232,8 @@ class Provisioner:
         """Logins for central process ``name`` and its env file ``NAME.env``.
 
         One login per MQTT connection, because the broker uses the login as
-        client id: ``NAME-ingest-0`` … for the ingest workers, ``NAME-house``
-        and ``NAME-ops`` for the web app's housekeeping and commands. The env
+        client id: ``NAME.ingest-0`` … for the ingest workers, ``NAME.house``
+        and ``NAME.ops`` for the web app's housekeeping and commands. The env
         file also pins ``GATEPOST_INGEST_WORKERS`` to the logins made.
         Re-provisioning with ``--force`` removes the process's older logins
         (a bare ``central`` from before, surplus workers).

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "This process's broker login name, as `gatepost provision NAME --central` wrote it: each connection "
-            "logs in as '<name>-ingest-<i>', '<name>-house' or '<name>-ops' and uses that as its client id "
+            "logs in as '<name>.ingest-<i>', '<name>.house' or '<name>.ops' and uses that as its client id "
             "(the shipped broker forces client id = login; see deploy/mosquitto/gatepost.conf)."
         ),
     )

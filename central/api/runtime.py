@@ -101,7 +101,7 @@ class OpsRuntime:
         *,
         tail: bool = False,
     ) -> OpsRuntime:
-        """Build with a broker link of its own (login and client id ``<login>-ops``, see ``broker_connection``)."""
+        """Build with a broker link of its own (login and client id ``<login>.ops``, see ``broker_connection``)."""
         link = MqttLink(*broker_connection(central_settings, "ops", per_process=True))
         return cls(sessions, link=link, hooks=hooks, settings=ops_settings, tail=tail)
 

@@ -38,7 +38,7 @@ def broker_connection(settings: Settings, role: str, *, per_process: bool = Fals
     """The login and client id of one of this process's broker connections (``ingest-0``, ``house``, ``ops``).
 
     With a broker login, ``GATEPOST_BROKER_USERNAME`` names this process's
-    family of logins: connection ``role`` logs in as ``<username>-<role>`` and
+    family of logins: connection ``role`` logs in as ``<username>.<role>`` and
     that is its client id too. The shipped broker config forces it
     (``use_username_as_clientid``), so no other login can take over central's
     persistent sessions; ``gatepost provision NAME --central`` creates exactly
@@ -47,7 +47,7 @@ def broker_connection(settings: Settings, role: str, *, per_process: bool = Fals
     ``per_process`` (non-persistent) connections so two processes never collide.
     """
     if settings.broker_username:
-        login = f"{settings.broker_username}-{role}"
+        login = f"{settings.broker_username}.{role}"
         return broker_address(settings, login), login
     client_id = f"{settings.client_id}-{role}"
     if per_process:

@@ -46,7 +46,7 @@ def site(tmp_path: Path):
 
 def test_device_publishes_only_under_its_own_prefix(site):
     broker, creds, etc = site
-    central = Client(broker, etc, "central-ops", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central.ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     central.subscribe("gatepost/v1/#")
     own = wire.event_topic("site-1", "lane-a", "vehicle_arrived")
@@ -80,7 +80,7 @@ def test_device_reads_only_its_own_commands_and_its_sites_config(site):
     lane_a = Client(broker, etc, "lane-a", creds["lane-a"].password)
     assert lane_a.wait_connected()
     lane_a.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters
-    central = Client(broker, etc, "central-ops", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central.ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     mine = wire.cmd_topic("site-1", "lane-a", "raise")
     for topic in (wire.cmd_topic("site-1", "lane-b", "raise"), wire.config_topic("site-2", "tariff"),
@@ -119,8 +119,8 @@ def test_wrong_password_anonymous_and_plaintext_are_refused(site):
 def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
     """The default max_queued_messages (1000) would drop most of this silently."""
     broker, creds, etc = site
-    sub = Client(broker, etc, "central-ingest-0", creds["central"].password, tls=False,
-                 client_id="central-ingest-0", clean=False)
+    sub = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
+                 client_id="central.ingest-0", clean=False)
     assert sub.wait_connected()
     sub.subscribe("gatepost/v1/+/+/event/+")
     sub.close()  # offline with a persistent session: the broker queues for it
@@ -134,8 +134,8 @@ def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
         info.wait_for_publish(10)
     lane.close()
 
-    back = Client(broker, etc, "central-ingest-0", creds["central"].password, tls=False,
-                 client_id="central-ingest-0", clean=False)
+    back = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
+                 client_id="central.ingest-0", clean=False)
     assert back.wait_connected()
     assert wait_until(lambda: len(back.messages) >= burst, timeout=20)
     assert sorted(int(p) for _, p in back.messages) == list(range(burst))

@@ -39,7 +39,7 @@ def test_the_installers_command_still_writes_central_env_and_one_login_per_conne
     assert out.returncode == 0, out.stderr
     env = env_file(tmp_path / "central.env")
     assert env["GATEPOST_BROKER_USERNAME"] == "central" and env["GATEPOST_INGEST_WORKERS"] == "2"
-    logins = ["central-house", "central-ingest-0", "central-ingest-1", "central-ops"]
+    logins = ["central.house", "central.ingest-0", "central.ingest-1", "central.ops"]
     assert passwd_users(tmp_path) == logins and acl_users(tmp_path) == logins
     assert oct((tmp_path / "central.env").stat().st_mode & 0o777) == "0o600"
     # What central does with that file: each connection logs in as one of those logins, id = login.
@@ -55,11 +55,12 @@ def test_the_installers_command_still_writes_central_env_and_one_login_per_conne
 
 def test_an_ingest_only_process_gets_its_own_logins_and_no_house_or_ops(tmp_path: Path):
     prov = Provisioner(tmp_path)
-    central = prov.provision_central("central")
+    central = prov.provision_central("central", workers=2)
     extra = prov.provision_central("central-ingest-1", workers=2, ingest_only=True)
     assert extra.password != central.password
-    assert set(passwd_users(tmp_path)) == {"central-ingest-0", "central-house", "central-ops",
-                                          "central-ingest-1-ingest-0", "central-ingest-1-ingest-1"}
+    # central's second worker (central.ingest-1) and the process central-ingest-1 do not collide.
+    assert set(passwd_users(tmp_path)) == {"central.ingest-0", "central.ingest-1", "central.house", "central.ops",
+                                          "central-ingest-1.ingest-0", "central-ingest-1.ingest-1"}
     assert env_file(tmp_path / "central-ingest-1.env")["GATEPOST_BROKER_USERNAME"] == "central-ingest-1"
     # Without a login (embedded broker) ids stay distinct per process, as before.
     plain = load_settings(client_id="gatepost-central")
@@ -79,7 +80,7 @@ def test_reprovisioning_with_force_replaces_an_old_bare_login_and_surplus_worker
     with pytest.raises(GatepostError, match="--force"):
         prov.provision_central(workers=1)
     prov.provision_central(workers=1, force=True)
-    assert set(passwd_users(root)) == {"central-ingest-0", "central-house", "central-ops", "lane-a"}
+    assert set(passwd_users(root)) == {"central.ingest-0", "central.house", "central.ops", "lane-a"}
     assert set(acl_users(root)) == set(passwd_users(root))
 
 

@@ -170,7 +170,7 @@ def test_the_bridge_login_is_held_to_its_own_sites_topics(bridged: Bridged):
     """The bridge's password, used directly on central: its site's downlink only, its site's uplink only."""
     bridged.site_broker.stop()  # the bridge's own session is now free for the test to use
     as_bridge = Client(bridged.central_broker, bridged.central_etc, f"bridge-{SITE}", bridge_password(bridged))
-    central = Client(bridged.central_broker, bridged.central_etc, "central-ops", central_password(bridged), tls=False)
+    central = Client(bridged.central_broker, bridged.central_etc, "central.ops", central_password(bridged), tls=False)
     try:
         assert as_bridge.wait_connected() and central.wait_connected()
         as_bridge.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters

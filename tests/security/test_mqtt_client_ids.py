@@ -197,7 +197,7 @@ def test_centrals_persistent_session_keeps_its_backlog_against_a_clean_session_t
                                   wire.EventType.VEHICLE_ARRIVED)
             lane.client.publish(wire.event_topic(SITE, LANE_A, env.type), env.to_json(), qos=1).wait_for_publish(10)
             if seq % 25 == 0:
-                for victim in ("central-ingest-0", "central-ingest-1"):
+                for victim in ("central.ingest-0", "central.ingest-1"):
                     wiper = Client(secured.broker, secured.etc, LANE_B, secured.lanes[LANE_B].password,
                                    client_id=victim, clean=True)
                     assert wiper.wait_connected()
@@ -233,7 +233,7 @@ def test_a_lanes_persistent_session_keeps_a_command_queued_while_it_was_away(sec
         wiper = Client(secured.broker, secured.etc, LANE_B, secured.lanes[LANE_B].password, client_id=cid, clean=True)
         assert wiper.wait_connected()
         wiper.close()
-    ops = Client(secured.broker, secured.etc, "central-ops", secured.central.password, tls=False)
+    ops = Client(secured.broker, secured.etc, "central.ops", secured.central.password, tls=False)
     assert ops.wait_connected()
     ops.client.publish(wire.cmd_topic(SITE, LANE_A, "raise"), b"queued-while-away", qos=1).wait_for_publish(5)
     ops.close()
