@@ -140,7 +140,7 @@ def test_a_burst_beyond_mosquittos_default_queue_arrives_complete(broker, device
     sub.stop()
     central.start()
     central.stop()  # central's session queues the burst too
-    box, link, forwarder = device(window=50, replay_rate_per_s=None)
+    box, link, _ = device(window=50, replay_rate_per_s=None)
     assert link.connected.wait(5)
     for i in range(1500):
         box.emit(EventType.PAYMENT_CONFIRMED, paid(i))

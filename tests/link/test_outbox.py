@@ -295,3 +295,21 @@ def test_acked_through_is_what_central_confirmed_and_the_outbox_let_go(tmp_path)
         assert box.acked_through() == 3
         box.confirm(4)
         assert box.acked_through() == 4 == box.last_seq
+
+
+def test_every_seq_handed_out_is_a_row_until_confirmed_even_past_the_bound(tmp_path):
+    """Coalesced and refused telemetry leave no hole: central's contiguous ack never waits on a
+    seq that will not come."""
+    with Outbox(tmp_path / "o.db", "site-a", "lane-1", bound=10) as box:
+        for i in range(30):
+            try:
+                if i % 3 and i % 2:  # a key of its own: nothing to coalesce into, refused at the bound
+                    box.emit_telemetry(EventType.VEHICLE_ARRIVED, arrived(), key=f"k{i}")
+                elif i % 3:
+                    box.emit_telemetry(EventType.OUTBOX_BACKLOG, backlog(i))
+                else:
+                    box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+            except OutboxFull:
+                pass
+        assert box.coalesced > 0 and box.dropped > 0
+        assert [r.seq for r in box.pending(100)] == list(range(1, box.last_seq + 1))

@@ -197,13 +197,6 @@ class AckListener:
 
 
 @pytest.fixture
-def acks(broker):
-    listener = AckListener(broker.port)
-    yield listener
-    listener.close()
-
-
-@pytest.fixture
 def acks(broker) -> Iterator[AckListener]:
     listener = AckListener(broker.port)
     yield listener
