@@ -37,10 +37,15 @@ class Settings(BaseSettings):
         default=1883, ge=1, le=65535, description="MQTT broker port (8883 for TLS)."
     )
     broker_username: str | None = Field(
-        default=None, description="Central's broker user (see deploy/mosquitto)."
+        default=None,
+        description=(
+            "This process's broker login name, as `gatepost provision NAME --central` wrote it: each connection "
+            "logs in as '<name>.ingest-<i>', '<name>.house' or '<name>.ops' and uses that as its client id "
+            "(the shipped broker forces client id = login; see deploy/mosquitto/gatepost.conf)."
+        ),
     )
     broker_password: SecretStr | None = Field(
-        default=None, description="Central's broker password."
+        default=None, description="The password of this process's broker logins."
     )
     broker_tls_ca: Path | None = Field(
         default=None, description="CA file; set it to connect with TLS."
@@ -52,10 +57,10 @@ class Settings(BaseSettings):
         min_length=1,
         max_length=64,
         description=(
-            "Base MQTT client id; ingest worker i uses '<client_id>-ingest-<i>' (a persistent session, "
-            "so keep it stable across restarts). Every central process needs its own, e.g. "
-            "GATEPOST_CLIENT_ID=gatepost-central-%i in a systemd template: two processes with one id "
-            "would keep disconnecting each other."
+            "Base MQTT client id when there is no broker login (embedded broker, tests); ingest worker i uses "
+            "'<client_id>-ingest-<i>' (a persistent session, so keep it stable across restarts). With "
+            "GATEPOST_BROKER_USERNAME the client ids are the logins instead. Every central process needs its "
+            "own: two processes with one id would keep disconnecting each other."
         ),
     )
     housekeeping: bool = Field(

@@ -232,7 +232,8 @@ class Agent(AgentScript):
         if self.metrics is not None:
             self.metrics.connected = link.connected.is_set
         self.site_config.link = link
-        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
+        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s,
+                              central_ack_timeout_s=cfg.central_ack_timeout_s)
         skew = ClockSkew()
         # Expiry is central's time: judged on the skew-corrected clock, not the Pi's own.
         commands = CommandHandler(link, device.site, device.id, state / "commands.sqlite3",

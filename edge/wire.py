@@ -11,7 +11,26 @@ Layout::
     gatepost/v1/{site}/{device}/health         retained Health JSON
     gatepost/v1/{site}/{device}/cmd/{name}     QoS 1, never retained, Command JSON
     gatepost/v1/{site}/{device}/cmd_result     QoS 1, CommandResult JSON
+    gatepost/v1/{site}/{device}/ack            QoS 1, never retained, CentralAck JSON
     gatepost/v1/{site}/config/{kind}           retained SiteConfig JSON
+
+Central's acknowledgement (``…/ack``) is what ends an event's life at the
+edge: the broker's PUBACK only says the broker holds it, and a broker keeps
+messages in memory between its autosaves. After each database commit central
+publishes, per device it touched, the highest *contiguous* seq it has stored
+(events, and quarantined messages whose seq it could read). A device deletes
+outbox rows up to that seq and re-sends the rest when the ack is late.
+
+The ack is **not retained**. A retained ack would outlive the database state
+it describes: after central's database is restored from a backup (or
+replaced), the broker would keep handing every reconnecting device the
+pre-restore figure, and a device would delete rows the restored database does
+not have. A non-retained ack is only ever the figure of a commit that just
+happened. Nothing is lost by not retaining it: a device re-sends its
+unacknowledged rows after every reconnect, and the replay brings a fresh ack
+(central re-acknowledges duplicates). A device takes the highest ack it has
+seen, so an older or lower one (several ingest workers, a restored database)
+changes nothing, and it ignores an ack above the last seq it ever handed out.
 """
 
 from __future__ import annotations
@@ -91,6 +110,11 @@ def cmd_result_topic(site: str, device: str) -> str:
     return f"{device_prefix(site, device)}/cmd_result"
 
 
+def ack_topic(site: str, device: str) -> str:
+    """Central → one device: :class:`CentralAck`, QoS 1, never retained."""
+    return f"{device_prefix(site, device)}/ack"
+
+
 def config_topic(site: str, kind: str) -> str:
     return f"{TOPIC_ROOT}/{check_id(site, 'site')}/config/{kind}"
 
@@ -105,6 +129,10 @@ ALL_EVENTS = f"{TOPIC_ROOT}/+/+/event/+"
 ALL_STATUS = f"{TOPIC_ROOT}/+/+/status"
 ALL_HEALTH = f"{TOPIC_ROOT}/+/+/health"
 ALL_CMD_RESULTS = f"{TOPIC_ROOT}/+/+/cmd_result"
+ALL_ACKS = f"{TOPIC_ROOT}/+/+/ack"
+"""Every device's ack topic: central writes here (broker ACL); a device reads only its own."""
+ACK_QOS: Final = 1
+ACK_RETAINED: Final = False
 
 
 def device_cmd_filter(site: str, device: str) -> str:
@@ -117,7 +145,7 @@ def site_config_filter(site: str) -> str:
 
 @dataclass(slots=True, frozen=True)
 class TopicParts:
-    """A parsed Gatepost topic. ``kind`` is event/status/health/cmd/cmd_result/config."""
+    """A parsed Gatepost topic. ``kind`` is event/status/health/cmd/cmd_result/ack/config."""
 
     site: str
     device: str | None
@@ -135,7 +163,7 @@ def parse_topic(topic: str) -> TopicParts:
         return TopicParts(site, None, "config", parts[4])
     device = check_id(parts[3], "device")
     rest = parts[4:]
-    if rest in (["status"], ["health"], ["cmd_result"]):
+    if rest in (["status"], ["health"], ["cmd_result"], ["ack"]):
         return TopicParts(site, device, rest[0])
     if len(rest) == 2 and rest[0] in ("event", "cmd"):
         return TopicParts(site, device, rest[0], rest[1])
@@ -623,6 +651,14 @@ class Health(BaseModel):
     version: str
     uptime_s: int = Field(ge=0)
     outbox_depth: int = Field(ge=0)
+    """Events central has not acknowledged yet (unsent, in flight, or sent and unacknowledged)."""
+    outbox_unacked: int = Field(default=0, ge=0)
+    """Of those, the ones the broker took (PUBACK) that central has not acknowledged yet."""
+    outbox_acked_through: int | None = Field(default=None, ge=0)
+    """Every seq up to this one was acknowledged by central once and is no longer held by the
+    device. After central's database is restored from a backup, its gaps at or below this
+    figure can never be filled (the events are gone from the lane): central's ack passes them,
+    so the lane's newer events are still acknowledged, while the gaps stay open as alarms."""
     oldest_unsent_s: int = Field(ge=0)
     barrier: str | None = None
     readers: dict[str, str] = Field(default_factory=dict)
@@ -639,6 +675,69 @@ class Health(BaseModel):
     """Events held in memory until storage recovers."""
     storage_lost: int = Field(default=0, ge=0)
     """Events that could not even be held (the hold was full); each is in the device's log."""
+
+
+# --------------------------------------------------------------------------- central's ack
+
+
+class CentralAck(BaseModel):
+    """central → device on :func:`ack_topic`: "I have committed every seq up to ``seq``".
+
+    ``seq`` is the highest seq such that every seq from 1 to it is in central's
+    database (stored, or quarantined with its seq readable); 0 when central
+    holds nothing of the device. It is not the highest seq seen: a gap below
+    it would let the device delete an event central never got.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    v: Literal[1] = 1
+    seq: int = Field(ge=0, lt=2**63)
+    ts: str
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _v_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("v must be the integer 1, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
+        return value
+
+    @field_validator("seq", mode="before")
+    @classmethod
+    def _seq_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("seq must be an integer, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, value: str) -> str:
+        parse_ts(value)
+        return value
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def make_ack(seq: int, at: datetime | None = None) -> CentralAck:
+    return CentralAck(seq=seq, ts=format_ts(at or utc_now()))
+
+
+def parse_ack(topic: str, payload: bytes) -> tuple[TopicParts, CentralAck]:
+    """Validate an ack as a device receives it; raise :class:`PayloadError` otherwise.
+
+    The caller checks that the topic's site and device are its own.
+    """
+    parts = parse_topic(topic)
+    if parts.kind != "ack":
+        raise PayloadError(f"not an ack topic: {topic!r}")
+    if len(payload) > 1024:
+        raise PayloadError(f"ack too large: {len(payload)} bytes")
+    try:
+        ack = CentralAck.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(f"ack invalid: {_first_error(exc)}") from exc
+    return parts, ack
 
 
 # --------------------------------------------------------------------------- commands

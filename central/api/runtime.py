@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,7 +27,7 @@ from central.api.context import Ops
 from central.api.devices import device_dicts
 from central.auth.proxies import Network, parse_networks
 from central.dashboard.feed import EventTail, LiveFeed
-from central.ingest.service import broker_address
+from central.ingest.service import broker_connection
 from central.mqtt import MqttLink
 from edge.wire import ALL_CMD_RESULTS, utc_now
 
@@ -129,8 +127,8 @@ class OpsRuntime:
         *,
         tail: bool = False,
     ) -> OpsRuntime:
-        """Build with a broker link of its own (client id ``<client_id>-ops-<host>-<pid>``)."""
-        link = MqttLink(broker_address(central_settings), f"{central_settings.client_id}-ops-{socket.gethostname()[:20]}-{os.getpid()}")
+        """Build with a broker link of its own (login and client id ``<login>.ops``, see ``broker_connection``)."""
+        link = MqttLink(*broker_connection(central_settings, "ops", per_process=True))
         return cls(sessions, link=link, hooks=hooks, settings=ops_settings, tail=tail)
 
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:

@@ -83,7 +83,10 @@ class Quarantined(Base):
     """A message that broke the wire contract, kept with the reason instead of dropped."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_received_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_quarantine_received_at", "received_at"),
+        Index("ix_quarantine_device_seq", "site", "device", "seq"),
+    )
 
     PAYLOAD_KEEP = 4096
     """Bytes of the payload kept; ``size`` records the original length."""
@@ -96,6 +99,11 @@ class Quarantined(Base):
     size: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    site: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    device: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The device's seq when the message was on an event topic and its seq could be read:
+    that seq counts as stored, so central's ack (and the gap tracker) can pass it."""
 
     @property
     def preview(self) -> str:

@@ -72,6 +72,24 @@ class CommitReport:
     tickets: list[TicketState] = field(default_factory=list)
     occupancy: list[OccupancyView] = field(default_factory=list)
     devices: list[DeviceChange] = field(default_factory=list)
+    acks: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Central's ack per device whose events (new, replayed or quarantined) this commit saw:
+    the highest contiguous seq committed (:func:`central.ingest.gaps.contiguous`)."""
+    replayed: set[tuple[str, str]] = field(default_factory=set)
+    """Devices with an event this commit had already stored: they get the ack again."""
+
+    def merge(self, other: CommitReport) -> None:
+        """Add ``other`` (a later commit) to this report; each device keeps its highest ack."""
+        self.events += other.events
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.gaps += other.gaps
+        self.tickets += other.tickets
+        self.occupancy += other.occupancy
+        self.devices += other.devices
+        self.replayed |= other.replayed
+        for key, seq in other.acks.items():
+            self.acks[key] = max(seq, self.acks.get(key, 0))
 
     @property
     def messages(self) -> int:
@@ -213,7 +231,8 @@ def process(
     report.events.extend(StoredEvent(env, data, at) for env, data, at, _ in stored)
 
     items = [(e.envelope, e.data) for e in report.events]
-    report.gaps.extend(_advance_devices(session, report.events, now))
+    quarantine.store(session, report.quarantined)  # before the gaps: a claimed seq counts as stored
+    account(session, report, now)
     report.tickets.extend(tickets.store(session, items))
     views = {v.site: v for v in occupancy.store(session, items, now)}
 
@@ -228,7 +247,6 @@ def process(
         else:
             views[site] = occupancy.set_capacity(session, site, cap.capacity, cap.reserved, now)
     report.occupancy.extend(views.values())
-    quarantine.store(session, report.quarantined)
     return report
 
 
@@ -242,6 +260,7 @@ def _dedupe(
     for env, data, at, message in batch.events:
         if env.id in by_id:
             report.duplicates += 1
+            report.replayed.add((env.site, env.device))
             continue
         key = (env.site, env.device, env.seq)
         if key in by_seq:
@@ -297,6 +316,7 @@ def _insert_events(
     )
     clashes = [item for item in missing if item[0].id not in known_ids]
     report.duplicates += len(missing) - len(clashes)
+    report.replayed.update((env.site, env.device) for env, *_ in missing if env.id in known_ids)
     if clashes:
         keys = [(env.site, env.device, env.seq) for env, *_ in clashes]
         holders = {
@@ -409,17 +429,32 @@ def _insert_events_pg(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     return set(session.connection().execute(_PG_INSERT_EVENTS, columns).scalars())
 
 
-def _advance_devices(session: Session, events: list[StoredEvent], now: datetime) -> list[GapChange]:
-    if not events:
-        return []
-    per_device: dict[tuple[str, str], list[StoredEvent]] = {}
-    for event in events:
-        per_device.setdefault((event.envelope.site, event.envelope.device), []).append(event)
-    rows = devices.rows(session, per_device)
-    changes: list[GapChange] = []
-    for key, stored in sorted(per_device.items()):
+def account(session: Session, report: CommitReport, now: datetime) -> None:
+    """Advance each device's seqs by what this commit stored, then work out central's acks.
+
+    Seqs come from new events and from quarantined messages that claim one
+    (already in the quarantine table, so the gap tracker counts them). Every
+    device touched — replays included, so a re-sent event brings its ack again —
+    has its row locked once, in key order, and gets the contiguous figure as
+    this transaction sees it: the one every worker would compute.
+    """
+    per_device: dict[tuple[str, str], list[int]] = {}
+    latest: dict[tuple[str, str], datetime] = {}
+    for event in report.events:
+        key = (event.envelope.site, event.envelope.device)
+        per_device.setdefault(key, []).append(event.envelope.seq)
+        latest[key] = max(event.received_at, latest.get(key, event.received_at))
+    for rejected in report.quarantined:
+        claim = rejected.claim()
+        if claim is not None:
+            per_device.setdefault((claim[0], claim[1]), []).append(claim[2])
+    touched = set(per_device) | report.replayed
+    if not touched:
+        return
+    rows = devices.rows(session, touched)
+    for key, seqs in sorted(per_device.items()):
         row = rows[key]
-        step = gaps.advance(row.last_seq, (e.envelope.seq for e in stored))
+        step = gaps.advance(row.last_seq, seqs)
         if step.new_gaps:
             log.warning(
                 "seq gap",
@@ -429,12 +464,21 @@ def _advance_devices(session: Session, events: list[StoredEvent], now: datetime)
                     "gaps": str([(g.start, g.end) for g in step.new_gaps]),
                 },
             )
-        changes.extend(gaps.record(session, key[0], key[1], step, now))
+        report.gaps.extend(gaps.record(session, key[0], key[1], step, now))
         row.last_seq = step.last_seq
-        latest = max(e.received_at for e in stored)
-        if row.last_seen is None or latest > row.last_seen:
-            row.last_seen = latest
-    return changes
+        if key in latest and (row.last_seen is None or latest[key] > row.last_seen):
+            row.last_seen = latest[key]
+    session.flush()
+    gone = {key: _acked_through(rows[key].health) for key in touched}
+    report.acks.update(
+        gaps.contiguous(session, {key: rows[key].last_seq for key in touched}, gone)
+    )
+
+
+def _acked_through(health: dict[str, Any] | None) -> int:
+    """The device's ``outbox_acked_through`` from its last health report (0 if unknown)."""
+    value = (health or {}).get("outbox_acked_through")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def as_json(report: CommitReport) -> str:

@@ -9,6 +9,12 @@ be lost; the lane's outbox normally fills it within seconds.
 With several ingest workers the stream is split between them, so a short gap
 can open and close within a second; alarm on gaps that stay open (see
 :func:`open_gaps`' ``older_than``).
+
+A seq counts as stored when its event is in ``events`` or when a quarantined
+message claimed it (:meth:`central.ingest.quarantine.Rejected.claim`).
+:func:`contiguous` turns the open gaps into central's acknowledgement: the
+highest seq below which nothing is missing, read from the database so that
+every ingest worker (several processes) computes the same figure.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
-from central.db.models import Event, SeqGap
+from central.db.models import Event, Quarantined, SeqGap
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,19 +103,64 @@ def record(
         or_(*(and_(SeqGap.from_seq <= s, SeqGap.to_seq >= s) for s in step.late)),
     )
     for row in session.scalars(touched):
-        stored: int | None = session.scalar(  # type: ignore[arg-type]
-            select(func.count())
-            .select_from(Event)
-            .where(
+        seqs = union(
+            select(Event.seq).where(
                 Event.site == site,
                 Event.device == device,
                 Event.seq.between(row.from_seq, row.to_seq),
-            )
-        )
+            ),
+            select(Quarantined.seq).where(
+                Quarantined.site == site,
+                Quarantined.device == device,
+                Quarantined.seq.between(row.from_seq, row.to_seq),
+            ),
+        ).subquery()
+        stored: int | None = session.scalar(select(func.count()).select_from(seqs))
         if stored == row.to_seq - row.from_seq + 1:
             session.execute(update(SeqGap).where(SeqGap.id == row.id).values(closed_at=now))
             changes.append(GapChange(site, device, row.from_seq, row.to_seq, False, now))
     return changes
+
+
+def contiguous(
+    session: Session,
+    last_seqs: dict[tuple[str, str], int],
+    gone: dict[tuple[str, str], int] | None = None,
+) -> dict[tuple[str, str], int]:
+    """Central's ack per device: the highest seq with every seq from 1 to it stored.
+
+    ``last_seqs`` are the devices' high-water marks as this transaction sees
+    them (rows locked). A device's figure stops just below its lowest open gap,
+    even when part of that gap has since arrived: the ack is conservative, and
+    a device re-sends what lies above it (a harmless replay).
+
+    ``gone`` is, per device, the seq up to which it says it no longer holds
+    anything (its health's ``outbox_acked_through``: acknowledged once, by a
+    central whose database has since been restored from an older backup). Open
+    gaps at or below it can never fill; the ack passes them — they stay open,
+    alarmed — so the device's newer events are still acknowledged and its
+    outbox does not grow for ever. A gap closed outside ingest (an operator
+    writing those seqs off) lets the ack pass too.
+    """
+    if not last_seqs:
+        return {}
+    gone = gone or {}
+    keys = sorted(last_seqs)
+    lowest: dict[tuple[str, str], int] = {}
+    for site, device, start, end in session.execute(
+        select(SeqGap.site, SeqGap.device, SeqGap.from_seq, SeqGap.to_seq).where(
+            SeqGap.closed_at.is_(None), tuple_(SeqGap.site, SeqGap.device).in_(keys)
+        )
+    ):
+        floor = gone.get((site, device), 0)
+        if end <= floor:
+            continue  # unfillable: the device no longer holds these
+        start = max(start, floor + 1)
+        lowest[(site, device)] = min(start, lowest.get((site, device), start))
+    return {
+        key: last if key not in lowest else min(last, lowest[key] - 1)
+        for key, last in last_seqs.items()
+    }
 
 
 def open_gaps(

@@ -23,15 +23,37 @@ from central.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def broker_address(settings: Settings) -> BrokerAddress:
+def broker_address(settings: Settings, username: str | None = None) -> BrokerAddress:
+    """Where the broker is; ``username`` replaces the settings' login (see :func:`broker_connection`)."""
     return BrokerAddress(
         host=settings.broker_host,
         port=settings.broker_port,
-        username=settings.broker_username,
+        username=username or settings.broker_username,
         password=settings.broker_password.get_secret_value() if settings.broker_password else None,
         tls_ca=str(settings.broker_tls_ca) if settings.broker_tls_ca else None,
         keepalive_s=settings.broker_keepalive_s,
     )
+
+
+def broker_connection(settings: Settings, role: str, *, per_process: bool = False) -> tuple[BrokerAddress, str]:
+    """The login and client id of one of this process's broker connections (``ingest-0``, ``house``, ``ops``).
+
+    With a broker login, ``GATEPOST_BROKER_USERNAME`` names this process's
+    family of logins: connection ``role`` logs in as ``<username>.<role>`` and
+    that is its client id too. The shipped broker config forces it
+    (``use_username_as_clientid``), so no other login can take over central's
+    persistent sessions; ``gatepost provision NAME --central`` creates exactly
+    these logins with one password. Without a login (the embedded broker, tests)
+    the client id is ``<client_id>-<role>``, plus host and pid for the
+    ``per_process`` (non-persistent) connections so two processes never collide.
+    """
+    if settings.broker_username:
+        login = f"{settings.broker_username}.{role}"
+        return broker_address(settings, login), login
+    client_id = f"{settings.client_id}-{role}"
+    if per_process:
+        client_id += f"-{socket.gethostname()[:20]}-{os.getpid()}"
+    return broker_address(settings), client_id
 
 
 class IngestService:
@@ -48,13 +70,11 @@ class IngestService:
         self.settings = settings
         self.engine = engine
         self.hooks = hooks or CommitHooks()
-        address = broker_address(settings)
         share = settings.ingest_group if settings.shared_subscription else None
         self.workers = [
             IngestWorker(
                 MqttLink(
-                    address,
-                    f"{settings.client_id}-ingest-{i}",
+                    *broker_connection(settings, f"ingest-{i}"),
                     manual_ack=True,
                     clean_session=False,
                 ),
@@ -69,9 +89,7 @@ class IngestService:
         self._stopping = threading.Event()
         self.housekeeper: Housekeeper | None = None
         if housekeeping:
-            self._house_link = MqttLink(
-                address, f"{settings.client_id}-house-{socket.gethostname()[:20]}-{os.getpid()}"
-            )
+            self._house_link = MqttLink(*broker_connection(settings, "house", per_process=True))
             self.housekeeper = Housekeeper(
                 self._house_link,
                 engine,

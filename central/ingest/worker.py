@@ -5,11 +5,19 @@ queued up (up to ``batch_max``), stores it in one transaction, commits, and
 only then acknowledges each message, so a crash at any point loses nothing:
 the broker redelivers every un-acknowledged QoS 1 message to the session.
 Replays are harmless because events are stored idempotently by id.
+
+After the commit it also publishes central's acknowledgement to each device
+the batch touched (one :class:`~edge.wire.CentralAck` per device per commit,
+the highest contiguous seq in the database, see
+:func:`central.ingest.batch.account`). A crash between the commit and that
+publish loses nothing either: the device re-sends what central has not
+acknowledged, the replay is a duplicate, and a duplicate brings the ack again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -43,6 +51,11 @@ SUBSCRIPTIONS = (
 
 RETRY_MAX_S = 10.0
 
+PAUSE_BEFORE_ACK_ENV = "GATEPOST_TEST_PAUSE_BEFORE_ACK"
+"""Test-only: a file path. After a commit that has acks to send, the worker creates the
+file and stops there for good (the broker has its PUBACKs, the devices get no ack), so a
+fault test can SIGKILL the process exactly between the commit and central's ack."""
+
 
 @dataclass(slots=True)
 class WorkerStats:
@@ -55,6 +68,7 @@ class WorkerStats:
     batches: int = 0
     db_retries: int = 0
     acks_skipped: int = 0
+    central_acks: int = 0
 
 
 def _classify(message: Message) -> Classified | None:
@@ -92,6 +106,7 @@ class IngestWorker:
         self.stats = WorkerStats()
         self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._pause_before_ack = os.environ.get(PAUSE_BEFORE_ACK_ENV) or None
         self._thread = threading.Thread(
             target=self._run, name=f"ingest-db-{link.client_id}", daemon=True
         )
@@ -168,7 +183,36 @@ class IngestWorker:
             for message in messages:
                 if not self.link.ack(message):
                     self.stats.acks_skipped += 1
+            if report.acks and self._pause_before_ack is not None:
+                self._hold_before_ack(self._pause_before_ack)
+                return
+            self._publish_acks(report)
             self._after_commit(messages, report)
+
+    def _publish_acks(self, report: CommitReport) -> None:
+        """Tell each device how far central has committed its events (one message per device)."""
+        at = self.clock()
+        for (site, device), seq in sorted(report.acks.items()):
+            try:
+                self.link.publish(
+                    wire.ack_topic(site, device),
+                    wire.make_ack(seq, at).to_json(),
+                    qos=wire.ACK_QOS,
+                    retain=wire.ACK_RETAINED,
+                )
+                self.stats.central_acks += 1
+            except BrokerError as exc:
+                # The device re-sends what is not acknowledged; the replay brings the ack again.
+                log.warning(
+                    "central ack not published",
+                    extra={"site": site, "device": device, "seq": seq, "error": str(exc)},
+                )
+
+    def _hold_before_ack(self, path: str) -> None:
+        log.warning("test hook: committed, holding before central's ack", extra={"path": path})
+        with open(path, "w", encoding="utf-8") as marker:
+            marker.write(str(os.getpid()))
+        self._stop.wait()
 
     def _commit_with_retry(
         self, messages: list[Message], classified: list[Classified | None]
@@ -222,16 +266,11 @@ class IngestWorker:
                     "message could not be stored; quarantined", extra={"topic": message.topic[:200]}
                 )
                 rejected = Rejected(message.topic, message.payload, reason, message.received_at)
+                part = CommitReport(quarantined=[rejected])
                 with self.sessions.begin() as session:
                     quarantine.store(session, [rejected])
-                part = CommitReport(quarantined=[rejected])
-            total.events += part.events
-            total.duplicates += part.duplicates
-            total.quarantined += part.quarantined
-            total.gaps += part.gaps
-            total.tickets += part.tickets
-            total.occupancy += part.occupancy
-            total.devices += part.devices
+                    ingest_batch.account(session, part, self.clock())
+            total.merge(part)
         return total
 
     def _after_commit(self, messages: list[Message], report: CommitReport) -> None:

@@ -259,6 +259,13 @@ class LinkSection(BaseModel):
     replay_rate_per_s: float = Field(
         default=50, gt=0, le=5000, description="catch-up publish rate after an outage"
     )
+    central_ack_timeout_s: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="events central has not acknowledged this long after the broker took them are "
+        "sent again (the wait doubles while nothing moves, up to 15 min); a replay is harmless",
+    )
     health_interval_s: float = Field(default=30, ge=5, le=3600)
 
     def password(self, environ: Mapping[str, str] | None = None) -> str | None:

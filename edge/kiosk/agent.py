@@ -224,7 +224,8 @@ class KioskAgent(AgentScript):
         link = link_from_config(self.config, reconnect_max_s=5)
         self.link = link
         self.site_config.link = link
-        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s)
+        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s,
+                              central_ack_timeout_s=cfg.central_ack_timeout_s)
         skew = ClockSkew()
         health = HealthReporter(link, device.site, device.id, role="kiosk", outbox=self.outbox, skew=skew,
                                 storage=self.kiosk.storage, interval_s=cfg.health_interval_s, clock=self.clock)

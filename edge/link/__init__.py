@@ -7,7 +7,7 @@ Parts, each a small class with one job:
 - :class:`MqttLink` — the one paho connection (Last Will, ``online``,
   persistent session, reconnect backoff); everything else sees it as a
   :class:`Link`.
-- :class:`Forwarder` — outbox → broker in seq order, row deleted on PUBACK.
+- :class:`Forwarder` — outbox → broker in seq order, row deleted on central's ack (`…/ack`).
 - :class:`CommandHandler` — central's commands, acted on at most once.
 - :class:`SiteConfigStore` — tariff/whitelist/capacity/occupancy, kept across reboots.
 - :class:`ClockSkew` / :class:`ClockWatch` — skew against central's time beacons.

@@ -93,6 +93,8 @@ class HealthReporter:
         if self.outbox is not None:
             try:
                 fields["outbox_depth"] = self.outbox.depth
+                fields["outbox_unacked"] = self.outbox.unacked
+                fields["outbox_acked_through"] = self.outbox.acked_through()
                 # Measured on the outbox's own clock, the one that stamped its rows: an agent on an
                 # accelerated or stepped clock would otherwise report a days-old backlog (and raise
                 # outbox_backlog at central) while everything is sent at once.

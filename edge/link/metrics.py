@@ -40,6 +40,8 @@ class OutboxLike(Protocol):
     def bound(self) -> int: ...
     @property
     def near_full(self) -> bool: ...
+    @property
+    def unacked(self) -> int: ...
 
     def oldest_unsent_age_s(self) -> float: ...
     def emit(self, event_type: EventType, data: EventData) -> Envelope: ...
@@ -151,8 +153,10 @@ class _AgentState(Collector):
         yield info
         yield _gauge("gatepost_agent_uptime_seconds", "Seconds since the agent started",
                      self.monotonic() - self.started)
-        yield _gauge("gatepost_agent_outbox_depth", "Events not yet acknowledged by the broker",
+        yield _gauge("gatepost_agent_outbox_depth", "Events central has not acknowledged yet",
                      outbox.depth)
+        yield _gauge("gatepost_agent_outbox_unacked",
+                     "Events the broker took that central has not acknowledged yet", outbox.unacked)
         yield _gauge("gatepost_agent_outbox_bound", "Rows the outbox aims to stay under", outbox.bound)
         yield _gauge("gatepost_agent_outbox_near_full", "1 while telemetry is being coalesced",
                      1 if outbox.near_full else 0)

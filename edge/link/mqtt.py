@@ -93,7 +93,9 @@ class MqttLink:
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"gatepost-{site}-{device}",
+            # The broker forces client id = login (use_username_as_clientid, deploy/mosquitto):
+            # sending the login keeps the persistent session's name the same on both sides.
+            client_id=client_id or username or f"gatepost-{site}-{device}",
             clean_session=False,
             protocol=paho.MQTTv311,
         )

@@ -2,8 +2,14 @@
 
 A lane writes its financial and access events here *before* the barrier
 moves (DESIGN.md §4); the :class:`~edge.link.forwarder.Forwarder` drains the
-rows to the broker and deletes each one only after its PUBACK. The outbox
-never drops a critical event (:data:`edge.wire.CRITICAL_EVENTS`), whatever
+rows to the broker. A row lives until central says it has committed it
+(:meth:`Outbox.confirm`, from central's ack on ``…/ack``): the broker's PUBACK
+only marks it sent (:meth:`Outbox.mark_sent`), because a broker holds
+messages in memory between its autosaves and a crash there loses what it had
+acknowledged. Sent-but-unconfirmed rows stay rows: they count toward the
+bound, the near-full alarm, the depth and the oldest-unsent age, and the
+forwarder sends them again when central's ack is late or the link comes back.
+The outbox never drops a critical event (:data:`edge.wire.CRITICAL_EVENTS`), whatever
 its bound: when it nears the bound it raises :attr:`Outbox.near_full` (the
 lane shows an alarm) and coalesces or refuses droppable telemetry instead.
 
@@ -11,8 +17,10 @@ Storage is one SQLite file in WAL mode. ``emit`` is one small transaction
 committed with ``synchronous=FULL`` (an fsync of the WAL) on a connection
 that never checkpoints, so a card-to-relay path pays one append and one
 fsync; checkpoints run from the forwarder's thread on a connection of their
-own. Deletes after PUBACK commit with ``synchronous=NORMAL``: a delete lost in
-a power cut only means a harmless replay (ingest is idempotent).
+own. Deletes after central's ack commit with ``synchronous=NORMAL``: a delete
+lost in a power cut only means a harmless replay (ingest is idempotent).
+"Sent" is kept in memory only: after a restart every remaining row is sent
+again anyway.
 
 Another module may keep rows in this file that must commit or roll back
 with the events (:meth:`Outbox.add_companion`): a lane's used-ticket marks
@@ -22,7 +30,11 @@ in WAL mode cannot share a transaction).
 
 The per-device ``seq`` is the row's primary key; the highest one handed out
 is saved in the same transaction that deletes rows, so it is strictly
-increasing across restarts even when the outbox has been emptied. The file
+increasing across restarts even when the outbox has been emptied. Every seq
+handed out is a row until central confirms it: a seq is taken only by an
+append that committed, coalescing rewrites a row in place under its own seq,
+and refused telemetry takes none, so central's contiguous ack never waits
+on a seq that will not come. The file
 is never recreated: a corrupt or unreadable outbox is an error, not a reset.
 """
 
@@ -93,7 +105,7 @@ class OutboxWriteFailed(OutboxError, StorageFault):
 
 @dataclass(slots=True, frozen=True)
 class OutboxRow:
-    """One unsent event as stored: ready to publish as-is on ``topic``."""
+    """One event central has not confirmed yet, as stored: ready to publish as-is on ``topic``."""
 
     seq: int
     event_type: str
@@ -150,7 +162,12 @@ class Outbox:
         self._ckpt_lock = threading.Lock()
         self._closed = False
         self._handed_out = 0
-        """Highest seq returned by :meth:`pending`: rows at or below it may be in flight."""
+        """Highest seq returned by :meth:`pending` (or held at open): rows at or below it may
+        have reached central already, so coalescing never rewrites them."""
+        self._sent: set[int] = set()
+        """Rows the broker acknowledged (PUBACK) that central has not confirmed yet."""
+        self._confirmed = 0
+        """Highest seq central has confirmed in this process (0 until its first ack)."""
         self.coalesced = 0
         self.dropped = 0
 
@@ -170,6 +187,9 @@ class Outbox:
             log.error("outbox %s cannot be opened: %s", self.path, exc)
             raise OutboxError(f"outbox {self.path} cannot be opened: {exc}") from exc
         self._last_seq = max(max_row, row[0] if row else 0)
+        # Rows left by an earlier run may have been sent: never rewrite them (a new id under
+        # a seq central already stored would be quarantined as a seq clash).
+        self._handed_out = self._last_seq
         self._near_full = self._depth >= self._high
         if self._near_full:
             log.error("outbox opened near full: %d rows, bound %d", self._depth, self.bound)
@@ -334,7 +354,7 @@ class Outbox:
     # ------------------------------------------------------------------ draining
 
     def pending(self, limit: int = 100, after: int = 0) -> list[OutboxRow]:
-        """The oldest unsent rows with ``seq > after``, in seq order."""
+        """The oldest rows central has not confirmed with ``seq > after``, in seq order."""
         with self._lock:
             self._check_open()
             try:
@@ -350,16 +370,37 @@ class Outbox:
                 self._handed_out = max(self._handed_out, rows[-1][0])
         return [OutboxRow(r[0], r[1], r[2], bytes(r[3]), bool(r[4]), r[5]) for r in rows]
 
-    def ack(self, seq: int) -> int:
-        """Delete the row ``seq`` after its PUBACK; return 1 if it was there, else 0."""
-        return self.ack_many([seq])
+    def mark_sent(self, seqs: Sequence[int]) -> int:
+        """Note the broker's PUBACK for ``seqs``; the rows stay until :meth:`confirm`.
 
-    def ack_many(self, seqs: list[int]) -> int:
-        """Delete rows whose PUBACK arrived, in one transaction; return how many went."""
-        if not seqs:
-            return 0
+        Returns how many rows became sent (a repeated PUBACK, or one for a row
+        central has confirmed meanwhile, counts nothing). Memory only, no I/O.
+        """
+        with self._lock:
+            fresh = {s for s in seqs if s > self._confirmed and s <= self._last_seq} - self._sent
+            self._sent |= fresh
+        return len(fresh)
+
+    def confirm(self, upto: int) -> int:
+        """Delete every row up to ``upto``: central's ack says it has committed them.
+
+        One transaction, ``synchronous=NORMAL``. A lower or repeated ack deletes
+        nothing. An ack above the last seq this outbox ever handed out cannot be
+        about these rows (another outbox file under the same device id, or a
+        central database that is not this device's): it is refused with
+        :class:`~edge.errors.PayloadError` and nothing is deleted. Returns how
+        many rows went.
+        """
         with self._lock:
             self._check_open()
+            if upto > self._last_seq:
+                log.error(
+                    "central acknowledged seq %d but this outbox only reached %d; ignored",
+                    upto, self._last_seq,
+                )
+                raise PayloadError(f"ack {upto} beyond the last seq handed out ({self._last_seq})")
+            if upto <= self._confirmed:
+                return 0
             db = self._ack_db
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -367,13 +408,20 @@ class Outbox:
                 # and an emptied outbox still continues the sequence after a restart.
                 db.execute(_SAVE_LAST_SEQ, (self._last_seq,))
                 before = db.total_changes
-                db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+                db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,))
                 deleted = db.total_changes - before
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback(db)
                 log.error("outbox delete failed: %s", exc)
                 raise OutboxError(f"outbox delete failed: {exc}") from exc
+            # Drop the newly confirmed from the sent set at the cost of the smaller side.
+            if upto - self._confirmed < len(self._sent):
+                for seq in range(self._confirmed + 1, upto + 1):
+                    self._sent.discard(seq)
+            else:
+                self._sent = {seq for seq in self._sent if seq > upto}
+            self._confirmed = upto
             self._depth -= deleted
             changed = self._update_near_full()
         self._notify(changed, emitted=False)
@@ -394,8 +442,29 @@ class Outbox:
 
     @property
     def depth(self) -> int:
-        """Rows not yet acknowledged by the broker."""
+        """Rows central has not confirmed: unsent, in flight, and sent but unacknowledged."""
         return self._depth
+
+    @property
+    def unacked(self) -> int:
+        """Rows the broker has (PUBACK) that central has not confirmed yet."""
+        return len(self._sent)
+
+    def acked_through(self) -> int:
+        """Every seq up to this one was confirmed by central and deleted: the oldest row's seq − 1,
+        or the last seq when the outbox is empty (health reports it; see :class:`edge.wire.Health`)."""
+        with self._lock:
+            self._check_open()
+            try:
+                (oldest,) = self._ack_db.execute("SELECT MIN(seq) FROM outbox").fetchone()
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox read failed: {exc}") from exc
+            return self._last_seq if oldest is None else oldest - 1
+
+    @property
+    def confirmed(self) -> int:
+        """Highest seq central has confirmed since this process opened the outbox."""
+        return self._confirmed
 
     @property
     def last_seq(self) -> int:
@@ -407,7 +476,7 @@ class Outbox:
         return self._near_full
 
     def oldest_unsent_age_s(self, now: datetime | None = None) -> float:
-        """Seconds the oldest unsent row has waited (0 when empty; never negative)."""
+        """Seconds the oldest row central has not confirmed has waited (0 when empty; never negative)."""
         now = now or self._clock()
         with self._lock:
             self._check_open()

@@ -204,7 +204,7 @@ def run(backend: str, n: int, workdir: Path, workers: int = 1) -> dict:
     broker = Broker(workdir / f"broker-{backend}-{workers}").start()
     engine = make_engine(url)
     try:
-        upgrade(engine, "0001_ingest")
+        upgrade(engine)
         share = "bench" if workers > 1 else None
         for i in range(
             workers

@@ -7,7 +7,6 @@ and ports moved into the test's directory; credentials and ACL come from
 
 from __future__ import annotations
 
-import ssl
 import subprocess
 import sys
 import threading
@@ -20,34 +19,17 @@ import pytest
 from central.provision import Provisioner, hash_password
 from edge import wire
 from edge.errors import ConfigError, GatepostError
-from tests.support.services import MOSQUITTO, Broker, free_port, require
+from tests.support.secure_broker import Client, SecureBroker, make_certs, wait_until
+from tests.support.services import MOSQUITTO, require
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_CONF = REPO / "deploy" / "mosquitto" / "gatepost.conf"
 GATEPOST = str(Path(sys.executable).parent / "gatepost")
-MAKE_CERTS = REPO / "deploy" / "mosquitto" / "make-certs.sh"
-
-
-class SecureBroker(Broker):
-    """The shipped config with /etc/gatepost and /var/lib/mosquitto moved under workdir."""
-
-    tls_port: int = 0
-    etc: Path = Path()
-
-    def write_config(self) -> None:
-        text = SHIPPED_CONF.read_text()
-        text = text.replace("/etc/gatepost", str(self.etc)).replace("/var/lib/mosquitto/", f"{self.workdir}/")
-        text = text.replace("listener 8883", f"listener {self.tls_port}")
-        text = text.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(f"user root\nlog_dest file {self.workdir}/mosquitto.log\n{text}")
 
 
 @pytest.fixture
 def site(tmp_path: Path):
     require(MOSQUITTO is not None, "mosquitto")
     etc = tmp_path / "etc"
-    subprocess.run(["bash", str(MAKE_CERTS), str(etc / "tls"), "localhost", "30"], check=True, capture_output=True)
+    make_certs(etc / "tls")
     prov = Provisioner(etc)
     creds = {
         "lane-a": prov.provision_device("site-1", "lane-a", role="entry"),
@@ -55,68 +37,16 @@ def site(tmp_path: Path):
         "lane-x": prov.provision_device("site-2", "lane-x", role="entry"),
         "central": prov.provision_central(),
     }
-    broker = SecureBroker(tmp_path / "broker")
-    broker.etc = etc
-    broker.tls_port = free_port()
+    broker = SecureBroker(tmp_path / "broker", etc=etc)
     # start() waits on the loopback listener, opened together with the TLS one.
     broker.start()
     yield broker, creds, etc
     broker.stop()
 
 
-class Client:
-    """A paho client that records what it receives; connects over TLS unless told not to.
-
-    Central uses the loopback listener, as the shipped config intends for a
-    central on the broker host; devices always come in over TLS.
-    """
-
-    def __init__(self, broker: SecureBroker, etc: Path, user: str | None, password: str | None,
-                 *, tls: bool = True, client_id: str | None = None, clean: bool = True) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.connected = threading.Event()
-        self.rc: object = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
-                                  clean_session=clean, protocol=mqtt.MQTTv311)
-        if user:
-            self.client.username_pw_set(user, password)
-        if tls:
-            self.client.tls_set(ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
-        port = broker.tls_port if tls else broker.port
-        self.client.connect("localhost", port, keepalive=10)
-        self.client.loop_start()
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.rc = reason_code
-        if not reason_code.is_failure:
-            self.connected.set()
-
-    def wait_connected(self, timeout: float = 5.0) -> bool:
-        return self.connected.wait(timeout)
-
-    def subscribe(self, topic: str) -> None:
-        self.client.subscribe(topic, qos=1)
-        time.sleep(0.2)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_device_publishes_only_under_its_own_prefix(site):
     broker, creds, etc = site
-    central = Client(broker, etc, "central", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central.ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     central.subscribe("gatepost/v1/#")
     own = wire.event_topic("site-1", "lane-a", "vehicle_arrived")
@@ -150,7 +80,7 @@ def test_device_reads_only_its_own_commands_and_its_sites_config(site):
     lane_a = Client(broker, etc, "lane-a", creds["lane-a"].password)
     assert lane_a.wait_connected()
     lane_a.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters
-    central = Client(broker, etc, "central", creds["central"].password, tls=False)
+    central = Client(broker, etc, "central.ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     mine = wire.cmd_topic("site-1", "lane-a", "raise")
     for topic in (wire.cmd_topic("site-1", "lane-b", "raise"), wire.config_topic("site-2", "tariff"),
@@ -189,7 +119,8 @@ def test_wrong_password_anonymous_and_plaintext_are_refused(site):
 def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
     """The default max_queued_messages (1000) would drop most of this silently."""
     broker, creds, etc = site
-    sub = Client(broker, etc, "central", creds["central"].password, tls=False, client_id="ingest-1", clean=False)
+    sub = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
+                 client_id="central.ingest-0", clean=False)
     assert sub.wait_connected()
     sub.subscribe("gatepost/v1/+/+/event/+")
     sub.close()  # offline with a persistent session: the broker queues for it
@@ -203,7 +134,8 @@ def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
         info.wait_for_publish(10)
     lane.close()
 
-    back = Client(broker, etc, "central", creds["central"].password, tls=False, client_id="ingest-1", clean=False)
+    back = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
+                 client_id="central.ingest-0", clean=False)
     assert back.wait_connected()
     assert wait_until(lambda: len(back.messages) >= burst, timeout=20)
     assert sorted(int(p) for _, p in back.messages) == list(range(burst))

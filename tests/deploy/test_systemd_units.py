@@ -87,6 +87,8 @@ def test_templates_keep_instances_apart():
     assert "--state-dir /var/lib/gatepost/%i" in one(service, "ExecStart")
     assert one(service, "EnvironmentFile") == "/etc/gatepost/%i.env"
     ingest = parse_unit(UNITS / "gatepost-ingest@.service")["Service"]
+    # Its own broker logins (`gatepost provision central-ingest-N --central --ingest-only`), read last so they win.
+    assert ingest["EnvironmentFile"] == ["/etc/gatepost/central.env", "/etc/gatepost/central-ingest-%i.env"]
     env = dict(v.split("=", 1) for v in ingest["Environment"])
     # Two processes with one MQTT client id would keep disconnecting each other.
     assert env["GATEPOST_CLIENT_ID"].endswith("%i") and env["GATEPOST_INGEST_SHARED"] == "true"

@@ -1,13 +1,22 @@
-"""Test-side MQTT clients: a subscriber that records, and a publisher that plays central."""
+"""Test-side MQTT clients: a subscriber that records, a publisher that plays central, and
+central's real ingest (it stores events and sends central's ack that ends a row's life)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+from central.db.models import Event
+from central.db.session import make_engine, upgrade
+from central.ingest.worker import IngestWorker
+from central.mqtt import BrokerAddress
+from central.mqtt import MqttLink as CentralLink
 
 
 @dataclass(frozen=True)
@@ -88,3 +97,42 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool
             return True
         time.sleep(interval)
     return predicate()
+
+
+class Central:
+    """Central's real ingest worker on a SQLite file: stores events, acknowledges them to the device.
+
+    Persistent session (like ``gatepost central run``), so events published while it is
+    stopped wait for it at the broker.
+    """
+
+    def __init__(self, port: int, db_path: Path, client_id: str = "central-ingest-test") -> None:
+        self.port = port
+        self.client_id = client_id
+        self.engine = make_engine(f"sqlite:///{db_path}")
+        upgrade(self.engine)
+        self.worker: IngestWorker | None = None
+
+    def start(self, **worker: float) -> Central:
+        """Start ingest; ``worker`` goes to :class:`IngestWorker` (e.g. ``linger_s``)."""
+        link = CentralLink(BrokerAddress("127.0.0.1", self.port), self.client_id,
+                        manual_ack=True, clean_session=False)
+        self.worker = IngestWorker(link, self.engine, **worker).start()  # type: ignore[arg-type]
+        return self
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker: IngestWorker | None = None
+
+    def close(self) -> None:
+        self.stop()
+        self.engine.dispose()
+
+    def stored(self, device: str | None = None) -> list[int]:
+        """Seqs stored, in seq order (one entry per row: a duplicate would show twice)."""
+        query = select(Event.seq).order_by(Event.seq)
+        if device is not None:
+            query = query.where(Event.device == device)
+        with self.engine.connect() as conn:
+            return [seq for (seq,) in conn.execute(query)]

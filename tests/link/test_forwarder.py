@@ -1,4 +1,5 @@
-"""Outbox → Mosquitto: live latency, delete only after PUBACK, order across reconnects, bursts."""
+"""Outbox → Mosquitto → central: live latency, delete only on central's ack, order across
+reconnects, bursts, and re-sends when central's ack is late."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ import time
 
 import pytest
 
+from central.ingest.worker import PAUSE_BEFORE_ACK_ENV
 from edge.link.forwarder import Forwarder
 from edge.link.mqtt import MqttLink
 from edge.link.outbox import Outbox
-from edge.wire import ALL_EVENTS, EventType, PaymentConfirmed, parse_event
-from tests.link.helpers import Collector, wait_until
+from edge.wire import ALL_EVENTS, EventType, PaymentConfirmed, ack_topic, make_ack, parse_event
+from tests.link.helpers import Central, Collector, publish, wait_until
 
 
 def paid(i: int) -> PaymentConfirmed:
     return PaymentConfirmed(serial=f"S{i}", fee_minor=100 + i, currency="CNY", method="cash")
+
+
+@pytest.fixture
+def central(broker, tmp_path):
+    """Central's real ingest (SQLite), not started: a test starts it when central should be up."""
+    made = Central(broker.port, tmp_path / "central.db")
+    yield made
+    made.close()
 
 
 @pytest.fixture
@@ -50,7 +60,8 @@ def wait_unique(sub: Collector, n: int, timeout: float = 10.0) -> list[int]:
     return seqs(list(sub.messages))
 
 
-def test_live_events_arrive_valid_in_order_and_leave_the_outbox(broker, device):
+def test_live_events_arrive_valid_in_order_and_leave_the_outbox(broker, device, central):
+    central.start()
     sub = Collector(broker.port, ALL_EVENTS).start()
     box, link, _ = device()
     assert link.connected.wait(5)
@@ -59,7 +70,8 @@ def test_live_events_arrive_valid_in_order_and_leave_the_outbox(broker, device):
     assert seqs(got) == [e.seq for e in sent]
     envelope, data = parse_event(got[3].topic, got[3].payload)
     assert envelope == sent[3] and data == paid(3)
-    assert wait_until(lambda: box.depth == 0, 5)
+    assert wait_until(lambda: box.depth == 0, 5)  # central's ack, not the PUBACK, emptied it
+    assert central.stored("lane-1") == list(range(1, 11))
     sub.stop()
 
 
@@ -78,7 +90,9 @@ def test_live_latency_is_low(broker, device):
     sub.stop()
 
 
-def test_nothing_is_deleted_without_a_puback_and_all_arrive_in_order_later(broker, device):
+def test_nothing_is_deleted_without_centrals_ack_and_all_arrive_in_order_later(broker, device, central):
+    central.start()
+    central.stop()  # its persistent session waits at the broker
     sub = Collector(broker.port, ALL_EVENTS, client_id="ingest", persistent=True).start()
     box, link, forwarder = device(replay_rate_per_s=2000)
     assert link.connected.wait(5)
@@ -91,12 +105,17 @@ def test_nothing_is_deleted_without_a_puback_and_all_arrive_in_order_later(broke
     broker.start()
     order = wait_unique(sub, 200, 20)
     assert list(dict.fromkeys(order)) == list(range(1, 201)), f"arrival order {order}"
-    assert wait_until(lambda: box.depth == 0, 5)
-    assert forwarder.acked == 200
+    assert wait_until(lambda: box.unacked == 200, 5)
+    assert box.depth == 200  # the broker has them all; central has not said so: nothing deleted
+    central.start()
+    assert wait_until(lambda: box.depth == 0, 20)
+    assert central.stored("lane-1") == list(range(1, 201))
+    assert forwarder.acked >= 200 and forwarder.confirmed == 200
     sub.stop()
 
 
-def test_order_holds_when_the_broker_dies_mid_stream(broker, device):
+def test_order_holds_when_the_broker_dies_mid_stream(broker, device, central):
+    central.start()
     sub = Collector(broker.port, ALL_EVENTS, client_id="ingest", persistent=True).start()
     box, link, _ = device(window=20, replay_rate_per_s=None)
     assert link.connected.wait(5)
@@ -110,28 +129,34 @@ def test_order_holds_when_the_broker_dies_mid_stream(broker, device):
     order = wait_unique(sub, 400)
     first_seen = list(dict.fromkeys(order))  # a QoS 1 re-send may duplicate, never reorder
     assert first_seen == list(range(1, 401)), f"arrival order {order}"
+    assert central.stored("lane-1") == list(range(1, 401))
     sub.stop()
 
 
-def test_a_burst_beyond_mosquittos_default_queue_arrives_complete(broker, device):
+def test_a_burst_beyond_mosquittos_default_queue_arrives_complete(broker, device, central):
     # The collector is away while the burst is published: the broker must queue all
     # of it (max_queued_messages defaults to 1000 and would drop the rest silently).
     sub = Collector(broker.port, ALL_EVENTS, client_id="ingest", persistent=True).start()
     sub.stop()
+    central.start()
+    central.stop()  # central's session queues the burst too
     box, link, _ = device(window=50, replay_rate_per_s=None)
     assert link.connected.wait(5)
     for i in range(1500):
         box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
-    assert wait_until(lambda: box.depth == 0, 30)
+    assert wait_until(lambda: box.unacked == 1500, 30)
     sub.start()
     got = sub.wait_for(1500, 20)
-    assert seqs(got) == list(range(1, 1501))
+    assert seqs(got)[:1500] == list(range(1, 1501))
     sub.stop()
+    central.start()
+    assert wait_until(lambda: box.depth == 0, 30)
+    assert central.stored("lane-1") == list(range(1, 1501))
 
 
 def test_replay_after_reconnect_is_paced(broker, device):
     sub = Collector(broker.port, ALL_EVENTS).start()
-    box, link, _ = device(window=10, replay_rate_per_s=200)
+    box, link, forwarder = device(window=10, replay_rate_per_s=200)
     assert link.connected.wait(5)
     broker.stop()
     assert wait_until(lambda: not link.connected.is_set(), 5)
@@ -141,7 +166,7 @@ def test_replay_after_reconnect_is_paced(broker, device):
     sub.start()
     assert link.connected.wait(10)
     start = time.monotonic()
-    assert wait_until(lambda: box.depth == 0, 10)
+    assert wait_until(lambda: forwarder.acked >= 110, 10)
     took = time.monotonic() - start
     # 10 go at once (the window), the other 100 at 200/s: at least ~0.5 s.
     assert took >= 0.4, f"backlog drained in {took:.2f} s, faster than the rate limit"
@@ -149,7 +174,8 @@ def test_replay_after_reconnect_is_paced(broker, device):
     sub.stop()
 
 
-def test_a_restarted_device_replays_what_it_had_not_sent(broker, tmp_path):
+def test_a_restarted_device_replays_what_it_had_not_sent(broker, tmp_path, central):
+    central.start()
     box = Outbox(tmp_path / "outbox.db", "site-a", "lane-1")
     for i in range(5):
         box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
@@ -163,8 +189,62 @@ def test_a_restarted_device_replays_what_it_had_not_sent(broker, tmp_path):
     try:
         assert seqs(sub.wait_for(5, 5)) == [1, 2, 3, 4, 5]
         assert wait_until(lambda: box.depth == 0, 5)
+        assert central.stored("lane-1") == [1, 2, 3, 4, 5]
     finally:
         forwarder.stop()
         link.stop()
         box.close()
         sub.stop()
+
+
+def test_rows_central_never_got_are_sent_again_when_its_ack_is_late(broker, device, central):
+    """The broker took (PUBACK) and dropped them — nobody was subscribed — so only central's
+    missing ack shows they are not stored: after the timeout they go again and arrive."""
+    box, link, forwarder = device(central_ack_timeout_s=1.0)
+    assert link.connected.wait(5)
+    for i in range(30):
+        box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
+    assert wait_until(lambda: box.unacked == 30, 5)
+    central.start()  # subscribes only now: the first 30 are gone from the broker
+    assert wait_until(lambda: box.depth == 0, 15)
+    assert central.stored("lane-1") == list(range(1, 31))
+    assert forwarder.confirmed == 30 and forwarder.published >= 60
+
+
+def test_a_replay_of_stored_events_is_acknowledged_again(broker, device, central, tmp_path, monkeypatch):
+    """Central committed and stopped before its ack: the re-sent rows are duplicates, stored
+    once, and their ack comes with the duplicate."""
+    held = tmp_path / "held"
+    box, link, forwarder = device(central_ack_timeout_s=1.0)
+    assert link.connected.wait(5)
+    central.start()
+    central.stop()  # its session queues the five below
+    for i in range(5):
+        box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
+    assert wait_until(lambda: box.unacked == 5, 5)
+    monkeypatch.setenv(PAUSE_BEFORE_ACK_ENV, str(held))
+    central.start(linger_s=0.5)  # one batch of all five, committed, then held before the ack
+    monkeypatch.delenv(PAUSE_BEFORE_ACK_ENV)
+    assert wait_until(held.exists, 10)
+    assert central.stored("lane-1") == [1, 2, 3, 4, 5] and box.depth == 5
+    central.stop()
+    central.start()
+    assert wait_until(lambda: box.depth == 0, 15)
+    assert central.stored("lane-1") == [1, 2, 3, 4, 5]  # the re-sent ones were duplicates
+    assert forwarder.published >= 10
+
+
+def test_a_malformed_or_foreign_ack_deletes_nothing(broker, device):
+    box, link, forwarder = device()
+    assert link.connected.wait(5)
+    for i in range(5):
+        box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
+    assert wait_until(lambda: box.unacked == 5, 5)
+    topic = ack_topic("site-a", "lane-1")
+    for payload in (b"not json", b'{"v":1,"seq":"5","ts":"2026-11-26T08:00:00.000Z"}', b"\xff" * 10):
+        publish(broker.port, topic, payload)
+    publish(broker.port, topic, make_ack(99).to_json())  # beyond the last seq handed out
+    publish(broker.port, ack_topic("site-a", "lane-2"), make_ack(5).to_json())  # not subscribed
+    publish(broker.port, topic, make_ack(2).to_json())  # a genuine one, after the junk
+    assert wait_until(lambda: box.confirmed == 2, 5)
+    assert box.depth == 3 and forwarder.confirmed == 2

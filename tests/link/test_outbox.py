@@ -52,25 +52,52 @@ def test_seq_strictly_increases_across_reopen_even_when_emptied(tmp_path):
     with Outbox(path, "site-a", "lane-1") as box:
         for _ in range(5):
             box.emit(EventType.PAYMENT_CONFIRMED, paid())
-        assert box.ack_many([r.seq for r in box.pending(10)]) == 5
-        assert box.depth == 0
+        assert box.mark_sent([r.seq for r in box.pending(10)]) == 5
+        assert box.depth == 5 and box.unacked == 5  # the broker has them; central has not said so
+        assert box.confirm(5) == 5
+        assert box.depth == 0 and box.unacked == 0
     with Outbox(path, "site-a", "lane-1") as box:
         assert box.depth == 0
         assert box.emit(EventType.PAYMENT_CONFIRMED, paid()).seq == 6
         assert box.last_seq == 6
 
 
-def test_rows_survive_reopen_until_acked(tmp_path):
+def test_rows_survive_reopen_until_central_confirms_them(tmp_path):
     path = tmp_path / "o.db"
     with Outbox(path, "site-a", "lane-1") as box:
         for i in range(4):
             box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
-        assert box.ack(2) == 1
-        assert box.ack(2) == 0  # a second PUBACK for the same row changes nothing
-    with Outbox(path, "site-a", "lane-1") as box:
-        assert box.depth == 3
-        assert [r.seq for r in box.pending(10)] == [1, 3, 4]
-        assert [r.seq for r in box.pending(10, after=1)] == [3, 4]
+        assert box.mark_sent([1, 2, 3, 4]) == 4
+        assert box.mark_sent([2]) == 0  # a second PUBACK for the same row changes nothing
+        assert box.confirm(1) == 1
+        assert box.confirm(1) == 0 and box.confirm(0) == 0  # a repeated or lower ack deletes nothing
+        assert (box.depth, box.unacked, box.confirmed) == (3, 3, 1)
+    with Outbox(path, "site-a", "lane-1") as box:  # sent but unconfirmed rows are still rows
+        assert box.depth == 3 and box.unacked == 0
+        assert [r.seq for r in box.pending(10)] == [2, 3, 4]
+        assert [r.seq for r in box.pending(10, after=2)] == [3, 4]
+
+
+def test_an_ack_beyond_the_last_seq_deletes_nothing(tmp_path):
+    with Outbox(tmp_path / "o.db", "site-a", "lane-1") as box:
+        for i in range(3):
+            box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+        with pytest.raises(PayloadError):
+            box.confirm(4)  # another outbox's figure: these rows are not in central
+        assert box.depth == 3 and box.confirmed == 0
+
+
+def test_coalescing_never_rewrites_a_row_left_by_an_earlier_run(tmp_path):
+    """A row from before a restart may be in central already: a rewrite would give its seq a new id."""
+    path = tmp_path / "o.db"
+    with Outbox(path, "site-a", "lane-1", bound=10) as box:
+        first = box.emit_telemetry(EventType.OUTBOX_BACKLOG, backlog(1))
+        for i in range(7):
+            box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+    with Outbox(path, "site-a", "lane-1", bound=10) as box:
+        assert box.near_full
+        again = box.emit_telemetry(EventType.OUTBOX_BACKLOG, backlog(2))
+        assert again.seq != first.seq and box.coalesced == 0
 
 
 def test_bad_payload_is_refused_and_consumes_no_seq(tmp_path):
@@ -125,8 +152,12 @@ def test_bound_policy_keeps_critical_coalesces_and_refuses_telemetry(tmp_path):
         box.emit_telemetry(EventType.VEHICLE_ARRIVED, arrived())
     assert box.dropped == 1 and box.depth == 18
 
-    # Draining below 70 % clears the flag, once.
-    box.ack_many([r.seq for r in box.pending(12)])
+    # Sent but not acknowledged by central: still counted, still near full.
+    box.mark_sent([r.seq for r in box.pending(20)])
+    assert box.depth == 18 and box.unacked == 18 and box.near_full
+
+    # Central's ack draining below 70 % clears the flag, once.
+    box.confirm(12)
     assert box.depth == 6 and not box.near_full and changes == [True, False]
     box.close()
 
@@ -151,7 +182,9 @@ def test_oldest_unsent_age_follows_the_clock(tmp_path):
     box.emit(EventType.PAYMENT_CONFIRMED, paid())
     assert box.oldest_unsent_age_s() == pytest.approx(42)
     assert box.oldest_unsent_age_s(now[0] - timedelta(hours=1)) == 0.0  # clock stepped back
-    box.ack(1)
+    box.mark_sent([1])
+    assert box.oldest_unsent_age_s() == pytest.approx(42)  # the broker's PUBACK ends nothing
+    box.confirm(1)
     assert box.oldest_unsent_age_s() == 0.0
     box.close()
 
@@ -250,3 +283,33 @@ def test_emit_many_is_one_all_or_nothing_write(tmp_path):
             box.emit_many([(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, decision)])
         assert box.depth == 2 and box.emit(EventType.BARRIER_OPENED, opened).seq == 3
         assert box.emit_many([]) == []
+
+
+def test_acked_through_is_what_central_confirmed_and_the_outbox_let_go(tmp_path):
+    with Outbox(tmp_path / "o.db", "site-a", "lane-1") as box:
+        assert box.acked_through() == 0
+        for i in range(4):
+            box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+        assert box.acked_through() == 0
+        box.confirm(3)
+        assert box.acked_through() == 3
+        box.confirm(4)
+        assert box.acked_through() == 4 == box.last_seq
+
+
+def test_every_seq_handed_out_is_a_row_until_confirmed_even_past_the_bound(tmp_path):
+    """Coalesced and refused telemetry leave no hole: central's contiguous ack never waits on a
+    seq that will not come."""
+    with Outbox(tmp_path / "o.db", "site-a", "lane-1", bound=10) as box:
+        for i in range(30):
+            try:
+                if i % 3 and i % 2:  # a key of its own: nothing to coalesce into, refused at the bound
+                    box.emit_telemetry(EventType.VEHICLE_ARRIVED, arrived(), key=f"k{i}")
+                elif i % 3:
+                    box.emit_telemetry(EventType.OUTBOX_BACKLOG, backlog(i))
+                else:
+                    box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}"))
+            except OutboxFull:
+                pass
+        assert box.coalesced > 0 and box.dropped > 0
+        assert [r.seq for r in box.pending(100)] == list(range(1, box.last_seq + 1))

@@ -16,6 +16,7 @@ from edge.lane.inputs import ReaderFailed
 from tests.kiosk.helpers import KEY_HEX, form, kiosk_config
 from tests.lane.sim import wait_for
 from tests.lane.test_agent_and_demo import simulated_config
+from tests.link.helpers import Central
 from tests.support.browser import Browser
 from tests.support.services import free_port
 
@@ -38,6 +39,7 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
     path = simulated_config(tmp_path, broker.port, free_port())
     metrics_port = free_port()
     path.write_text(path.read_text() + f'\n[metrics]\nbind = "127.0.0.1"\nport = {metrics_port}\n')
+    central = Central(broker.port, tmp_path / "central.db").start()
     agent = Agent(load_config(path), state_dir=tmp_path / "state")
     agent.start()
     try:
@@ -74,9 +76,17 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
         assert samples[("gatepost_agent_info", labels)] == 1
         assert samples[("gatepost_agent_outbox_bound", ())] == agent.config.link.outbox_bound
 
-        # Connected: the forwarder drains the outbox, and the scrape shows it.
+        # Connected, central up: central's ack drains the outbox, and the scrape shows it.
         wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0, timeout=10,
-                 what="outbox drained to the broker")
+                 what="outbox drained to central")
+        assert scrape(metrics_port)[("gatepost_agent_outbox_unacked", ())] == 0
+
+        # Central gone: the broker takes the next event, which waits for central's ack.
+        central.stop()
+        lane.submit(ReaderFailed("card_station", "read failed again"))
+        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_unacked", ())] == 1, timeout=10,
+                 what="sent, not acknowledged by central")
+        assert scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 1
 
         # Broker gone: events pile up in the outbox and the oldest one ages.
         broker.stop()
@@ -86,12 +96,13 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
         wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0,
                  timeout=15, what="the oldest unsent event ages past a second")
         offline = scrape(metrics_port)
-        assert offline[("gatepost_agent_outbox_depth", ())] >= 1
+        assert offline[("gatepost_agent_outbox_depth", ())] >= 2
         assert offline[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0
         assert offline[("gatepost_agent_reader_errors_total", (("reader", "badge"),))] == 1
         assert offline[("gatepost_agent_outbox_depth", ())] == agent.outbox.depth
     finally:
         agent.stop()
+        central.close()
     # Stopped: the metrics port is closed again.
     try:
         httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
@@ -105,6 +116,7 @@ def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, br
     path = kiosk_config(tmp_path, broker.port)
     metrics_port = free_port()
     path.write_text(path.read_text() + f'\n[metrics]\nbind = "127.0.0.1"\nport = {metrics_port}\n')
+    central = Central(broker.port, tmp_path / "central.db").start()
     agent = KioskAgent(load_config(path), state_dir=tmp_path / "kiosk-state", port=0).start()
     try:
         assert agent.metrics_port == metrics_port
@@ -124,6 +136,8 @@ def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, br
         labels = (("device", "sg-lobby-1"), ("role", "kiosk"), ("site", "sunrise-garden"))
         assert samples[("gatepost_agent_info", labels)] == 1
         wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0, timeout=10,
-                 what="the check-in left the kiosk")
+                 what="central acknowledged the check-in")
+        assert central.stored("sg-lobby-1") != []
     finally:
         agent.stop()
+        central.close()

@@ -61,6 +61,8 @@ class Broker:
     port: int = field(default_factory=free_port)
     extra_config: str = ""
     listener_config: str | None = None
+    autosave_interval: int = 1
+    """Seconds between Mosquitto's snapshots; a SIGKILL loses what it took since the last one."""
     proc: subprocess.Popen | None = None
 
     @property
@@ -73,7 +75,7 @@ class Broker:
         self.config_path.write_text(
             f"user root\n{listener}\n"
             f"persistence true\npersistence_location {self.workdir}/\n"
-            "autosave_interval 1\n"
+            f"autosave_interval {self.autosave_interval}\n"
             "max_queued_messages 1000000\nmax_inflight_messages 100\n"
             f"log_dest file {self.workdir}/mosquitto.log\nlog_type error\nlog_type warning\n"
             f"{self.extra_config}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
-    upgrade(
-        eng, "0001_ingest"
-    )  # ingest's own tables only: later revisions are other parts' business
+    upgrade(eng)  # head: 0004 gives quarantine rows their claimed seq
     yield eng
     eng.dispose()
 
@@ -161,3 +160,44 @@ def quarantine_reasons(engine: Engine) -> list[str]:
 
 
 seq_counter = itertools.count(1)
+
+
+class AckListener:
+    """Collects every central ack on the broker, per device, in arrival order."""
+
+    def __init__(self, port: int) -> None:
+        self.acks: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acks-{time.monotonic_ns()}")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_a: self._subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(wire.ALL_ACKS, 1)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "no SUBACK for the ack filter"
+
+    def _on_message(self, _c, _u, msg) -> None:
+        parts, ack = wire.parse_ack(msg.topic, msg.payload)
+        assert not msg.retain
+        with self._lock:
+            self.acks.setdefault(parts.device or "", []).append(ack.seq)
+
+    def highest(self, device: str) -> int:
+        with self._lock:
+            return max(self.acks.get(device, [0]))
+
+    def count(self, device: str) -> int:
+        with self._lock:
+            return len(self.acks.get(device, []))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def acks(broker) -> Iterator[AckListener]:
+    listener = AckListener(broker.port)
+    yield listener
+    listener.close()

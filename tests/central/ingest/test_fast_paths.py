@@ -87,7 +87,7 @@ def _message(env: wire.Envelope, at: datetime) -> Message:
 
 def test_sqlite_batch_with_replays_and_clashes_falls_back_correctly(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path}/c.db")
-    upgrade(engine, "0001_ingest")
+    upgrade(engine)
     sessions = make_sessions(engine)
     at = T0 + timedelta(minutes=5)
     first = [entered("s1", "lane-1", seq, serial=f"A{seq}") for seq in range(1, 6)]

@@ -31,8 +31,9 @@ def test_upgrade_empty_database_matches_models(db_url):
     engine = make_engine(db_url)
     try:
         assert current_revision(engine) is None
-        upgrade(engine, "0001_ingest")
-        assert current_revision(engine) == "0001_ingest"
+        upgrade(engine)  # the ingest tables as every revision left them (0004 adds quarantine seqs)
+        head = current_revision(engine)
+        assert head not in (None, "")
         assert INGEST_TABLES <= set(inspect(engine).get_table_names())
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -40,8 +41,8 @@ def test_upgrade_empty_database_matches_models(db_url):
                 d for d in compare_metadata(ctx, Base.metadata) if _table_of(d) in INGEST_TABLES
             ]
         assert diff == []
-        upgrade(engine, "0001_ingest")  # running again is harmless
-        assert current_revision(engine) == "0001_ingest"
+        upgrade(engine)  # running again is harmless
+        assert current_revision(engine) == head
     finally:
         engine.dispose()
 

@@ -22,7 +22,7 @@ DEVICES = [f"lane-{i}" for i in range(1, 5)]
 PER_DEVICE = 500
 
 
-def test_two_workers_share_the_stream(broker, engine, publisher):
+def test_two_workers_share_the_stream(broker, engine, publisher, acks):
     workers = [
         start_worker(
             broker.port, engine, client_id=f"central-shared-{i}", share_group="gatepost-ingest"
@@ -59,6 +59,12 @@ def test_two_workers_share_the_stream(broker, engine, publisher):
             assert (
                 open_gaps(session) == []
             )  # split streams open brief gaps; all closed once both committed
+        # Each worker acks what it committed; the figure comes from the database, so the
+        # highest ack a lane sees is its last seq even though no worker saw all of them.
+        wait_until(
+            lambda: all(acks.highest(d) == PER_DEVICE for d in DEVICES), timeout=10, what="acks"
+        )
+        assert all(w.stats.central_acks > 0 for w in workers)
     finally:
         for w in workers:
             w.stop()
