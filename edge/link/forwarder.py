@@ -224,16 +224,16 @@ class Forwarder:
         if not self._central:
             return
         upto = 0
+        last = self.outbox.last_seq
         while self._central:
-            upto = max(upto, self._central.popleft())
+            seq = self._central.popleft()
+            # Each ack is judged alone: an impossible one queued beside a good one must not hide it.
+            if seq > last:
+                log.error("central acknowledged seq %d, beyond the last seq handed out (%d); ignored", seq, last)
+                continue
+            upto = max(upto, seq)
         if upto <= self.outbox.confirmed:
             return  # an older or repeated ack (several ingest workers, a restored database)
-        if upto > self.outbox.last_seq:
-            log.error(
-                "central acknowledged seq %d, beyond the last seq handed out (%d); ignored",
-                upto, self.outbox.last_seq,
-            )
-            return
         self.confirmed += self.outbox.confirm(upto)
         self._after = max(self._after, upto)
         self._central_wait = self.central_ack_timeout_s
