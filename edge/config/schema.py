@@ -139,9 +139,6 @@ class LaneSection(BaseModel):
         le=60,
         description="paper-ticket entry lanes print this long after arrival, leaving a resident time to badge first",
     )
-    card_timeout_s: float = Field(
-        default=30, gt=0, le=600, description="how long a driver has to take/present a card"
-    )
 
     @model_validator(mode="after")
     def _reserved_fit(self) -> LaneSection:
