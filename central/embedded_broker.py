@@ -86,7 +86,7 @@ class EmbeddedBroker:
         await asyncio.gather(*rest, return_exceptions=True)
 
 
-class _Snapshots(dict):  # type: ignore[type-arg]
+class _Snapshots(dict):
     """amqtt's subscription table, iterated over a copy.
 
     amqtt loops over its live table and awaits inside the loop (on connect, on
@@ -106,7 +106,7 @@ def _broker_class() -> type:
     """amqtt's Broker with two of its 0.12 bugs mended (imported late: central may run without it)."""
     from amqtt.broker import Broker
 
-    class GatepostBroker(Broker):  # type: ignore[misc]
+    class GatepostBroker(Broker):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._subscriptions: dict[str, list[tuple[Any, int]]] = _Snapshots(self._subscriptions)

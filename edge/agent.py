@@ -245,7 +245,7 @@ class Agent(AgentScript):
         commands.on(CommandName.RELOAD_WHITELIST, lambda c: (True, "whitelist follows config/whitelist"))
         clock_watch = ClockWatch(link, skew, on_unsynced=lambda ms: self.lane.set_clock_sync(False),
                                  on_synced=lambda ms: self.lane.set_clock_sync(True))
-        health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,  # type: ignore[arg-type]
+        health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,
                                 skew=skew, storage=self.lane.storage, interval_s=cfg.health_interval_s,
                                 clock=self.clock)
         health.provide(lambda: self._health(skew))

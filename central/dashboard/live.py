@@ -15,6 +15,7 @@ dashboard for long; the browser reconnects at once and loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -40,10 +41,8 @@ class _Subscriber:
         """Runs on the subscriber's loop."""
         if self.queue.full():
             self.overflowed = True
-            try:
+            with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                pass
         self.queue.put_nowait(frame)
 
 

@@ -63,7 +63,7 @@ class Camera:
     def _source(self) -> Any:
         if self._capture is None:
             assert self._spec is not None  # a frame source object is never dropped
-            capture = cv2.VideoCapture(self._spec)  # type: ignore[arg-type]  # int index is valid too
+            capture = cv2.VideoCapture(self._spec)
             if not capture.isOpened():
                 capture.release()
                 self._fail(f"cannot open camera {self._spec!r}")

@@ -12,6 +12,7 @@ The driver turns "no valid answer" into :class:`~edge.errors.FrameError`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import termios
 import threading
@@ -226,10 +227,8 @@ class PN532:
         """Wake a read blocked in pyserial (its ``cancel_read``), if the port has one."""
         cancel_read = getattr(self._ser, "cancel_read", None)
         if cancel_read is not None:
-            try:
+            with contextlib.suppress(*PORT_ERRORS):
                 cancel_read()
-            except PORT_ERRORS:
-                pass
 
     def close(self) -> None:
         """Close the port; safe to call twice and after the device vanished."""
@@ -237,10 +236,8 @@ class PN532:
         self._awake = False
         self._status = "disconnected"
         if ser is not None:
-            try:
+            with contextlib.suppress(*PORT_ERRORS):
                 ser.close()
-            except PORT_ERRORS:
-                pass
 
     def begin(self) -> tuple[int, int, int, int]:
         """Open, wake, configure (SAM normal mode, endless passive activation) and identify.

@@ -17,6 +17,7 @@ logs, sets :attr:`status` and :attr:`delivered`, and reopens the port next time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -153,10 +154,8 @@ class PoleDisplay:
 
     def _close_port(self) -> None:
         if self._serial is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 self._serial.close()
-            except (serial.SerialException, OSError):
-                pass
             self._serial = None
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import qrcode
 import qrcode.constants
+import qrcode.exceptions
 
 from edge.errors import GatepostError
 

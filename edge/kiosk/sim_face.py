@@ -86,7 +86,7 @@ class KioskCameraSource:
         if mode == "unplugged":
             return False, None
         if mode == "qr":
-            return self._qr.read()  # type: ignore[return-value]
+            return self._qr.read()
         return True, (self._face if mode == "face" else self._empty).copy()
 
     def release(self) -> None:

@@ -171,7 +171,7 @@ def clean_code(value: object, field_name: str, *, required: bool) -> str | None:
 
 def party_size(value: int | str | None) -> int:
     try:
-        size = int(value) if value not in (None, "") else 1  # type: ignore[arg-type]
+        size = int(value) if value not in (None, "") else 1
     except (TypeError, ValueError):
         size = 0
     if not 1 <= size <= 50:
@@ -212,7 +212,7 @@ def check_in(form: VisitorForm, *, visit_id: str, now: datetime, blocklist: Bloc
         directions = (f"请前往售楼处:{office}", f"Please go to the sales office: {office}")
     expires = now + timedelta(hours=pass_hours)
     event = VisitorCheckedIn(
-        visit_id=visit_id, category=form.category, name=name, phone=phone,  # type: ignore[arg-type]
+        visit_id=visit_id, category=form.category, name=name, phone=phone,
         expires_at=format_ts(expires), invite_id=invite_id, photo=photo, **fields,  # type: ignore[arg-type]
     )
     return CheckIn(event, form.category == "official", directions, notice, expires)

@@ -285,7 +285,7 @@ class Outbox:
                     event_topic(self.site, self.device, env.type.value),
                     env.to_json(),
                 )
-                for env, (_, _, ckey) in zip(envelopes, items)
+                for env, (_, _, ckey) in zip(envelopes, items, strict=True)
             ]
             db = self._emit_db
             try:

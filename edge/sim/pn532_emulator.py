@@ -19,6 +19,7 @@ half-written ticket on the tag.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -278,10 +279,8 @@ class PN532Emulator:
             self._thread.join(timeout=2)
         self._pty.close()
         for fd in (self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> Self:
         return self
@@ -292,10 +291,8 @@ class PN532Emulator:
     # ------------------------------------------------------------------ loop
 
     def _poke(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     def _run(self) -> None:
         master = self._pty.master_fd

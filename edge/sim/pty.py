@@ -8,6 +8,7 @@ is what a USB-serial reader pulled out of its socket looks like to the driver.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -81,10 +82,8 @@ class PtyPair:
             return
         self._closed = True
         for fd in (self.master_fd, self._slave_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> Self:
         return self

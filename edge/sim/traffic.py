@@ -270,7 +270,10 @@ class TrafficModel:
         p, rng = self.profile, self.rng
         day = self._planned_until
         nxt = datetime.combine(day.date() + timedelta(days=1), time(0), self.tz)
-        at = lambda minutes: day + timedelta(minutes=minutes)
+
+        def at(minutes: float) -> datetime:
+            return day + timedelta(minutes=minutes)
+
         for hour, weight in enumerate(VISITOR_HOURLY):
             for _ in range(_poisson(rng, p.visitor_peak_per_hour * weight)):
                 when = at(hour * 60 + rng.uniform(0, 60))

@@ -137,7 +137,7 @@ class World:
         """The car standing at (or driving through) ``role``'s lane, if any."""
         rows = self.rows("SELECT id, uid, card, serial, phase, stage FROM car WHERE phase IN (?, ?) ORDER BY id",
                          (role, f"{role}_pass"))
-        return rows[0] if rows else None  # type: ignore[return-value]
+        return rows[0] if rows else None
 
     def new_car(self) -> int:
         uid = bytes([0x04]) + os.urandom(6)
@@ -379,7 +379,7 @@ class Driver:
             time.sleep(0.005)
         if role == "entry":
             card = tag.user_memory
-            serial = lane.codec.decode_card(card).serial  # type: ignore[attr-defined]
+            serial = lane.codec.decode_card(card).serial
         world.set_arm(role, True)
         world.set(car, card=card, serial=serial, phase=f"{role}_pass", stage=AT_LOOP)
         return serial

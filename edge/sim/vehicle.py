@@ -59,7 +59,11 @@ class VehicleSimulator:
         if gate_open is None:
             if barrier is None:
                 raise ValueError("give either barrier or gate_open")
-            gate_open = lambda: barrier.state == "open"
+
+            def barrier_open() -> bool:
+                return barrier.state == "open"
+
+            gate_open = barrier_open
         self.arming_loop = arming_loop
         self.safety_loop = safety_loop
         self.photo_eye = photo_eye

@@ -36,15 +36,17 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 import httpx
 from playwright.sync_api import sync_playwright
 
-from edge import wire
-from tests.central.api.harness import PASSWORD, SimLane, start_central
-from tests.support.services import CHROMIUM, CHROMIUM_ARGS, Broker
+# Run as a script (``python tests/bench/dashboard.py``): ``tests`` is importable only once the
+# repository root is on sys.path, so these imports must follow the insert.
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from edge import wire  # noqa: E402
+from tests.central.api.harness import PASSWORD, SimLane, start_central  # noqa: E402
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS, Broker  # noqa: E402
 
 OBSERVER = """() => {
   window.__seen = {};

@@ -44,25 +44,35 @@ import serial
 from gpiozero import OutputDevice
 from gpiozero.pins.mock import MockFactory, MockPin
 
+# Run as a script: the checkout's ``edge`` comes first on sys.path (before any installed copy),
+# so these imports must follow the insert.
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from edge.config.schema import LaneSection
-from edge.hw.gpio import activate, deactivate
-from edge.hw.rdm6300 import encode_frame
-from edge.lane.occupancy import Occupancy
-from edge.sim.pn532_emulator import NtagMemory
-from edge.sim.pty import PtyPair
-from edge.sim.site import board_profile, build_sim_lane, with_barrier
-from edge.tariff import load_tariff
+from edge.config.profile import OutputPin  # noqa: E402
+from edge.config.schema import LaneSection  # noqa: E402
+from edge.hw.gpio import activate, deactivate  # noqa: E402
+from edge.hw.rdm6300 import encode_frame  # noqa: E402
+from edge.lane.occupancy import Occupancy  # noqa: E402
+from edge.sim.pn532_emulator import NtagMemory  # noqa: E402
+from edge.sim.pty import PtyPair  # noqa: E402
+from edge.sim.site import board_profile, build_sim_lane, with_barrier  # noqa: E402
+from edge.tariff import load_tariff  # noqa: E402
 
 TARIFF = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
 GATEPOST = Path(sys.executable).with_name("gatepost")
 """The ``gatepost`` console script of the venv running this benchmark, whichever venv that is."""
 PROFILE = with_barrier(board_profile("pi4_lane"), pulse_s=0.3, max_pulse_s=1.0, travel_s=0.05, travel_timeout_s=2.0)
 """The shipped Pi 4 lane board; only the arm is quicker (barrier profile fields), so transits keep up."""
-RELAY = PROFILE.board.pins.barrier_open
-assert RELAY is not None
+
+
+def _barrier_relay() -> OutputPin:
+    relay = PROFILE.board.pins.barrier_open
+    assert relay is not None, "the Pi 4 lane board drives its barrier through a relay"
+    return relay
+
+
+RELAY = _barrier_relay()
 
 
 class TimedPin(MockPin):
@@ -70,7 +80,7 @@ class TimedPin(MockPin):
 
     on_level = True
 
-    def _change_state(self, value):  # type: ignore[no-untyped-def]
+    def _change_state(self, value):
         changed = super()._change_state(value)
         if changed and bool(value) == self.on_level:
             self.went_on = time.perf_counter()
@@ -99,7 +109,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def wait(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+def wait(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -107,7 +117,7 @@ def wait(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-de
         time.sleep(0.0005)
 
 
-def drive_through(sim) -> None:  # type: ignore[no-untyped-def]
+def drive_through(sim) -> None:
     lane = sim.lane
     activate(lane.safety_loop)
     deactivate(lane.arming_loop)
@@ -142,6 +152,7 @@ def lane_latencies(workdir: Path, transits: int) -> list[float]:
                 wait(lambda sim=sim: sim.lane.status().phase == "waiting")
                 relay_pin.high_event.clear()
                 if role == "entry":
+                    assert sim.rdm6300 is not None  # the entry lane has its badge reader
                     sim.rdm6300.send_raw(encode_frame(f"{0x1000000000 + i:010X}"))
                     wire.last = time.perf_counter()
                 else:

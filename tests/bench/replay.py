@@ -34,15 +34,17 @@ import threading
 import time
 from pathlib import Path
 
+# Run as a script (``python tests/bench/replay.py``): ``tests`` is importable only once the
+# repository root is on sys.path, so these imports must follow the insert.
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge.link.forwarder import Forwarder
-from edge.link.mqtt import MqttLink
-from edge.link.outbox import Outbox
-from edge.wire import ALL_EVENTS, EventType, PaymentConfirmed
-from tests.support.services import Broker
+from edge.link.forwarder import Forwarder  # noqa: E402
+from edge.link.mqtt import MqttLink  # noqa: E402
+from edge.link.outbox import Outbox  # noqa: E402
+from edge.wire import ALL_EVENTS, EventType, PaymentConfirmed  # noqa: E402
+from tests.support.services import Broker  # noqa: E402
 
 SUBSCRIBER = """
 import sys, threading, time

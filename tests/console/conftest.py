@@ -73,7 +73,9 @@ class Post:
         car = sim.vehicle()
         car.arrive()
         sim.place_card(sim.codec.encode_card(ticket))
-        wait_for(lambda: sim.payments.due is not None, what="fee due")
+        payments = sim.payments
+        assert payments is not None  # an exit lane has a payment desk
+        wait_for(lambda: payments.due is not None, what="fee due")
         return car
 
 

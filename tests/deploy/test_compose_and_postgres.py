@@ -87,7 +87,7 @@ def test_compose_stack_shape(compose):
 
 def test_compose_broker_keeps_the_shipped_broker_settings():
     def settings(path: Path) -> dict[str, str]:
-        out = {}
+        out: dict[str, str] = {}
         for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 key, _, value = line.partition(" ")

@@ -102,7 +102,7 @@ def bridged(tmp_path: Path) -> Iterator[Bridged]:
                              broker_username=env["GATEPOST_BROKER_USERNAME"],
                              broker_password=env["GATEPOST_BROKER_PASSWORD"])
     ingest = IngestService(settings, engine, housekeeping=False).start()
-    made = Bridged(central_etc, site_etc, central_broker, site_broker, engine, ingest)  # type: ignore[arg-type]
+    made = Bridged(central_etc, site_etc, central_broker, site_broker, engine, ingest)
     try:
         for lane in LANES:
             box = Outbox(tmp_path / f"outbox-{lane}.db", SITE, lane)
@@ -115,12 +115,12 @@ def bridged(tmp_path: Path) -> Iterator[Bridged]:
             made.lanes[lane] = Lane(box, link, forwarder)
             link.start()
             forwarder.start()
-        for lane in made.lanes.values():
-            assert lane.link.connected.wait(10)
+        for running in made.lanes.values():
+            assert running.link.connected.wait(10)
         yield made
     finally:
-        for lane in made.lanes.values():
-            lane.stop()
+        for running in made.lanes.values():
+            running.stop()
         ingest.stop()
         site_broker.stop()
         central_broker.stop()

@@ -158,7 +158,11 @@ def count(central: Central, lanes: list[Lane]) -> Count:
 def drained(central: Central, lanes: list[Lane], timeout: float = 90) -> None:
     """Until central's acks have emptied every outbox (nothing else deletes a row)."""
     for lane in lanes:
-        wait_until(lambda lane=lane: lane.outbox.depth == 0, timeout, f"{lane.device}: outbox emptied by central's ack")
+
+        def emptied(lane: Lane = lane) -> bool:
+            return lane.outbox.depth == 0
+
+        wait_until(emptied, timeout, f"{lane.device}: outbox emptied by central's ack")
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_qr_render_refuses_empty_and_oversized_text() -> None:
 
 def test_no_qr_in_a_plain_scene() -> None:
     ok, frame = SimulatedCameraSource(seed=1).read()
-    assert ok and frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    assert ok and frame is not None and frame.shape == (480, 640, 3) and frame.dtype == np.uint8
     assert decode_qr_image(frame) is None
     assert decode_qr_image(np.zeros((0, 0), np.uint8)) is None
 
@@ -45,6 +45,7 @@ def test_simulated_frames_are_noisy_like_a_sensor() -> None:
     source = SimulatedCameraSource(seed=2)
     _, a = source.read()
     _, b = source.read()
+    assert a is not None and b is not None
     assert not np.array_equal(a, b)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 15  # same scene, only noise
 

@@ -80,5 +80,5 @@ def test_booth_buttons_route_by_name(mock_factory):
 
 def test_unknown_pin_factory_is_config_error():
     with pytest.raises(ConfigError, match="unknown pin factory"):
-        make_pin_factory("pigpio")  # type: ignore[arg-type]
+        make_pin_factory("pigpio")
     assert type(make_pin_factory("mock")).__name__ == "MockFactory"

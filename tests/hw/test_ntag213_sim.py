@@ -24,7 +24,7 @@ def tag() -> NtagMemory:
 
 
 def test_get_version_names_an_ntag213(tag: NtagMemory) -> None:
-    assert VERSION == bytes.fromhex("0004040201000f03")
+    assert bytes.fromhex("0004040201000f03") == VERSION
     assert tag.respond(b"\x60") == TagAnswer(VERSION)
 
 

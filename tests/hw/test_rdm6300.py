@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_debouncer_reports_once_per_presentation() -> None:
 
 
 @pytest.fixture
-def emulator() -> RDM6300Emulator:
+def emulator() -> Iterator[RDM6300Emulator]:
     emu = RDM6300Emulator()
     yield emu
     emu.close()

@@ -22,8 +22,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from smoke_common import check, http, run, wait_for
+# Run as a script in a clean venv (no ``tests`` package installed): smoke_common is imported as the
+# script's sibling on sys.path[0]. The type checker sees the same file under its package name.
+if TYPE_CHECKING:
+    from tests.install.smoke_common import check, http, run, wait_for
+else:
+    from smoke_common import check, http, run, wait_for
 
 
 def smoke() -> None:

@@ -26,9 +26,14 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smoke_common import check, free_port, http, lane_config, run, wait_for
+# Run as a script in a clean venv (no ``tests`` package installed): smoke_common is imported as the
+# script's sibling on sys.path[0]. The type checker sees the same file under its package name.
+if TYPE_CHECKING:
+    from tests.install.smoke_common import check, free_port, http, lane_config, run, wait_for
+else:
+    from smoke_common import check, free_port, http, lane_config, run, wait_for
 
 PIN = "2468"
 STAFF = "g001"

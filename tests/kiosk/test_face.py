@@ -33,7 +33,7 @@ def test_an_empty_lobby_has_no_face(faces, seed):
 def test_bad_frames_get_a_clear_error(faces):
     for bad in (np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10, 3), np.float32), "not an image"):
         with pytest.raises(FaceCheckError):
-            faces.faces(bad)  # type: ignore[arg-type]
+            faces.faces(bad)
 
 
 def test_camera_source_switches_between_face_nobody_and_a_qr(faces):
@@ -58,8 +58,8 @@ def test_every_printed_pass_is_read_back_by_the_kiosk_scan():
     settings = KioskSettings(site="north", device="k1", site_name="N", sales_office=None, pass_hours=8,
                              print_pass=False, timezone="UTC", signing_key_id=1, keys={1: os.urandom(32)},
                              scan_timeout_s=0)
-    kiosk = Kiosk(settings, outbox=None, store=None, camera=Camera(source), printer=None, faces=None,  # type: ignore[arg-type]
-                  blocklist=lambda: None, clock=lambda: None)  # type: ignore[arg-type,return-value]
+    kiosk = Kiosk(settings, outbox=None, store=None, camera=Camera(source), printer=None, faces=None,
+                  blocklist=lambda: None, clock=lambda: None)
     for _ in range(60):
         text = sign_pass(uuid7(), "north", 1, settings.keys[1])
         source.show_qr(text)

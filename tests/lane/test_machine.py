@@ -273,7 +273,7 @@ def test_recovery_commands_a_close_but_never_onto_a_vehicle(tariff, clock):
 def test_close_delay_waits_after_the_loop_clears_and_never_closes_on_a_returning_car(tariff, clock):
     lane = LaneMachine(
         LaneSettings(role="entry", close_delay_s=1.0), clock=clock, occupancy=Occupancy(10),
-        quoter=lambda *a: None, serials=lambda now: "S1", whitelist={"0A1B2C3D4E": "resident"},  # type: ignore[arg-type,return-value]
+        quoter=lambda *a: None, serials=lambda now: "S1", whitelist={"0A1B2C3D4E": "resident"},
     )
     lane.handle(ArmingChanged(True))
     lane.handle(BadgeRead("0A1B2C3D4E"))

@@ -60,7 +60,7 @@ from edge.lane.machine import (
 )
 from edge.tariff import load_tariff
 from edge.ticket import Ticket
-from edge.wire import EventType, RejectReason
+from edge.wire import BarrierMoved, EventType, ManualAction, PaymentConfirmed, RejectReason
 from tests.lane.clock import StepClock
 from tests.lane.conftest import TARIFF_PATH, build_machine
 
@@ -117,17 +117,19 @@ class LaneRules(RuleBasedStateMachine):
             if isinstance(effect, OpenBarrier):
                 self.opens += 1
                 self.last_opened = not storage_failing
-                if storage_failing and emitted[-1].data.cause != "safety":
+                assert emitted and emitted[-1].event_type == EventType.BARRIER_OPENED
+                opened = emitted[-1].data
+                assert isinstance(opened, BarrierMoved)
+                if storage_failing and opened.cause != "safety":
                     kinds = {e.event_type for e in emitted}
                     badge = EventType.BADGE_ACCEPTED in kinds and self.lane.settings.storage_fault_badges
                     assert badge or EventType.MANUAL_RAISE in kinds, f"raised while storage fails for {item}"
-                assert emitted and emitted[-1].event_type == EventType.BARRIER_OPENED
                 justified = {e.event_type for e in emitted} & JUSTIFY
-                assert justified or emitted[-1].data.cause == "safety", f"raise without a reason: {item}"
+                assert justified or opened.cause == "safety", f"raise without a reason: {item}"
                 assert not isinstance(item, TicketInvalid | BadgeRead) or justified
                 if isinstance(item, TicketPresented) and item.already_used:
                     raise AssertionError("a used ticket opened the barrier")
-                if unattended and emitted[-1].data.cause != "safety":
+                if unattended and opened.cause != "safety":
                     self.check_unattended_open(item, emitted)
 
     def check_unattended_open(self, item: object, emitted: list[Emit]) -> None:
@@ -138,12 +140,16 @@ class LaneRules(RuleBasedStateMachine):
             if event.event_type == EventType.BADGE_ACCEPTED:
                 allowed = not refuse_all
             elif event.event_type == EventType.PAYMENT_CONFIRMED:
-                allowed = not refuse_all and event.data.method == "none" and event.data.fee_minor == 0
+                paid = event.data
+                assert isinstance(paid, PaymentConfirmed)
+                allowed = not refuse_all and paid.method == "none" and paid.fee_minor == 0
             elif event.event_type == EventType.TICKET_ISSUED:
                 # A card write the guard started before signing off completes (issued while attended).
                 allowed = isinstance(item, TicketWritten) and item.serial == self.last_write
             elif event.event_type == EventType.MANUAL_RAISE:
-                allowed = isinstance(item, ManualRaise) and item.remote and event.data.request_id is not None
+                action = event.data
+                assert isinstance(action, ManualAction)
+                allowed = isinstance(item, ManualRaise) and item.remote and action.request_id is not None
         assert allowed, f"unattended ({self.lane.settings.unattended_mode}) lane raised for {item}: " \
                         f"{[e.event_type.value for e in emitted]}"
 

@@ -26,7 +26,7 @@ class SlowCameraSource(SimulatedCameraSource):
         super().__init__(320, 240, seed=7)
         self.delay = delay
 
-    def read(self):  # type: ignore[no-untyped-def]
+    def read(self):
         time.sleep(self.delay)
         return super().read()
 

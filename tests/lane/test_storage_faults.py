@@ -223,6 +223,7 @@ def refusal_shown(sim: SimulatedLane, recorder: Recorder, before: int) -> bool:
 
 
 def badge_and_open(sim: SimulatedLane) -> object:
+    assert sim.rdm6300 is not None  # these lanes have a badge reader
     car = sim.vehicle()
     car.arrive()
     sim.rdm6300.present(RESIDENT)
@@ -232,6 +233,7 @@ def badge_and_open(sim: SimulatedLane) -> object:
 
 def refused_while_failing(sim: SimulatedLane, recorder: Recorder) -> None:
     """A second car gets no ticket and no badge pass; the display says why."""
+    assert sim.rdm6300 is not None  # these lanes have a badge reader
     car = sim.vehicle()
     car.arrive()
     wait_for(lambda: sim.text.last and sim.text.last[0] == messages.STORAGE_FAULT.zh, what="storage fault shown")

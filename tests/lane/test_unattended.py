@@ -271,6 +271,6 @@ def test_unattended_entry_refuses_a_visitor_card_on_the_real_lane(lanes):
 def test_guard_name_must_be_sensible(lanes, bad):
     entry = lanes("entry", camera=False)
     with pytest.raises(LaneRefused) as refused:
-        entry.lane.set_guard_on_duty(bad)  # type: ignore[arg-type]
+        entry.lane.set_guard_on_duty(bad)
     assert refused.value.zh
     assert entry.lane.status().guard_on_duty == "booth"  # unchanged

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -47,7 +48,8 @@ class Collector:
             clean_session=not persistent,
             protocol=paho.MQTTv311,
         )
-        self.client.reconnect_delay_set(0.1, 0.5)
+        # paho annotates whole seconds; fractions work (it adds them to a monotonic clock)
+        self.client.reconnect_delay_set(cast(int, 0.1), cast(int, 0.5))
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(self._filter, self._qos)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -123,7 +125,7 @@ class Central:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-            self.worker: IngestWorker | None = None
+            self.worker = None
 
     def close(self) -> None:
         self.stop()

@@ -150,7 +150,7 @@ class Retained:
     def __init__(self, port: int) -> None:
         self.got: dict[str, tuple[bytes, bool]] = {}
         self.client = paho.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda c, u, m: self.got.__setitem__(m.topic, (m.payload, m.retain))
+        self.client.on_message = lambda c, u, m: self.got.__setitem__(m.topic, (bytes(m.payload), m.retain))
         self.client.connect("127.0.0.1", port)
         self.client.subscribe("homeassistant/#", qos=1)
         self.client.loop_start()

@@ -109,7 +109,7 @@ def test_many_addresses_guessing_one_account_each_wait_and_the_owner_gets_in(
     for source in bots:
         with client_from(central, source) as bot:
             assert login(bot, "li.wei", f"guess-{source}-x").status_code == 401
-    again = Counter()
+    again: Counter[int] = Counter()
     for source in bots:
         with client_from(central, source) as bot:
             response = login(bot, "li.wei", f"again-{source}-x")

@@ -114,7 +114,7 @@ def test_refused_attempts_are_counted_and_reported_as_an_event(tmp_path):
         stranger.post("/api/lane/manual-raise", json={"reason": "x"})
         stranger.post("/api/console/lanes/sg-exit-1/manual-raise", json={"request_id": rid(), "reason": "x"})
         stranger.get("/api/console", headers={"Host": "attacker.example"})
-        refusals = lane.agent.page_app.state.refusals  # type: ignore[union-attr]
+        refusals = lane.agent.page_app.state.refusals
         assert refusals.counts == {"no_session": 2, "host": 1}
         (report,) = [data for _kind, data in lane.rows("local_access_refused")]
         assert report["page"] == "console" and report["count"] == 3

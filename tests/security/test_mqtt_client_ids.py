@@ -29,6 +29,7 @@ from central.settings import Settings, load_settings
 from edge import wire
 from edge.agent import Agent
 from edge.config import load_config
+from edge.hw.barrier import Barrier
 from edge.link.mqtt import MqttLink as LaneLink
 from tests.lane.test_link_faults import command, lane_config
 from tests.support.secure_broker import Client, SecureBroker, make_certs, wait_until
@@ -57,7 +58,7 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
     lanes = {LANE_A: prov.provision_device(SITE, LANE_A, role="entry"),
              LANE_B: prov.provision_device(SITE, LANE_B, role="exit")}
     central = prov.provision_central(workers=2)
-    broker = SecureBroker(tmp_path / "broker", etc=etc).start()  # type: ignore[assignment]
+    broker = SecureBroker(tmp_path / "broker", etc=etc).start()
     yield Secured(broker, etc, central, lanes)
     broker.stop()
 
@@ -139,7 +140,7 @@ def test_a_remote_raise_reaches_its_lane_while_another_login_presents_its_client
         "[console]\n": f'[link.tls]\nca_file = "{secured.etc / "tls" / "ca.crt"}"\n\n[console]\n'})
     settings = central_settings(secured, f"sqlite:///{tmp_path}/unused.db")
     ops = MqttLink(*broker_connection(settings, "ops"))
-    watch: list[wire.TopicParts | tuple[str, bytes]] = []
+    watch: list[tuple[str, bytes]] = []
     ops.on_message(lambda m: watch.append((m.topic, m.payload)))
     ops.subscribe(f"{wire.TOPIC_ROOT}/{SITE}/{LANE_A}/#")
     ops.start()
@@ -166,7 +167,8 @@ def test_a_remote_raise_reaches_its_lane_while_another_login_presents_its_client
         raised = wire.event_topic(SITE, LANE_A, "manual_raise")
         assert wait_until(lambda: any(t == raised for t, _ in watch), 10)
         assert wait_until(lambda: any(t == opened for t, _ in watch), 10)
-        assert agent.lane.barrier.state in ("opening", "open")
+        barrier = agent.lane.barrier
+        assert isinstance(barrier, Barrier) and barrier.state in ("opening", "open")
         # Exactly once: one audited raise, one opening; the lane never lost its session.
         for client in attackers:
             client.close()

@@ -92,7 +92,7 @@ class Client:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = lambda c, u, mid, codes, p: self._subacks.add(mid)
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, bytes(m.payload)))
         port = broker.tls_port if tls else broker.port
         self.client.connect("localhost", port, keepalive=10)
         self.client.loop_start()

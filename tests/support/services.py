@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -81,8 +82,9 @@ class Broker:
             f"{self.extra_config}\n"
         )
 
-    def start(self) -> Broker:
+    def start(self) -> Self:
         self.write_config()
+        assert MOSQUITTO is not None, "mosquitto is missing: the fixtures require() it first"
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 
@@ -41,7 +41,7 @@ def subscribe_and_wait(
     acked = threading.Event()
     previous = client.on_subscribe
 
-    def on_subscribe(*args: object) -> None:
+    def on_subscribe(*args: Any) -> None:  # the chained callback's shape depends on its API version
         acked.set()
         if previous is not None:
             previous(*args)

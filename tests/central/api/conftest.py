@@ -7,6 +7,8 @@ they do not see each other's devices.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.central.api.harness import Central, SimLane, start_central
@@ -22,7 +24,7 @@ def mod_broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory, mod_broker) -> Central:
+def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
     c = start_central(tmp_path_factory.mktemp("central"), mod_broker.port, alarm_barrier_open_max_s=1)
     yield c
     c.stop()

@@ -129,7 +129,9 @@ class SimLane:
     def kill(self) -> None:
         """Drop the connection without DISCONNECT, so the broker fires the Last Will."""
         self.client.loop_stop()
-        self.client.socket().close()
+        sock = self.client.socket()
+        assert sock is not None, "kill() needs a connected lane"
+        sock.close()
 
     def close(self) -> None:
         with contextlib.suppress(OSError, RuntimeError):
@@ -137,8 +139,9 @@ class SimLane:
             self.client.loop_stop()
 
     def _on_message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        command = wire.parse_command(msg.topic, msg.payload, bool(msg.retain))
+        command = wire.parse_command(msg.topic, bytes(msg.payload), bool(msg.retain))
         self.commands.append(command)
         if self.answer:
-            result = wire.CommandResult(id=command.id, name=command.name.value, ok=self.answer == "done", status=self.answer, ts=wire.format_ts(wire.utc_now()))
+            # validated, not constructed: a test may set any answer, the contract says which are valid
+            result = wire.CommandResult.model_validate({"id": command.id, "name": command.name.value, "ok": self.answer == "done", "status": self.answer, "ts": wire.format_ts(wire.utc_now())})
             client.publish(wire.cmd_result_topic(self.site, self.device), result.model_dump_json(), qos=1)

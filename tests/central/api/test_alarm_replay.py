@@ -10,6 +10,7 @@ that a close sent right after its opening reaches central within it on a busy ma
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,7 @@ LIMITS = AlarmThresholds(barrier_open_max_s=60)
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory, mod_broker) -> Central:
+def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
     c = start_central(tmp_path_factory.mktemp("central"), mod_broker.port, alarm_barrier_open_max_s=3)
     yield c
     c.stop()

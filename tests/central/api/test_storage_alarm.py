@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from central.alarms.kinds import SELF_CLEARING, SEVERITY, TITLES, AlarmKind, AlarmThresholds, Severity
+from central.alarms.kinds import (
+    SELF_CLEARING,
+    SEVERITY,
+    TITLES,
+    AlarmKind,
+    AlarmThresholds,
+    Severity,
+)
 from central.alarms.rules import DeviceFacts, from_device
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.central.api.harness import PASSWORD, Central, SimLane, start_central
@@ -17,7 +19,7 @@ def mod_broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory, mod_broker) -> Central:
+def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
     c = start_central(tmp_path_factory.mktemp("central"), mod_broker.port)
     yield c
     c.stop()

@@ -37,7 +37,7 @@ def corrected(seq: int, occupied: int, at: datetime) -> wire.Envelope:
 
 def capacity(cap: int, reserved: int = 0) -> Msg:
     doc = wire.SiteConfig(
-        kind="capacity",
+        kind=wire.ConfigKind.CAPACITY,
         version=1,
         ts=wire.format_ts(NOW),
         data={"capacity": cap, "reserved": reserved},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from central.visitors.settings import VisitorSettings
@@ -20,7 +22,7 @@ def mod_broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory, mod_broker, monkeypatch_module) -> Central:
+def central(tmp_path_factory, mod_broker, monkeypatch_module) -> Iterator[Central]:
     monkeypatch_module.setenv("GATEPOST_VISITOR_INVITE_KEYS", f"1={INVITE_KEY.hex()}")
     monkeypatch_module.setenv("GATEPOST_VISITOR_RETENTION_DAYS", "30")
     c = start_central(tmp_path_factory.mktemp("central"), mod_broker.port)
