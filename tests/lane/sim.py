@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 
 from edge.config.profile import HardwareProfile
 from edge.config.schema import LaneSection
 from edge.link.outbox import Outbox
 from edge.sim.site import board_profile, with_barrier
+from tests.support.wait import wait_until as wait_for  # noqa: F401  (the lane tests' name for it)
 
 SCENARIO_BOARDS = ("pi4_lane", "pi_zero_2w_lane")
 """The shipped boards the scenario tests run on: the Pi 4 pulse barrier with limit switches,
@@ -29,15 +28,6 @@ def sim_profile(board: str, **barrier: object) -> HardwareProfile:
 def lane_config(**fields: object) -> LaneSection:
     """A ``[lane]`` config with the quicker test timings (``fields`` override)."""
     return LaneSection.model_validate({"capacity": 100, **QUICK_LANE, **fields})
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def event_types(outbox: Outbox) -> list[str]:
