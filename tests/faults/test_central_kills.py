@@ -20,6 +20,7 @@ import pytest
 from edge import wire
 from edge.link import Forwarder, MqttLink, Outbox
 from tests.faults.support import SITE, Central, wait_until
+from tests.support.seed import pick_seed, replay_hint
 
 DEVICE = "ft-load-1"
 EVENTS = 4000
@@ -50,7 +51,9 @@ def _emit_stream(outbox: Outbox, stop: threading.Event) -> None:
 
 
 def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url, tmp_path):
-    rng = random.Random()
+    seed = pick_seed("central kills")
+    hint = replay_hint(seed)
+    rng = random.Random(seed)
     central = Central(db_url, broker.port, tmp_path / "central.log")
     outbox = Outbox(tmp_path / "outbox.sqlite3", SITE, DEVICE)
     link = MqttLink(SITE, DEVICE, host="127.0.0.1", port=broker.port, keepalive=5)
@@ -76,7 +79,9 @@ def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url
         emitter.join(60)
         wait_until(lambda: outbox.depth == 0, 60, "the outbox drained to the broker")
         wait_until(lambda: central.stored(DEVICE) >= EVENTS, 90, f"all {EVENTS} events in central")
-        time.sleep(0.5)  # anything late (a duplicate) would land now
+        # Sync point instead of a quiet moment: a marker sent now is stored only after anything
+        # the broker already held for central (a late duplicate) was delivered before it.
+        central.marker(broker.port)
 
         rows, distinct, low, high = central.rows(
             "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events WHERE device = :d", d=DEVICE)[0]
@@ -86,10 +91,10 @@ def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url
               f"stored={rows} distinct_seq={distinct} lost={EVENTS - distinct} duplicates={rows - distinct} "
               f"stored_at_each_kill={stored_at_kill} open_gaps={gaps} quarantined={quarantined} "
               f"in {time.monotonic() - started:.0f}s")
-        assert central.kills == KILLS and stored_at_kill[-1] < EVENTS, "the kills came too late to test anything"
-        assert (rows, distinct, low, high) == (EVENTS, EVENTS, 1, EVENTS)
-        assert outbox.last_seq == EVENTS
-        assert gaps == 0 and quarantined == 0
+        assert central.kills == KILLS and stored_at_kill[-1] < EVENTS, f"the kills came too late to test anything ({hint})"
+        assert (rows, distinct, low, high) == (EVENTS, EVENTS, 1, EVENTS), hint
+        assert outbox.last_seq == EVENTS, hint
+        assert gaps == 0 and quarantined == 0, hint
     finally:
         stop.set()
         emitter.join(10)
