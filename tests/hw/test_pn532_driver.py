@@ -51,6 +51,7 @@ def test_a_sleeping_chip_ignores_a_frame_without_wake_up(emulator: PN532Emulator
     with serial.Serial(emulator.device_path, 115200, timeout=0.1) as raw:
         raw.write(build_frame(b"\x02"))
         assert raw.read(64) == b""  # it woke the chip, which lost the frame's head: no answer
+        raw.timeout = 5  # a read returns once its bytes are in; an answer to the first frame would come first
         raw.write(b"\x55\x55\x00\x00\x00" + build_frame(b"\x02"))
         answer = raw.read(6 + 13)
     assert answer == ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
@@ -60,7 +61,7 @@ def test_emulator_takes_host_frames_split_and_after_noise(emulator: PN532Emulato
     import serial
 
     firmware = ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
-    with serial.Serial(emulator.device_path, 115200, timeout=0.2) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:  # a read returns once its bytes are in
         raw.write(b"\x55\x55\x00\x00\x00")
         for b in build_frame(b"\x02"):  # one byte at a time
             raw.write(bytes([b]))
@@ -71,7 +72,9 @@ def test_emulator_takes_host_frames_split_and_after_noise(emulator: PN532Emulato
         bad = bytearray(build_frame(b"\x02"))
         bad[-2] ^= 1  # wrong DCS: dropped without an answer
         raw.write(bytes(bad))
+        raw.timeout = 0.2  # a short look; the next read's exact bytes prove nothing answered it
         assert raw.read(6) == b""
+        raw.timeout = 5
         raw.write(build_frame(b"\x99"))  # unknown command: the error frame
         assert raw.read(6 + 8) == ACK_FRAME + bytes.fromhex("00 00 ff 01 ff 7f 81 00")
     assert emulator.frame_errors >= 1

@@ -3,8 +3,6 @@ replayed later, the block list arrives as retained site config, double taps and 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import select
 
@@ -14,17 +12,9 @@ from tests.central.api.harness import start_central
 from tests.kiosk.helpers import SITE, form, start_kiosk
 from tests.support.browser import Browser
 from tests.support.services import MOSQUITTO, Broker, require
+from tests.support.wait import wait_until as wait_for
 
 pytestmark = pytest.mark.mqtt
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def visits(central) -> list[Visit]:
