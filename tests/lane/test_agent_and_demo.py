@@ -63,7 +63,7 @@ def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp
         assert agent.lane.barrier.state == "closed"
         agent.lane.set_whitelist({"0A1B2C3D4E": "resident"})
         sims.rdm6300.remove()
-        time.sleep(1.6)  # out of the field longer than the reader's 1.5 s debounce (a precondition, not a check)
+        time.sleep(2.0)  # precondition: out of the field longer than the reader's 1.5 s debounce
         sims.rdm6300.present("0A1B2C3D4E")
         wait_for(lambda: agent.lane.barrier.state == "open", what="badge raises the simulated barrier")
         wait_for(lambda: any(t.endswith("/event/badge_accepted") for t in received),
