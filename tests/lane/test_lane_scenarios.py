@@ -22,7 +22,15 @@ from edge.sim.capture import escpos_qr_payloads, escpos_text
 from edge.tariff import load_tariff
 from edge.ticket import KeyRing, Ticket, encode_card
 from tests.lane.conftest import ROOT
-from tests.lane.sim import SCENARIO_BOARDS, HandledInputs, event_types, events_of, settled, sim_profile, wait_for
+from tests.lane.sim import (
+    SCENARIO_BOARDS,
+    HandledInputs,
+    event_types,
+    events_of,
+    settled,
+    sim_profile,
+    wait_for,
+)
 from tests.support.browser import lane_script
 
 DAY_NIGHT = ROOT / "firmware_configs" / "tariffs" / "day_night_cn.toml"
