@@ -76,7 +76,7 @@ def test_sign_on_pay_and_handover_with_a_cash_variance_shown_on_central(page, ma
     page.click("#handover-dialog .cancel")
     page.wait_for_selector("#duty >> text=g002 李娜")
 
-    closed = central.wait_for(lambda: central_events(central, "shift_closed"), timeout=10, what="shift_closed at central")
+    closed = central.wait_for(lambda: central_events(central, "shift_closed"), timeout=15, what="shift_closed at central")
     data = closed[0]["data"]
     assert (data["expected_cash_minor"], data["declared_cash_minor"]) == (fee, declared)
     assert data["counts"]["payments"] == 1 and data["incoming_guard"] == "g002 李娜"
@@ -99,7 +99,7 @@ def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(page
     linked(post)
     sim = post.lanes["exit-1"]
     open_console(page, post)
-    central.wait_for(lambda: central_events(central, "guard_signed_on"), timeout=10, what="sign-on at central")
+    central.wait_for(lambda: central_events(central, "guard_signed_on"), timeout=15, what="sign-on at central")
 
     # A clean stop: the broker saves its sessions, as a restarted site broker has them. (A SIGKILL
     # within its autosave interval forgets central's subscription; tests/faults covers crashes.)
@@ -121,11 +121,11 @@ def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(page
     broker.start()  # same port, the broker's own persistence
     incident = central.wait_for(lambda: central_events(central, "incident_reported"), timeout=30, what="incident at central")
     assert incident[0]["data"]["kind"] == "forced_entry" and incident[0]["data"]["guard"] == "g001 王强"
-    central.wait_for(lambda: central_events(central, "manual_raise"), timeout=10, what="manual raise at central")
+    central.wait_for(lambda: central_events(central, "manual_raise"), timeout=15, what="manual raise at central")
     s = central.client("sup")
     # Other alarms (a lane seen offline while the broker was down) may come first: wait for this one.
     alarms = central.wait_for(lambda: [a for a in s.get("/api/alarms", params={"site": "demo"}).json()["items"]
                                        if a["kind"] in ("forced_entry", "incident")], what="incident alarm")
     s.close()
     assert alarms
-    wait_for(lambda: sim.outbox.depth == 0, timeout=10, what="outbox drained")
+    wait_for(lambda: sim.outbox.depth == 0, timeout=15, what="outbox drained")

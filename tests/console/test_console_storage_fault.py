@@ -54,7 +54,7 @@ def test_a_failing_shift_ledger_puts_the_lane_in_a_storage_fault_shown_on_the_bo
     assert not any(isinstance(e, WriteCard) for e in recorder.effects)
 
     allow_writes(post.store._db)
-    wait_for(lambda: lane.status().storage_fault is None, timeout=10, what="recovered")
+    wait_for(lambda: lane.status().storage_fault is None, timeout=15, what="recovered")
     assert post.booth.lane_view(lane)["storage_error"] is None
     # The lane's own record never failed: every event is in its outbox.
     stored = [row.event_type for row in sim.outbox.pending(limit=1000)][recorder.before:]
@@ -79,7 +79,7 @@ def test_a_guard_signs_on_and_raises_by_hand_during_an_outbox_fault_and_the_reco
     car.drive_through()
     wait_for(lambda: arm_down(sim), what="the arm down after the car")
     allow_writes(sim.outbox._emit_db)
-    wait_for(lambda: lane.status().storage_fault is None and lane.storage.held == 0, timeout=10, what="recovered")
+    wait_for(lambda: lane.status().storage_fault is None and lane.storage.held == 0, timeout=15, what="recovered")
     stored = [row.event_type for row in sim.outbox.pending(limit=1000)][recorder.before:]
     decided = recorder.types()
     assert "guard_signed_on" in stored and "manual_raise" in stored

@@ -300,6 +300,7 @@ class Central:
         self.log = log
         self.proc: subprocess.Popen | None = None
         self.kills = 0
+        self._probes = 0  # probe events sent (their seqs)
         self.engine: Engine = create_engine(db_url)
 
     def start(self) -> None:
@@ -317,7 +318,17 @@ class Central:
 
     def wait_subscribed(self, broker_port: int, timeout: float = 30) -> None:
         """Until a probe event is stored: central's persistent session exists, so nothing sent later is missed."""
-        probe = wire.make_event(SITE, PROBE, 1, wire.VehicleArrived(lane_role="entry"), wire.EventType.VEHICLE_ARRIVED)
+        self.marker(broker_port, timeout, what="central's ingest subscribed")
+
+    def marker(self, broker_port: int, timeout: float = 30, what: str = "central storing a marker") -> None:
+        """Send the next probe event (its own device) and wait until central has stored it.
+
+        A sync point: the broker delivers to central's session in order, so what it
+        held for central before the marker (a late re-send) has been delivered by then.
+        """
+        self._probes += 1
+        seq = self._probes
+        probe = wire.make_event(SITE, PROBE, seq, wire.VehicleArrived(lane_role="entry"), wire.EventType.VEHICLE_ARRIVED)
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fault-probe-{os.getpid()}")
         client.connect("127.0.0.1", broker_port)
         client.loop_start()
@@ -325,9 +336,9 @@ class Central:
             def stored() -> bool:
                 # Re-sent until the ingest process has subscribed; replays are harmless (same id).
                 client.publish(wire.event_topic(SITE, PROBE, probe.type), probe.to_json(), qos=1)
-                return self.stored(PROBE) == 1
+                return self.stored(PROBE) >= seq
 
-            wait_until(stored, timeout, "central's ingest subscribed")
+            wait_until(stored, timeout, what)
         finally:
             client.disconnect()
             client.loop_stop()

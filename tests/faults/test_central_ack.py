@@ -194,7 +194,7 @@ def test_broker_sigkilled_after_its_autosave_loses_nothing(site, central_up: boo
         lane.stream()
     at_risk = []
     for offset in KILL_OFFSETS_S:
-        wait_until(lambda: all(lane.forwarder.acked > 0 for lane in lanes), 10, "the broker taking events")
+        wait_until(lambda: all(lane.forwarder.acked > 0 for lane in lanes), 30, "the broker taking events")
         at_risk.append(kill_after_next_autosave(broker, lanes, offset))
         time.sleep(0.3)  # the lanes notice and go on writing to their outboxes
         broker.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from edge.errors import DeviceError
 from edge.hw.card_station import GONE_AFTER, POLL_INTERVAL, CardStation
 from edge.hw.ntag import TagCapacityError
 from edge.sim.pn532_emulator import NtagMemory, PN532Emulator
+from tests.support.wait import finishes_within, wait_until
 
 UID = bytes.fromhex("04aabbccddeeff")
 OTHER = bytes.fromhex("04010203040506")
@@ -30,7 +30,7 @@ def emulator() -> Iterator[PN532Emulator]:
 
 @pytest.fixture
 def station(emulator: PN532Emulator) -> Iterator[CardStation]:
-    st = CardStation(emulator.device_path, timeout=0.2)
+    st = CardStation(emulator.device_path, timeout=1.0)  # a deadline for a lost answer
     yield st
     st.close()
 
@@ -145,7 +145,7 @@ def test_unplugged_reader_is_reported_and_reconnected(tmp_path: Path) -> None:
     link = tmp_path / "pn532"  # what a udev rule gives: a stable name
     first = PN532Emulator()
     os.symlink(first.device_path, link)
-    station = CardStation(str(link), timeout=0.2)
+    station = CardStation(str(link), timeout=1.0)
     try:
         assert station.poll(0.02) is None
         assert station.status == "ok"
@@ -160,7 +160,7 @@ def test_unplugged_reader_is_reported_and_reconnected(tmp_path: Path) -> None:
         second = PN532Emulator()  # plugged back in
         os.symlink(second.device_path, link)
         second.place_card(NtagMemory(uid=UID))
-        assert station.poll(3.0) == UID.hex()
+        assert station.poll(15.0) == UID.hex()
         assert station.status == "ok"
         assert station.reconnects == 1
         second.close()
@@ -171,40 +171,43 @@ def test_unplugged_reader_is_reported_and_reconnected(tmp_path: Path) -> None:
 
 def test_missing_device_never_raises(tmp_path: Path) -> None:
     station = CardStation(str(tmp_path / "ttyNONE"))
-    start = time.monotonic()
-    assert station.poll(0.3) is None
-    assert time.monotonic() - start < 1.0
+    # It returns on its own (bounded by the deadline, not timed): no hang on a missing device.
+    assert finishes_within(lambda: station.poll(0.3)) is None
     assert station.status == "disconnected"
     station.close()
 
 
-def test_close_interrupts_a_waiting_poll(station: CardStation) -> None:
+def test_close_interrupts_a_waiting_poll(station: CardStation, emulator: PN532Emulator) -> None:
     assert station.poll(0.01) is None
-    threading.Timer(0.05, station.close).start()
-    start = time.monotonic()
-    station.poll(5.0)
-    assert time.monotonic() - start < 1.0
+    listings = emulator.commands.count(0x4A)
+
+    def close_once_listing() -> None:
+        wait_until(lambda: emulator.commands.count(0x4A) > listings, what="the poll's listing")
+        station.close()
+
+    threading.Thread(target=close_once_listing, daemon=True).start()
+    # A 60 s poll ended well before its window: only the close can have ended it.
+    assert finishes_within(lambda: station.poll(60.0)) is None
 
 
-def test_card_to_poll_latency(station: CardStation, emulator: PN532Emulator) -> None:
-    """A card arriving while poll waits is reported within a few milliseconds."""
+def test_a_card_arriving_while_poll_waits_ends_the_poll(station: CardStation, emulator: PN532Emulator) -> None:
+    """A card arriving while poll waits is reported by that poll, not after its window.
+
+    Each card comes once the chip is listing; the 60 s poll must return it long before
+    its window ends. How quickly (milliseconds) is a figure of tests/bench/pn532.py.
+    """
     station.poll(0.01)
-    samples = []
     for i in range(50):
         emulator.remove_card()  # each round a new card: no debounce wait needed
-        placed: list[float] = []
+        listings = emulator.commands.count(0x4A)
+        uid = bytes([4, 0, 0, 0, 0, 0, i])
 
-        def place(n: int = i, placed: list[float] = placed) -> None:
-            time.sleep(0.005)
-            placed.append(time.perf_counter())
-            emulator.place_card(NtagMemory(uid=bytes([4, 0, 0, 0, 0, 0, n])))
+        def place(card: bytes = uid, seen: int = listings) -> None:
+            wait_until(lambda: emulator.commands.count(0x4A) > seen, what="the poll's listing")
+            emulator.place_card(NtagMemory(uid=card))
 
-        threading.Thread(target=place).start()
-        assert station.poll(1.0) is not None
-        samples.append(time.perf_counter() - placed[0])
-    samples.sort()
-    # p90 here (shared CI machines are noisy); the benchmark in tests/bench holds p99.
-    assert samples[int(len(samples) * 0.9)] < 0.01
+        threading.Thread(target=place, daemon=True).start()
+        assert finishes_within(lambda: station.poll(60.0)) == uid.hex()
 
 
 def test_a_read_does_not_wait_for_a_poll_in_progress(
@@ -212,15 +215,22 @@ def test_a_read_does_not_wait_for_a_poll_in_progress(
 ) -> None:
     emulator.place_card(NtagMemory.with_user_memory(b"ticket", uid=UID))
     assert station.poll(0.2) == UID.hex()
+    listings = emulator.commands.count(0x4A)
     emulator.fault_next("silence")  # the next listing hangs: the chip never answers it
-    poller = threading.Thread(target=station.poll, args=(0.6,))
+    poller = threading.Thread(target=station.poll, args=(60.0,), daemon=True)
     poller.start()
-    time.sleep(0.05)
-    start = time.monotonic()
-    assert station.read()[:6] == b"ticket"
-    assert time.monotonic() - start < 0.2
-    poller.join()
+    wait_until(lambda: emulator.commands.count(0x4A) > listings, what="the poll's hanging listing")
+    # The hanging listing has a 60 s window; the read is done long before it.
+    assert finishes_within(station.read)[:6] == b"ticket"
+    after_read = emulator.commands.count(0x4A)
+    # Sync point: the poll has dealt with its interrupted listing and listed again (or ended).
+    wait_until(lambda: emulator.commands.count(0x4A) > after_read or not poller.is_alive(),
+               what="the poll past its interrupted listing")
+    assert poller.is_alive()  # the poll goes on (same card: nothing new to report)
     assert station.status == "ok"  # an interrupted listing is not a reader fault
+    station.close()  # ends the poll
+    poller.join(15)
+    assert not poller.is_alive()
 
 
 def test_an_echoing_port_is_reported_not_raised() -> None:

@@ -14,16 +14,10 @@ from hypothesis import strategies as st
 from edge.errors import DeviceError, DeviceTimeout, FrameError, GatepostError
 from edge.hw.pn532 import ACK_FRAME, PN532, build_frame
 from edge.sim.pn532_emulator import FAULTS, NtagMemory, PN532Emulator
+from tests.support.wait import finishes_within, wait_until
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 1.0) -> None:
-    """The emulator runs in its own thread: give it a moment to catch up."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.001)
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def emulator() -> Iterator[PN532Emulator]:
 
 @pytest.fixture
 def reader(emulator: PN532Emulator) -> Iterator[PN532]:
-    pn = PN532(emulator.device_path, timeout=0.2)
+    pn = PN532(emulator.device_path, timeout=1.0)  # a deadline for a lost answer, not a speed check
     pn.begin()
     yield pn
     pn.close()
@@ -57,6 +51,7 @@ def test_a_sleeping_chip_ignores_a_frame_without_wake_up(emulator: PN532Emulator
     with serial.Serial(emulator.device_path, 115200, timeout=0.1) as raw:
         raw.write(build_frame(b"\x02"))
         assert raw.read(64) == b""  # it woke the chip, which lost the frame's head: no answer
+        raw.timeout = 5  # a read returns once its bytes are in; an answer to the first frame would come first
         raw.write(b"\x55\x55\x00\x00\x00" + build_frame(b"\x02"))
         answer = raw.read(6 + 13)
     assert answer == ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
@@ -66,7 +61,7 @@ def test_emulator_takes_host_frames_split_and_after_noise(emulator: PN532Emulato
     import serial
 
     firmware = ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
-    with serial.Serial(emulator.device_path, 115200, timeout=0.2) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:  # a read returns once its bytes are in
         raw.write(b"\x55\x55\x00\x00\x00")
         for b in build_frame(b"\x02"):  # one byte at a time
             raw.write(bytes([b]))
@@ -77,7 +72,9 @@ def test_emulator_takes_host_frames_split_and_after_noise(emulator: PN532Emulato
         bad = bytearray(build_frame(b"\x02"))
         bad[-2] ^= 1  # wrong DCS: dropped without an answer
         raw.write(bytes(bad))
+        raw.timeout = 0.2  # a short look; the next read's exact bytes prove nothing answered it
         assert raw.read(6) == b""
+        raw.timeout = 5
         raw.write(build_frame(b"\x99"))  # unknown command: the error frame
         assert raw.read(6 + 8) == ACK_FRAME + bytes.fromhex("00 00 ff 01 ff 7f 81 00")
     assert emulator.frame_errors >= 1
@@ -88,8 +85,8 @@ def test_no_card_returns_none_and_aborts_the_listing(
 ) -> None:
     start = time.monotonic()
     assert reader.list_passive_target(0.05) is None
-    assert 0.04 <= time.monotonic() - start < 0.5
-    wait_until(lambda: emulator.aborts == 1)
+    assert time.monotonic() - start >= 0.04  # it listened for its whole window (load only lengthens it)
+    wait_until(lambda: emulator.aborts == 1, what="the listing aborted at the chip")
     assert reader.firmware_version()[0] == 0x32  # the chip is free for the next command
 
 
@@ -101,16 +98,19 @@ def test_lists_the_card_in_the_field(reader: PN532, emulator: PN532Emulator) -> 
 def test_a_card_arriving_while_listing_is_heard_at_once(
     reader: PN532, emulator: PN532Emulator
 ) -> None:
-    placed_at: list[float] = []
+    """The card comes once the chip is listing; the answer ends a 60 s listing window early.
+
+    How quickly is a figure of tests/bench/pn532.py; here the deadline only has to be
+    far shorter than the window.
+    """
+    listings = emulator.commands.count(0x4A)
 
     def place() -> None:
-        time.sleep(0.03)
-        placed_at.append(time.monotonic())
+        wait_until(lambda: emulator.commands.count(0x4A) > listings, what="the listing at the chip")
         emulator.place_card(NtagMemory(uid=UID))
 
-    threading.Thread(target=place).start()
-    assert reader.list_passive_target(1.0) == UID
-    assert time.monotonic() - placed_at[0] < 0.01
+    threading.Thread(target=place, daemon=True).start()
+    assert finishes_within(lambda: reader.list_passive_target(60.0)) == UID
 
 
 def test_data_exchange_reads_tag_pages(reader: PN532, emulator: PN532Emulator) -> None:
@@ -230,23 +230,24 @@ def test_not_a_pn532(reader: PN532, emulator: PN532Emulator) -> None:
         reader.firmware_version()
 
 
-def test_round_trip_latency_is_small(reader: PN532, emulator: PN532Emulator) -> None:
+def test_back_to_back_listings_all_hear_the_card(reader: PN532, emulator: PN532Emulator) -> None:
+    """Two hundred round trips in a row, each with the card's UID (the p95 is in tests/bench/pn532.py)."""
     emulator.place_card(NtagMemory(uid=UID))
-    samples = []
-    for _ in range(200):
-        start = time.perf_counter()
-        reader.list_passive_target(0.2)
-        samples.append(time.perf_counter() - start)
-    samples.sort()
-    assert samples[int(len(samples) * 0.95)] < 0.01
+    assert [reader.list_passive_target(1.0) for _ in range(200)] == [UID] * 200
+    assert reader.status == "ok"
 
 
 def test_interrupt_cuts_a_waiting_listing_short(reader: PN532, emulator: PN532Emulator) -> None:
-    threading.Timer(0.05, reader.interrupt).start()
-    start = time.monotonic()
-    assert reader.list_passive_target(2.0) is None
-    assert time.monotonic() - start < 0.5
-    wait_until(lambda: emulator.aborts == 1)
+    listings = emulator.commands.count(0x4A)
+
+    def interrupt_once_listing() -> None:
+        wait_until(lambda: emulator.commands.count(0x4A) > listings, what="the listing at the chip")
+        reader.interrupt()
+
+    threading.Thread(target=interrupt_once_listing, daemon=True).start()
+    # The deadline is far shorter than the 60 s listing: only the interrupt can have ended it.
+    assert finishes_within(lambda: reader.list_passive_target(60.0)) is None
+    wait_until(lambda: emulator.aborts == 1, what="the listing aborted at the chip")
     emulator.place_card(NtagMemory(uid=UID))
     assert reader.list_passive_target(0.2) == UID  # the interrupt was used up
 

@@ -7,8 +7,7 @@ its generic :meth:`PN532.command`, so both ends of the wire are real code.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import serial
@@ -18,18 +17,12 @@ from edge.hw.ntag import Ntag
 from edge.hw.pn532 import ACK_FRAME, PN532, build_frame
 from edge.sim.ntag213 import VERSION, crc_a
 from edge.sim.pn532_emulator import NtagMemory, PN532Emulator
+from tests.support.wait import wait_until
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
 RX_MODE = b"\x63\x03"
 TX_MODE = b"\x63\x02"
 FIRMWARE_ANSWER = ACK_FRAME + build_frame(bytes.fromhex("03 32 01 06 07"), tfi=0xD5)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.001)
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def emulator() -> Iterator[PN532Emulator]:
 
 @pytest.fixture
 def pn(emulator: PN532Emulator) -> Iterator[PN532]:
-    reader = PN532(emulator.device_path, timeout=0.3)
+    reader = PN532(emulator.device_path, timeout=1.0)  # a deadline for a lost answer
     reader.begin()
     yield reader
     reader.close()
@@ -55,7 +48,7 @@ def listed(pn: PN532, emulator: PN532Emulator) -> NtagMemory:
 
 
 def test_wakes_on_any_byte_like_nfcpy_sends(emulator: PN532Emulator) -> None:
-    with serial.Serial(emulator.device_path, 115200, timeout=0.3) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:  # a read returns once its bytes are in
         raw.write(bytes(10) + build_frame(b"\x02"))  # nfcpy's "long preamble": ten 00 bytes
         assert raw.read(len(FIRMWARE_ANSWER)) == FIRMWARE_ANSWER
     assert not emulator.asleep
@@ -94,7 +87,7 @@ def test_malformed_commands_get_the_syntax_error_frame(pn: PN532, code: int, par
 
 
 def test_baud_rate_changes_only_after_the_hosts_ack(emulator: PN532Emulator) -> None:
-    with serial.Serial(emulator.device_path, 115200, timeout=0.3) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:
         raw.write(bytes(10) + build_frame(b"\x10\x07"))  # 921600 bd
         assert raw.read(6 + 9) == ACK_FRAME + bytes.fromhex("0000ff02fed5111a00")
         assert emulator.baudrate == 115200
@@ -103,21 +96,24 @@ def test_baud_rate_changes_only_after_the_hosts_ack(emulator: PN532Emulator) -> 
 
 
 def test_power_down_sleeps_until_the_line_wakes_it(emulator: PN532Emulator) -> None:
-    with serial.Serial(emulator.device_path, 115200, timeout=0.3) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:
         raw.write(bytes(10) + build_frame(b"\x16\x10"))  # wake on HSU
         assert raw.read(6 + 10) == ACK_FRAME + build_frame(b"\x17\x00", tfi=0xD5)
         assert emulator.asleep
         raw.write(build_frame(b"\x02"))  # no preamble: lost while waking
+        raw.timeout = 0.3  # a short look; the next read's exact bytes prove nothing answered it
         assert raw.read(6) == b""
+        raw.timeout = 5
         raw.write(bytes(10) + build_frame(b"\x02"))
         assert raw.read(len(FIRMWARE_ANSWER)) == FIRMWARE_ANSWER
 
 
 def test_power_down_without_hsu_wake_up_stays_deaf_to_the_line(emulator: PN532Emulator) -> None:
-    with serial.Serial(emulator.device_path, 115200, timeout=0.2) as raw:
+    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:
         raw.write(bytes(10) + build_frame(b"\x16\x20"))  # wake on SPI only
         assert raw.read(6 + 10) == ACK_FRAME + build_frame(b"\x17\x00", tfi=0xD5)
         raw.write(bytes(10) + build_frame(b"\x02"))
+        raw.timeout = 0.3  # a short look for an answer that must not come
         assert raw.read(6) == b""
     assert emulator.asleep
 

@@ -54,7 +54,7 @@ def test_kiosk_refuses_check_ins_it_cannot_record_and_sends_the_held_ones_after_
             assert checked_in(agent) == [first["visit_id"]] and agent.kiosk.storage.held == 1
 
         allow_writes(db)
-        wait_for(lambda: agent.kiosk.storage.fault is None and agent.kiosk.storage.held == 0, timeout=10,
+        wait_for(lambda: agent.kiosk.storage.fault is None and agent.kiosk.storage.held == 0,
                  what="storage recovered")
         assert http.get("/healthz").json()["storage"] == "ok"
         assert checked_in(agent) == [first["visit_id"], struck["visit_id"]], "held check-in lost or out of order"

@@ -18,6 +18,7 @@ from edge.hw.gpio import activate
 from tests.lane.conftest import ROOT
 from tests.lane.sim import wait_for
 from tests.support.services import free_port
+from tests.support.wait import subscribe_and_wait
 
 EXAMPLE = ROOT / "firmware_configs" / "examples" / "entry_lane.toml"
 
@@ -48,24 +49,24 @@ def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = lambda c, u, m: (received.append(m.topic), got.set())
     client.connect("127.0.0.1", broker.port)
-    client.subscribe("gatepost/v1/+/+/event/+", qos=1)
     client.loop_start()
+    subscribe_and_wait(client, "gatepost/v1/+/+/event/+")
     agent = Agent(config, state_dir=tmp_path / "state")
     try:
-        started = time.monotonic()
-        agent.start()
-        assert time.monotonic() - started < 3.0
+        agent.start()  # how quickly it is ready is measured in tests/bench/lane_latency.py (ready_s)
         sims = agent.assembly.sims
         activate(agent.lane.arming_loop)
         sims.rdm6300.present("0A1B2C3D4E")
-        time.sleep(0.2)  # not on the whitelist yet: refused
+        # Not on the whitelist yet: refused — once the lane has decided (its badge_rejected event), the arm is still down.
+        wait_for(lambda: "badge_rejected" in {r.event_type for r in agent.outbox.pending(1000)},
+                 what="the unknown badge refused")
         assert agent.lane.barrier.state == "closed"
         agent.lane.set_whitelist({"0A1B2C3D4E": "resident"})
         sims.rdm6300.remove()
-        time.sleep(1.6)
+        time.sleep(2.0)  # precondition: out of the field longer than the reader's 1.5 s debounce
         sims.rdm6300.present("0A1B2C3D4E")
         wait_for(lambda: agent.lane.barrier.state == "open", what="badge raises the simulated barrier")
-        wait_for(lambda: any(t.endswith("/event/badge_accepted") for t in received), timeout=10,
+        wait_for(lambda: any(t.endswith("/event/badge_accepted") for t in received),
                  what="badge_accepted at the broker")
         assert all(t.startswith("gatepost/v1/sunrise-garden/sg-entry-1/event/") for t in received)
         state = httpx.get(f"http://127.0.0.1:{console_port}/api/lane", timeout=5).json()

@@ -16,12 +16,21 @@ import pytest
 
 from edge.errors import TicketRejected
 from edge.hw.gpio import activate, deactivate
+from edge.lane.inputs import ArmingChanged, BadgeRead, CardPlaced, PresenceChanged, Recover
 from edge.lane.occupancy import Occupancy
 from edge.sim.capture import escpos_qr_payloads, escpos_text
 from edge.tariff import load_tariff
 from edge.ticket import KeyRing, Ticket, encode_card
 from tests.lane.conftest import ROOT
-from tests.lane.sim import SCENARIO_BOARDS, event_types, events_of, sim_profile, wait_for
+from tests.lane.sim import (
+    SCENARIO_BOARDS,
+    HandledInputs,
+    event_types,
+    events_of,
+    settled,
+    sim_profile,
+    wait_for,
+)
 from tests.support.browser import lane_script
 
 DAY_NIGHT = ROOT / "firmware_configs" / "tariffs" / "day_night_cn.toml"
@@ -120,13 +129,14 @@ def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
     wait_for(lambda: entry.lane.status().phase == "refused_full", what="refusal")
     assert entry.text.last == ["区内暂无车位,请停靠对面车场,多谢合作!",
                                "No spaces available here. Please park at the car park opposite. Thank you!"]
+    handled = HandledInputs(entry.lane)
     entry.place_card()
-    time.sleep(0.3)
+    handled.wait(CardPlaced, 1, what="the card handled while full")
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     assert api.post("/api/lane/override-full", json={"reason": "   "}).status_code == 422
     assert api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest"}).status_code == 200
     entry.pn532.remove_card()
-    time.sleep(0.4)
+    time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     entry.place_card()
     wait_for(lambda: entry.barrier.state == "open", what="override then ticket")
     refused = events_of(entry.outbox, "entry_refused_full")
@@ -186,10 +196,11 @@ def test_barrier_that_never_arrives_puts_the_lane_out_of_service(lanes):
     assert fault["expected"] == "open"
     assert entry.text.last[0] == "道闸故障,暂停使用,请联系岗亭"
     assert entry.lane.status().message == "out_of_service"
+    handled = HandledInputs(entry.lane)
     entry.rdm6300.remove()
-    time.sleep(1.6)  # past the badge reader's debounce: the same badge again
+    time.sleep(2.0)  # precondition: past the badge reader's 1.5 s debounce, so the same badge counts again
     entry.rdm6300.present("0A1B2C3D4E")
-    time.sleep(0.3)
+    handled.wait(BadgeRead, 1, what="the badge handled while out of service")
     assert len(events_of(entry.outbox, "badge_accepted")) == 1  # nothing passes while out of service
 
 
@@ -218,15 +229,18 @@ def test_barrier_never_closes_on_a_lingering_car_and_reopens_for_a_follower(lane
     wait_for(lambda: entry.barrier.state == "open", what="open")
     close_pin.clear_states()
     safety.pin.clear_states()
+    handled = HandledInputs(entry.lane)
     activate(safety)
     deactivate(entry.lane.arming_loop)
-    time.sleep(0.3)  # the car sits under the arm
+    # The car sits under the arm: once the lane has handled both changes, the arm is still up.
+    handled.wait(PresenceChanged, 1, what="the car under the arm seen")
+    handled.wait(ArmingChanged, 1, what="the arming loop cleared")
     assert entry.barrier.state == "open"
     deactivate(safety)
-    wait_for(lambda: entry.barrier.state == "closing", timeout=2, what="closing")
+    wait_for(lambda: entry.barrier.state == "closing", what="closing")
     activate(safety)  # a follower noses under the arm as it comes down
-    wait_for(lambda: entry.barrier.state in ("opening", "open"), timeout=2, what="safety re-open")
-    time.sleep(0.1)
+    wait_for(lambda: entry.barrier.state in ("opening", "open"), what="safety re-open")
+    time.sleep(0.1)  # the follower lingers a moment (not a check)
     deactivate(safety)
     wait_for(lambda: entry.barrier.state == "closed", what="closed after the follower left")
     present = _intervals(safety.pin, safety.active_high)
@@ -249,7 +263,7 @@ def test_card_lifted_mid_write_is_never_a_valid_ticket_and_is_rewritten(lanes):
     with pytest.raises(TicketRejected) as refused:
         entry.codec.decode_card(torn.user_memory)
     assert refused.value.reason in ("half_written", "malformed", "forged")
-    time.sleep(0.4)
+    time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     entry.pn532.place_card(torn)  # the driver puts it back: written again, whole
     wait_for(lambda: entry.barrier.state == "open", what="rewritten and opened")
     assert entry.codec.decode_card(torn.user_memory).serial == events_of(entry.outbox, "ticket_issued")[0]["serial"]
@@ -266,22 +280,29 @@ def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(la
     exit_.pn532.remove_card()
     genuine = bytearray(exit_.codec.encode_card(exit_.codec.make("REAL1", now, "car")))
     genuine[12] ^= 0x01  # one bit changed on the card
-    time.sleep(0.4)
+    time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     exit_.place_card(bytes(genuine))
     wait_for(lambda: len(events_of(exit_.outbox, "ticket_rejected")) == 2, what="altered card refused")
     reasons = {r["reason"] for r in events_of(exit_.outbox, "ticket_rejected")}
     assert reasons <= {"forged", "unknown_key", "malformed", "half_written"}
+    listings = exit_.pn532.commands.count(0x4A)
+    rejected = exit_.lane.badge_reader.errors if exit_.rdm6300 is not None else 0
     exit_.pn532.inject(b"\x00\x00\xff\x05\xfb\xd5\x4b\x01\x01\x00\x00")  # a broken frame
     if exit_.rdm6300 is not None:
         exit_.rdm6300.send_raw(b"\x02ZZZZZZZZZZZZ\x03\x02123\x03" + bytes(range(256)))
-    time.sleep(0.3)
+    # Sync points: the card station has listed twice since (it read past the broken frame) and
+    # the badge reader has rejected the garbage; whatever they handed the lane has run.
+    wait_for(lambda: exit_.pn532.commands.count(0x4A) >= listings + 2, what="the card station past the broken frame")
+    if exit_.rdm6300 is not None:
+        wait_for(lambda: exit_.lane.badge_reader.errors > rejected, what="the badge reader's garbage rejected")
+    settled(exit_.lane)
     assert exit_.barrier.state == "closed"
     assert "payment_confirmed" not in event_types(exit_.outbox)
     if exit_.rdm6300 is not None:
         exit_.rdm6300.present("0B0B0B0B0B")  # the lane still works: staff badge passes
     else:  # the lane still works: a genuine card inside the free period passes
         exit_.pn532.remove_card()
-        time.sleep(0.4)
+        time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
         recent = datetime.now(UTC) - timedelta(minutes=5)
         exit_.place_card(exit_.codec.encode_card(exit_.codec.make("REAL2", recent, "car")))
     wait_for(lambda: exit_.barrier.state == "open", what="lane alive after garbage")
@@ -298,8 +319,9 @@ def test_restart_recovers_to_a_safe_state(lanes, tmp_path):
     second.mechanics.position = 1.0
     second.mechanics.poll()
     activate(second.lane.safety_loop)
+    handled = HandledInputs(second.lane)
     second.lane.start()
-    time.sleep(0.3)
+    handled.wait(Recover, 1, what="the restart's recovery handled")
     assert second.barrier.state in ("open", "opening")  # never down onto the car
     deactivate(second.lane.safety_loop)
     wait_for(lambda: second.barrier.state == "closed", what="closed once clear")
@@ -352,7 +374,7 @@ def test_paper_ticket_printed_at_entry_and_read_by_the_exit_camera(lanes, board)
     out = exit_.vehicle()
     out.arrive()
     exit_.camera_source.show_qr(qr_text)
-    wait_for(lambda: exit_.barrier.state == "open", timeout=8, what="exit by QR (inside the free 30 min)")
+    wait_for(lambda: exit_.barrier.state == "open", what="exit by QR (inside the free 30 min)")
     quoted = events_of(exit_.outbox, "fee_quoted")[0]
     assert quoted["serial"] == issued["serial"] and quoted["fee_minor"] == 0 and quoted["minutes"] == 10
     assert exit_.text.last[0] == "您的车计费停车10分钟,免费,请通行"
@@ -365,7 +387,7 @@ def test_an_event_that_cannot_be_stored_never_moves_the_barrier(lanes):
     car.arrive()
     let_in(entry)
     wait_for(lambda: entry.lane.status().extra["storage_error"], what="storage error reported")
-    time.sleep(0.3)
+    settled(entry.lane)  # the refused decision and anything queued behind it have run
     assert entry.barrier.state == "closed"
     # Safety before bookkeeping: the lane says its records fail (tests/lane/test_storage_faults.py has the rest).
     assert entry.lane.status().storage_fault

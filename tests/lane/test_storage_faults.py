@@ -477,6 +477,6 @@ def test_the_safety_reopen_over_a_vehicle_is_never_withheld_for_a_failed_write(l
     # The barrier's own interlock reverses too; the lane's safety re-open must also reach the relay.
     wait_for(lambda: OpenBarrier("safety") in recorder.effects, what="the lane's safety re-open carried out")
     deactivate(entry.lane.safety_loop)
-    wait_for(lambda: arm_down(entry), timeout=8, what="the arm down once the lane is clear")
+    wait_for(lambda: arm_down(entry), timeout=15, what="the arm down once the lane is clear")
     allow_writes(entry.outbox._emit_db)
-    wait_for(lambda: entry.lane.status().storage_fault is None, timeout=10, what="recovered")
+    wait_for(lambda: entry.lane.status().storage_fault is None, timeout=15, what="recovered")

@@ -77,17 +77,17 @@ def test_storage_fault_is_in_health_raises_centrals_alarm_and_the_held_events_ar
             docs = health.messages
             return bool(docs) and json.loads(docs[-1].payload).get("storage", "ok") != "ok"
 
-        wait_for(health_says_fault, timeout=10, what="health carries the storage fault")
+        wait_for(health_says_fault, timeout=15, what="health carries the storage fault")
         doc = json.loads(health.messages[-1].payload)
         assert "not authorized" in doc["storage"] and doc["storage_since"] and doc["storage_held"] >= 1, doc
-        alarm = central.wait_for(lambda: storage_alarms(client, "active"), timeout=10, what="central's alarm")[0]
+        alarm = central.wait_for(lambda: storage_alarms(client, "active"), timeout=15, what="central's alarm")[0]
         assert alarm["title_zh"] and alarm["title_en"] == "Device storage fault: records cannot be saved"
         assert alarm["severity"] == "critical" and "not authorized" in alarm["detail"]["error"]
         tile = next(d for d in client.get("/api/devices").json()["items"] if d["device"] == DEVICE)
         assert tile["storage"] != "ok"
 
         allow_writes(agent.outbox._emit_db)
-        wait_for(lambda: lane.status().storage_fault is None and lane.storage.held == 0, timeout=10,
+        wait_for(lambda: lane.status().storage_fault is None and lane.storage.held == 0, timeout=15,
                  what="storage recovered")
         expected = before + len(decided)
         stored = central.wait_for(lambda: (e := central_events(central)) and len(e) >= expected and e,
@@ -96,7 +96,7 @@ def test_storage_fault_is_in_health_raises_centrals_alarm_and_the_held_events_ar
         assert seqs == list(range(1, len(seqs) + 1)), "central has a gap or a duplicate"
         assert [kind for _, kind in stored][-len(decided):] == decided, "held events out of order at central"
         assert len(stored) == expected
-        central.wait_for(lambda: storage_alarms(client, "cleared"), timeout=10, what="the alarm cleared")
+        central.wait_for(lambda: storage_alarms(client, "cleared"), timeout=15, what="the alarm cleared")
         assert not storage_alarms(client, "active")
     finally:
         client.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 import pytest
@@ -41,7 +40,7 @@ from edge.tariff.money import format_money
 from edge.ticket import Ticket, new_serial
 from tests.lane.clock import StepClock
 from tests.lane.conftest import WHITELIST
-from tests.lane.sim import event_types, events_of, wait_for
+from tests.lane.sim import event_types, events_of, settled, wait_for
 from tests.support.browser import lane_script
 
 VISITOR_CARD = "04A1B2C3"
@@ -236,7 +235,7 @@ def test_booth_button_with_nobody_on_duty_moves_nothing_and_logs(lanes, caplog):
     button.drive_high()
     wait_for(lambda: "booth button confirm_payment refused" in caplog.text, what="refusal logged")
     assert "岗亭无人值守" in caplog.text
-    time.sleep(0.1)
+    settled(exit_.lane)  # the refused press and anything queued behind it have run
     assert exit_.barrier.state == "closed" and "payment_confirmed" not in event_types(exit_.outbox)
     api = lane_script(exit_.lane)
     answer = api.post("/api/lane/confirm-payment", json={"method": "cash"})
@@ -258,7 +257,7 @@ def test_unattended_entry_refuses_a_visitor_card_on_the_real_lane(lanes):
     wait_for(lambda: entry.lane.status().phase == "waiting", what="waiting")
     entry.place_card()
     wait_for(lambda: entry.text.last and entry.text.last[0].startswith("无人值守"), what="message shown")
-    time.sleep(0.2)
+    settled(entry.lane)  # the card's refusal and anything queued behind it have run
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     entry.pn532.remove_card()
     entry.rdm6300.present("0A1B2C3D4E")

@@ -63,14 +63,14 @@ class Collector:
         self._subscribed.clear()
         self.client.connect("127.0.0.1", self._port, keepalive=10)
         self.client.loop_start()
-        assert self._subscribed.wait(5), "collector did not subscribe"
+        assert self._subscribed.wait(15), "collector did not subscribe"
         return self
 
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         deadline = time.monotonic() + timeout
         with self._cond:
             while len(self.messages) < count:
@@ -92,7 +92,7 @@ def publish(port: int, topic: str, payload: bytes | str, *, retain: bool = False
     client.loop_stop()
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

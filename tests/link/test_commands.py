@@ -46,7 +46,7 @@ def lane(broker, tmp_path):
     handler.start()
     results = Collector(broker.port, RESULTS).start()
     link.start()
-    assert link.connected.wait(5)
+    assert link.connected.wait(15)
     yield link, handler, raises, results, clock
     results.stop()
     link.stop()
@@ -58,7 +58,7 @@ def send(broker, name: str, payload: bytes, **kw) -> None:
 
 
 def result(results: Collector, n: int) -> dict:
-    msgs = results.wait_for(n, 5)
+    msgs = results.wait_for(n, 15)
     assert len(msgs) >= n, f"only {len(msgs)} results"
     return json.loads(msgs[n - 1].payload)
 

@@ -27,8 +27,8 @@ def test_health_is_published_retained_with_outbox_and_provider_fields(broker, tm
     link.start()
     reporter.start()
     try:
-        assert link.connected.wait(5)
-        assert wait_until(lambda: reporter.last is not None, 5)
+        assert link.connected.wait(15)
+        assert wait_until(lambda: reporter.last is not None, 15)
         late = Collector(broker.port, TOPIC).start()  # a dashboard that starts later
         first = late.wait_for(1)[0]
         assert first.retained
@@ -37,7 +37,7 @@ def test_health_is_published_retained_with_outbox_and_provider_fields(broker, tm
         assert health.outbox_depth == 1 and health.barrier == "closed"
         assert health.readers == {"card": "ok", "badge": "fault"}
         assert health.clock_skew_ms is None and health.clock_synced is False
-        assert len(late.wait_for(3, 5)) >= 3  # and again every interval
+        assert len(late.wait_for(3, 15)) >= 3  # and again every interval
         late.stop()
     finally:
         reporter.stop()

@@ -26,7 +26,7 @@ def make_link(broker, **kwargs) -> MqttLink:
 def test_online_retained_on_connect_and_offline_on_clean_stop(broker):
     link = make_link(broker)
     link.start()
-    assert link.connected.wait(5)
+    assert link.connected.wait(15)
     seen = Collector(broker.port, STATUS).start()
     first = seen.wait_for(1)[0]
     assert (first.payload, first.retained) == (b"online", True)
@@ -46,7 +46,7 @@ def test_last_will_marks_a_killed_device_offline(broker):
         from edge.link.mqtt import MqttLink
         link = MqttLink("site-a", "lane-1", host="127.0.0.1", port={broker.port}, keepalive=5)
         link.start()
-        assert link.connected.wait(5)
+        assert link.connected.wait(15)
         print("up", flush=True)
         time.sleep(60)
         """
@@ -74,15 +74,15 @@ def test_subscriptions_survive_a_broker_restart(broker):
     got: list[tuple[str, bytes, bool]] = []
     link.subscribe("gatepost/v1/site-a/config/+", lambda t, p, r: got.append((t, p, r)))
     link.start()
-    assert link.connected.wait(5)
+    assert link.connected.wait(15)
     publish(broker.port, "gatepost/v1/site-a/config/capacity", b"one")
-    assert wait_until(lambda: len(got) == 1, 5)
+    assert wait_until(lambda: len(got) == 1, 15)
     broker.stop()
-    assert wait_until(lambda: not link.connected.is_set(), 5)
+    assert wait_until(lambda: not link.connected.is_set(), 15)
     broker.start()
     assert link.connected.wait(10)
     publish(broker.port, "gatepost/v1/site-a/config/capacity", b"two")
-    assert wait_until(lambda: len(got) == 2, 5)
+    assert wait_until(lambda: len(got) == 2, 15)
     assert got[1] == ("gatepost/v1/site-a/config/capacity", b"two", False)
     link.stop()
 
@@ -97,10 +97,10 @@ def test_a_failing_handler_does_not_break_the_link(broker):
     link.subscribe("t/+", broken)
     link.subscribe("t/+", lambda t, p, r: got.append(p))
     link.start()
-    assert link.connected.wait(5)
+    assert link.connected.wait(15)
     publish(broker.port, "t/x", b"1")
     publish(broker.port, "t/x", b"2")
-    assert wait_until(lambda: got == [b"1", b"2"], 5)
+    assert wait_until(lambda: got == [b"1", b"2"], 15)
     link.stop()
 
 

@@ -24,7 +24,7 @@ def store(broker, tmp_path):
     configs.on_change(applied.append)
     configs.start()
     link.start()
-    assert link.connected.wait(5)
+    assert link.connected.wait(15)
     yield configs, applied
     link.stop()
     configs.close()
@@ -38,7 +38,7 @@ def test_retained_config_is_applied_on_connect_and_kept_after_an_offline_reboot(
     configs.on_change(seen.append, kind="capacity")
     configs.start()
     link.start()
-    assert wait_until(lambda: len(seen) == 1, 5)
+    assert wait_until(lambda: len(seen) == 1, 15)
     assert configs.data("capacity") == {"capacity": 120, "reserved": 20}
     link.stop()
     configs.close()
@@ -55,13 +55,13 @@ def test_live_updates_apply_only_when_newer_and_valid(broker, store):
     configs, applied = store
     topic = config_topic("site-a", "occupancy")
     publish(broker.port, topic, doc("occupancy", 5, {"occupied": 40, "capacity": 120, "as_of": TS}))
-    assert wait_until(lambda: len(applied) == 1, 5)
+    assert wait_until(lambda: len(applied) == 1, 15)
     publish(broker.port, topic, doc("occupancy", 4, {"occupied": 1, "capacity": 120, "as_of": TS}))  # older
     publish(broker.port, topic, doc("occupancy", 6, {"occupied": -3, "capacity": 120, "as_of": TS}))  # invalid
     publish(broker.port, topic, b"not json at all")
     publish(broker.port, config_topic("site-a", "capacity"), doc("occupancy", 9, {}))  # wrong topic
     publish(broker.port, topic, doc("occupancy", 7, {"occupied": 41, "capacity": 120, "as_of": TS}))
-    assert wait_until(lambda: len(applied) == 2, 5)
+    assert wait_until(lambda: len(applied) == 2, 15)
     assert [d.version for d in applied] == [5, 7]
     assert configs.data("occupancy")["occupied"] == 41
 
@@ -77,7 +77,7 @@ def test_a_kind_specific_validator_guards_the_tariff(broker, store):
     topic = config_topic("site-a", "tariff")
     publish(broker.port, topic, doc("tariff", 1, {"currency": "USD"}))
     publish(broker.port, topic, doc("tariff", 2, {"currency": "CNY", "bands": []}))
-    assert wait_until(lambda: len(applied) == 1, 5)
+    assert wait_until(lambda: len(applied) == 1, 15)
     assert configs.get("tariff").version == 2
 
 
@@ -85,10 +85,10 @@ def test_a_cleared_retained_config_keeps_the_last_good_one(broker, store):
     configs, applied = store
     topic = config_topic("site-a", "capacity")
     publish(broker.port, topic, doc("capacity", 1, {"capacity": 50}), retain=True)
-    assert wait_until(lambda: len(applied) == 1, 5)
+    assert wait_until(lambda: len(applied) == 1, 15)
     publish(broker.port, topic, b"", retain=True)  # someone cleared the retained message
     assert configs.handle(topic, b"", True) is False
     publish(broker.port, topic, doc("capacity", 2, {"capacity": 60}))  # a marker to wait on
-    assert wait_until(lambda: len(applied) == 2, 5)
+    assert wait_until(lambda: len(applied) == 2, 15)
     assert [d.version for d in applied] == [1, 2]
     assert configs.data("capacity") == {"capacity": 60}

@@ -33,7 +33,7 @@ def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def wait_scrape(url: str, ready, timeout: float = 10.0):
+def wait_scrape(url: str, ready, timeout: float = 15.0):
     deadline = time.monotonic() + timeout
     while True:
         samples = scrape(url)

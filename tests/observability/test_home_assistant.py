@@ -155,7 +155,7 @@ class Retained:
         self.client.subscribe("homeassistant/#", qos=1)
         self.client.loop_start()
 
-    def wait(self, count: int, timeout: float = 10.0) -> dict[str, tuple[bytes, bool]]:
+    def wait(self, count: int, timeout: float = 15.0) -> dict[str, tuple[bytes, bool]]:
         deadline = time.monotonic() + timeout
         while len(self.got) < count and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -107,10 +107,10 @@ class Client:
             self.disconnects += 1
         self.connected.clear()
 
-    def wait_connected(self, timeout: float = 5.0) -> bool:
+    def wait_connected(self, timeout: float = 15.0) -> bool:
         return self.connected.wait(timeout)
 
-    def subscribe(self, topic: str, timeout: float = 5.0) -> None:
+    def subscribe(self, topic: str, timeout: float = 15.0) -> None:
         """Subscribe and wait for the broker's SUBACK (an ACL-denied filter is acknowledged too)."""
         _rc, mid = self.client.subscribe(topic, qos=1)
         if not wait_until(lambda: mid in self._subacks, timeout):
@@ -124,7 +124,7 @@ class Client:
         self.client.disconnect()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` passes; return whether it held."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -33,6 +33,32 @@ def wait_until(
         time.sleep(interval)
 
 
+def finishes_within(call: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_S) -> T:
+    """Run ``call`` in a thread and return its result; fail if it has not returned by the deadline.
+
+    For "this wait was cut short": give the call a window far longer than the
+    deadline (say 60 s), then only the cut (a card, an interrupt, a close) can
+    have ended it in time — an ordering, not a stopwatch.
+    """
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed back to the test below
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise AssertionError(f"still waiting after {timeout:g} s")
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
 def subscribe_and_wait(
     client: paho.Client, topics: str | Iterable[tuple[str, int]], qos: int = 1,
     timeout: float = DEFAULT_TIMEOUT_S,

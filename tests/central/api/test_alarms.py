@@ -17,11 +17,11 @@ def active(central, client, kind: str, device: str | None, site: str = "north"):
 
 
 def wait_active(central, client, kind, device, site="north"):
-    return central.wait_for(lambda: active(central, client, kind, device, site), timeout=8, what=f"{kind} alarm on {device}")[0]
+    return central.wait_for(lambda: active(central, client, kind, device, site), timeout=15, what=f"{kind} alarm on {device}")[0]
 
 
 def wait_cleared(central, client, kind, device, site="north"):
-    central.wait_for(lambda: not active(central, client, kind, device, site), timeout=8, what=f"{kind} cleared on {device}")
+    central.wait_for(lambda: not active(central, client, kind, device, site), timeout=15, what=f"{kind} cleared on {device}")
 
 
 def test_device_offline_from_last_will_then_back_online(central, lanes):
