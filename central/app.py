@@ -75,8 +75,13 @@ def create_app(
 
     # /docs loads Swagger UI from this app (fastapi-offline), not from a CDN that a site network may
     # not reach. No /redoc: ReDoc still fetches its logo from its CDN.
-    app = FastAPIOffline(title="Gatepost central", version=__version__, lifespan=lifespan,
-                         redoc_url=None, static_url="/static-api-docs")
+    app = FastAPIOffline(
+        title="Gatepost central",
+        version=__version__,
+        lifespan=lifespan,
+        redoc_url=None,
+        static_url="/static-api-docs",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)

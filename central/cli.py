@@ -97,7 +97,9 @@ def run(
     if ingest_only and not with_ingest:
         raise click.UsageError("--ingest-only and --no-ingest exclude each other")
     if metrics_port is not None and not ingest_only:
-        raise click.UsageError("--metrics-port is for --ingest-only; the web app serves /metrics on its own port")
+        raise click.UsageError(
+            "--metrics-port is for --ingest-only; the web app serves /metrics on its own port"
+        )
     overrides: dict[str, object] = {}
     if workers is not None:
         overrides["ingest_workers"] = workers
@@ -120,7 +122,9 @@ def run(
             from central.metrics import serve_beside_ingest
 
             try:
-                stop_metrics = serve_beside_ingest(ingest, make_sessions(engine), settings.http_host, metrics_port)
+                stop_metrics = serve_beside_ingest(
+                    ingest, make_sessions(engine), settings.http_host, metrics_port
+                )
             except OSError as exc:
                 raise click.ClickException(
                     f"cannot serve metrics on {settings.http_host}:{metrics_port}: {exc.strerror or exc}"
@@ -137,7 +141,9 @@ def run(
     from central.app import create_app, server_config
 
     app = create_app(settings, engine=engine, ingest=ingest)
-    server = uvicorn.Server(server_config(app, settings.http_host, settings.http_port, log_config=None))
+    server = uvicorn.Server(
+        server_config(app, settings.http_host, settings.http_port, log_config=None)
+    )
     server.run()
     if not server.started:  # could not bind, or the app failed to start: as uvicorn.run does
         raise SystemExit(3)

@@ -60,7 +60,16 @@ class RemoteCommand(Base):
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
-def build(site: str, device: str, name: str, args: dict[str, Any], *, by: str, now: datetime, ttl: timedelta = COMMAND_TTL) -> Command:
+def build(
+    site: str,
+    device: str,
+    name: str,
+    args: dict[str, Any],
+    *,
+    by: str,
+    now: datetime,
+    ttl: timedelta = COMMAND_TTL,
+) -> Command:
     """A validated :class:`edge.wire.Command`; raises :class:`CommandError` with the reason."""
     try:
         check_id(site, "site")
@@ -73,13 +82,32 @@ def build(site: str, device: str, name: str, args: dict[str, Any], *, by: str, n
         clean = model.model_validate(args).model_dump() if model else {}
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise CommandError(f"{name} 参数无效 / invalid args: {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+        raise CommandError(
+            f"{name} 参数无效 / invalid args: {'.'.join(map(str, err['loc']))}: {err['msg']}"
+        ) from exc
     if model is None and args:
         raise CommandError(f"{name} takes no args")
-    return Command(id=uuid7(), name=cmd_name, issued_at=format_ts(now), expires_at=format_ts(now + ttl), by=by, args=clean)
+    return Command(
+        id=uuid7(),
+        name=cmd_name,
+        issued_at=format_ts(now),
+        expires_at=format_ts(now + ttl),
+        by=by,
+        args=clean,
+    )
 
 
-def record(db: Session, site: str, device: str, command: Command, *, reason: str, by_role: str, now: datetime, client: str = "") -> RemoteCommand:
+def record(
+    db: Session,
+    site: str,
+    device: str,
+    command: Command,
+    *,
+    reason: str,
+    by_role: str,
+    now: datetime,
+    client: str = "",
+) -> RemoteCommand:
     row = RemoteCommand(
         id=command.id,
         site=site,
@@ -107,14 +135,23 @@ def record(db: Session, site: str, device: str, command: Command, *, reason: str
     return row
 
 
-def apply_result(db: Session, site: str, device: str, result: CommandResult, *, now: datetime) -> RemoteCommand | None:
+def apply_result(
+    db: Session, site: str, device: str, result: CommandResult, *, now: datetime
+) -> RemoteCommand | None:
     """Store a device's answer; an answer from another device than the target is ignored and logged."""
     row = db.get(RemoteCommand, result.id)
     if row is None:
         log.warning("cmd_result for unknown request %s from %s/%s", result.id, site, device)
         return None
     if (row.site, row.device) != (site, device):
-        log.warning("cmd_result for %s came from %s/%s, not %s/%s", result.id, site, device, row.site, row.device)
+        log.warning(
+            "cmd_result for %s came from %s/%s, not %s/%s",
+            result.id,
+            site,
+            device,
+            row.site,
+            row.device,
+        )
         return None
     row.status = result.status
     row.result_detail = result.detail[:500]
@@ -122,7 +159,9 @@ def apply_result(db: Session, site: str, device: str, result: CommandResult, *, 
     return row
 
 
-def recent(db: Session, *, site: str | None = None, device: str | None = None, limit: int = 50) -> list[RemoteCommand]:
+def recent(
+    db: Session, *, site: str | None = None, device: str | None = None, limit: int = 50
+) -> list[RemoteCommand]:
     query = select(RemoteCommand)
     if site:
         query = query.where(RemoteCommand.site == site)

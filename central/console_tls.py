@@ -33,7 +33,9 @@ def _openssl(*args: str) -> None:
     except FileNotFoundError as exc:
         raise ConfigError("openssl is not installed (apt install openssl)") from exc
     except subprocess.CalledProcessError as exc:
-        raise ConfigError(f"openssl {args[0]} failed: {exc.stderr.decode(errors='replace')[-300:]}") from exc
+        raise ConfigError(
+            f"openssl {args[0]} failed: {exc.stderr.decode(errors='replace')[-300:]}"
+        ) from exc
 
 
 def _san(names: list[str]) -> str:
@@ -42,14 +44,19 @@ def _san(names: list[str]) -> str:
         try:
             parts.append(f"IP:{ipaddress.ip_address(name)}")
         except ValueError:
-            if not name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789.-" for c in name.lower()):
-                raise ConfigError(f"--console-host {name!r} is not a host name or IP address") from None
+            if not name or any(
+                c not in "abcdefghijklmnopqrstuvwxyz0123456789.-" for c in name.lower()
+            ):
+                raise ConfigError(
+                    f"--console-host {name!r} is not a host name or IP address"
+                ) from None
             parts.append(f"DNS:{name}")
     return ",".join(parts)
 
 
-def make_console_cert(root: Path, device: str, names: list[str], *, force: bool = False,
-                      days: int = DAYS) -> tuple[Path, Path, Path]:
+def make_console_cert(
+    root: Path, device: str, names: list[str], *, force: bool = False, days: int = DAYS
+) -> tuple[Path, Path, Path]:
     """The device's console certificate and key for ``names``, and the CA that signed it."""
     if not names:
         raise ConfigError("give at least one --console-host (the name or address the tablet opens)")
@@ -62,16 +69,56 @@ def make_console_cert(root: Path, device: str, names: list[str], *, force: bool 
     old = os.umask(0o077)
     try:
         if not ca_crt.exists():
-            _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                     "-subj", "/CN=Gatepost booth console CA", "-keyout", str(ca_key), "-out", str(ca_crt))
+            _openssl(
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=Gatepost booth console CA",
+                "-keyout",
+                str(ca_key),
+                "-out",
+                str(ca_crt),
+            )
         with tempfile.TemporaryDirectory() as tmp:
             csr, ext = Path(tmp) / "console.csr", Path(tmp) / "console.ext"
-            ext.write_text(f"subjectAltName={_san(names)}\nextendedKeyUsage=serverAuth\n"
-                           "basicConstraints=CA:FALSE\n")
-            _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}",
-                     "-keyout", str(key), "-out", str(csr))
-            _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-                     "-CAcreateserial", "-days", str(days), "-extfile", str(ext), "-out", str(crt))
+            ext.write_text(
+                f"subjectAltName={_san(names)}\nextendedKeyUsage=serverAuth\n"
+                "basicConstraints=CA:FALSE\n"
+            )
+            _openssl(
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                f"/CN={names[0]}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(csr),
+            )
+            _openssl(
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(ca_crt),
+                "-CAkey",
+                str(ca_key),
+                "-CAcreateserial",
+                "-days",
+                str(days),
+                "-extfile",
+                str(ext),
+                "-out",
+                str(crt),
+            )
     finally:
         os.umask(old)
     ca_crt.chmod(0o644)

@@ -33,7 +33,13 @@ class EmbeddedBroker:
 
     def _config(self) -> dict[str, Any]:
         return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 500}},
+            "listeners": {
+                "default": {
+                    "type": "tcp",
+                    "bind": f"{self.host}:{self.port}",
+                    "max_connections": 500,
+                }
+            },
             "plugins": {
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },
@@ -58,7 +64,9 @@ class EmbeddedBroker:
         self._thread = threading.Thread(target=self._run, name="embedded-broker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout) or self._error is not None:
-            raise GatepostError(f"embedded MQTT broker could not start on {self.host}:{self.port}: {self._error}")
+            raise GatepostError(
+                f"embedded MQTT broker could not start on {self.host}:{self.port}: {self._error}"
+            )
         log.info("embedded MQTT broker listening", extra={"host": self.host, "port": self.port})
         return self
 
@@ -111,14 +119,21 @@ def _broker_class() -> type:
             super().__init__(*args, **kwargs)
             self._subscriptions: dict[str, list[tuple[Any, int]]] = _Snapshots(self._subscriptions)
 
-        async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
-                                                              session: Any) -> None:
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
             # On every connect amqtt offers the client the retained messages of *every* client's
             # subscriptions: central's ingest got the lanes' retained site config (quarantined as
             # "ingest does not take config messages") and its command listener the lanes' health.
             # Only the client's own subscriptions get retained messages, at its own QoS.
-            own = [qos for s, qos in self._subscriptions.get(subscription[0], ()) if s.client_id == session.client_id]
+            own = [
+                qos
+                for s, qos in self._subscriptions.get(subscription[0], ())
+                if s.client_id == session.client_id
+            ]
             if own:
-                await super()._publish_retained_messages_for_subscription((subscription[0], own[0]), session)
+                await super()._publish_retained_messages_for_subscription(
+                    (subscription[0], own[0]), session
+                )
 
     return GatepostBroker

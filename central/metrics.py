@@ -115,7 +115,8 @@ class _ScrapeTime(Collector):
             "gatepost_ingest_backlog", "Messages received but not yet committed", labels=["worker"]
         )
         connected = GaugeMetricFamily(
-            "gatepost_ingest_broker_connected", "1 while the worker is connected to the broker",
+            "gatepost_ingest_broker_connected",
+            "1 while the worker is connected to the broker",
             labels=["worker"],
         )
         for worker in workers:
@@ -151,7 +152,8 @@ def _from_database(db: Session) -> Iterator[Any]:
     yield quarantined
 
     alarms = GaugeMetricFamily(
-        "gatepost_alarms_open", "Alarms not yet cleared, by kind and severity",
+        "gatepost_alarms_open",
+        "Alarms not yet cleared, by kind and severity",
         labels=["kind", "severity", "acknowledged"],
     )
     rows = db.execute(
@@ -165,7 +167,8 @@ def _from_database(db: Session) -> Iterator[Any]:
     yield alarms
 
     devices = GaugeMetricFamily(
-        "gatepost_devices", "Devices known to central, by site and availability",
+        "gatepost_devices",
+        "Devices known to central, by site and availability",
         labels=["site", "online"],
     )
     for site, online, count in db.execute(
@@ -175,7 +178,10 @@ def _from_database(db: Session) -> Iterator[Any]:
     yield devices
 
     gaps = GaugeMetricFamily("gatepost_seq_gaps_open", "Seq gaps still waiting for their events")
-    gaps.add_metric([], db.scalar(select(func.count()).select_from(SeqGap).where(SeqGap.closed_at.is_(None))) or 0)
+    gaps.add_metric(
+        [],
+        db.scalar(select(func.count()).select_from(SeqGap).where(SeqGap.closed_at.is_(None))) or 0,
+    )
     yield gaps
 
 
@@ -198,7 +204,9 @@ def install(app: FastAPI) -> CentralMetrics:
     return central
 
 
-def serve_beside_ingest(ingest: Any, sessions: sessionmaker[Session], host: str, port: int) -> Callable[[], None]:
+def serve_beside_ingest(
+    ingest: Any, sessions: sessionmaker[Session], host: str, port: int
+) -> Callable[[], None]:
     """Serve ``/metrics`` for an ingest-only process; returns how to stop it. ``OSError`` if the port is taken."""
     central = CentralMetrics(sessions, ingest)
     remove_hook = ingest.hooks.add(central.on_committed)

@@ -52,7 +52,9 @@ BRIDGE_TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" /
 """The shipped bridge config; ``--bridge`` fills in the site, the address and the password."""
 
 
-def hash_password(password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+def hash_password(
+    password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS
+) -> str:
     """A Mosquitto ``$7$`` password-file hash (PBKDF2-HMAC-SHA512, 12-byte salt)."""
     salt = salt or os.urandom(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
@@ -62,38 +64,44 @@ def hash_password(password: str, *, salt: bytes | None = None, iterations: int =
 def device_acl(site: str, device: str) -> str:
     """The ACL block that keeps a device to its own prefix (DESIGN.md §3)."""
     prefix = wire.device_prefix(site, device)
-    return "\n".join(
-        [
-            f"user {device}",
-            f"topic write {prefix}/event/+",
-            f"topic write {prefix}/status",
-            f"topic write {prefix}/health",
-            f"topic write {prefix}/cmd_result",
-            f"topic read {prefix}/cmd/+",
-            # Central's acknowledgement of the events it has stored (DESIGN.md §3).
-            f"topic read {wire.ack_topic(site, device)}",
-            f"topic read {wire.site_config_filter(site)}",
-            f"topic read {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
-        ]
-    ).rstrip() + "\n"
+    return (
+        "\n".join(
+            [
+                f"user {device}",
+                f"topic write {prefix}/event/+",
+                f"topic write {prefix}/status",
+                f"topic write {prefix}/health",
+                f"topic write {prefix}/cmd_result",
+                f"topic read {prefix}/cmd/+",
+                # Central's acknowledgement of the events it has stored (DESIGN.md §3).
+                f"topic read {wire.ack_topic(site, device)}",
+                f"topic read {wire.site_config_filter(site)}",
+                f"topic read {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
+            ]
+        ).rstrip()
+        + "\n"
+    )
 
 
 def central_acl(login: str = CENTRAL_USER) -> str:
     """Central reads every device's traffic and writes commands, config, acks, notices and time."""
     root = wire.TOPIC_ROOT
-    return "\n".join(
-        [
-            f"user {login}",
-            f"topic read {root}/#",
-            f"topic write {root}/+/+/cmd/+",
-            f"topic write {root}/+/config/+",
-            f"topic write {wire.ALL_ACKS}",
-            f"topic write {root}/+/notify/+",
-            # Home Assistant MQTT discovery, published by central when GATEPOST_HA_DISCOVERY=true.
-            "topic write homeassistant/#",
-            f"topic write {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
-        ]
-    ).rstrip() + "\n"
+    return (
+        "\n".join(
+            [
+                f"user {login}",
+                f"topic read {root}/#",
+                f"topic write {root}/+/+/cmd/+",
+                f"topic write {root}/+/config/+",
+                f"topic write {wire.ALL_ACKS}",
+                f"topic write {root}/+/notify/+",
+                # Home Assistant MQTT discovery, published by central when GATEPOST_HA_DISCOVERY=true.
+                "topic write homeassistant/#",
+                f"topic write {wire.TIME_TOPIC}" if hasattr(wire, "TIME_TOPIC") else "",
+            ]
+        ).rstrip()
+        + "\n"
+    )
 
 
 def bridge_acl(site: str) -> str:
@@ -103,20 +111,23 @@ def bridge_acl(site: str) -> str:
     site (and a stolen bridge password) to that site's topics.
     """
     root = f"{wire.TOPIC_ROOT}/{wire.check_id(site, 'site')}"
-    return "\n".join(
-        [
-            f"user {BRIDGE_PREFIX}{site}",
-            f"topic write {root}/+/event/+",
-            f"topic write {root}/+/status",
-            f"topic write {root}/+/health",
-            f"topic write {root}/+/cmd_result",
-            f"topic read {root}/+/cmd/+",
-            f"topic read {root}/+/ack",
-            f"topic read {wire.site_config_filter(site)}",
-            f"topic read {root}/notify/+",
-            f"topic read {wire.TIME_TOPIC}",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                f"user {BRIDGE_PREFIX}{site}",
+                f"topic write {root}/+/event/+",
+                f"topic write {root}/+/status",
+                f"topic write {root}/+/health",
+                f"topic write {root}/+/cmd_result",
+                f"topic read {root}/+/cmd/+",
+                f"topic read {root}/+/ack",
+                f"topic read {wire.site_config_filter(site)}",
+                f"topic read {root}/notify/+",
+                f"topic read {wire.TIME_TOPIC}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def central_logins(name: str, workers: int, *, ingest_only: bool) -> list[str]:
@@ -177,7 +188,12 @@ class Provisioner:
         self._store_many({username: acl_block}, password, force)
 
     def _store_many(
-        self, blocks_by_login: dict[str, str], password: str, force: bool, *, drop: tuple[str, ...] = ()
+        self,
+        blocks_by_login: dict[str, str],
+        password: str,
+        force: bool,
+        *,
+        drop: tuple[str, ...] = (),
     ) -> None:
         """Add logins sharing ``password``; with ``drop``, first remove those names' logins (``NAME``, ``NAME.…``)."""
         users = self._read_passwd()
@@ -188,7 +204,9 @@ class Provisioner:
                 f"{self.passwd}; use --force to replace them (the device must then be given the new password)"
             )
         blocks = self._read_acl_blocks()
-        for stale in [u for u in {*users, *blocks} if any(u == d or u.startswith(f"{d}.") for d in drop)]:
+        for stale in [
+            u for u in {*users, *blocks} if any(u == d or u.startswith(f"{d}.") for d in drop)
+        ]:
             users.pop(stale, None)
             blocks.pop(stale, None)
         for username, acl_block in blocks_by_login.items():
@@ -204,10 +222,14 @@ class Provisioner:
             return False
         # The shape edge/config's [keys] file = … reads: a [keys] table of id = "hex".
         # Rotation: add key 2 here, copy to every lane, then set keys.signing_key_id = 2.
-        self._write_private(path, f'# ticket-signing keys of site {site}\n[keys]\n1 = "{secrets.token_hex(32)}"\n')
+        self._write_private(
+            path, f'# ticket-signing keys of site {site}\n[keys]\n1 = "{secrets.token_hex(32)}"\n'
+        )
         return True
 
-    def provision_device(self, site: str, device: str, *, role: str, force: bool = False) -> Provisioned:
+    def provision_device(
+        self, site: str, device: str, *, role: str, force: bool = False
+    ) -> Provisioned:
         try:
             wire.device_prefix(site, device)
         except PayloadError as exc:
@@ -229,7 +251,12 @@ class Provisioner:
         return Provisioned(device, password, config_path, env_path, created)
 
     def provision_central(
-        self, name: str = CENTRAL_USER, *, workers: int = 1, ingest_only: bool = False, force: bool = False
+        self,
+        name: str = CENTRAL_USER,
+        *,
+        workers: int = 1,
+        ingest_only: bool = False,
+        force: bool = False,
     ) -> Provisioned:
         """Logins for central process ``name`` and its env file ``NAME.env``.
 
@@ -250,11 +277,15 @@ class Provisioner:
             raise ConfigError(f"--workers must be 1-32, not {workers}")
         password = secrets.token_urlsafe(24)
         logins = central_logins(name, workers, ingest_only=ingest_only)
-        self._store_many({login: central_acl(login) for login in logins}, password, force, drop=(name,))
+        self._store_many(
+            {login: central_acl(login) for login in logins}, password, force, drop=(name,)
+        )
         env_path = self.root / f"{name}.env"
         self._write_private(
             env_path,
-            "# broker logins " + ", ".join(logins) + " (client id = login; see deploy/mosquitto/gatepost.conf)\n"
+            "# broker logins "
+            + ", ".join(logins)
+            + " (client id = login; see deploy/mosquitto/gatepost.conf)\n"
             f"GATEPOST_BROKER_USERNAME={name}\nGATEPOST_BROKER_PASSWORD={password}\n"
             f"GATEPOST_INGEST_WORKERS={workers}\n",
         )
@@ -262,7 +293,12 @@ class Provisioner:
         return Provisioned(", ".join(logins), password, None, env_path, False)
 
     def provision_bridge(
-        self, site: str, *, central_address: str, template: Path = BRIDGE_TEMPLATE, force: bool = False
+        self,
+        site: str,
+        *,
+        central_address: str,
+        template: Path = BRIDGE_TEMPLATE,
+        force: bool = False,
     ) -> Provisioned:
         """The site bridge's login on this (central) broker and the site broker's bridge config.
 
@@ -279,7 +315,11 @@ class Provisioner:
         password = secrets.token_urlsafe(24)
         login = f"{BRIDGE_PREFIX}{site}"
         text = template.read_text()
-        for marker, value in (("@SITE@", site), ("@CENTRAL_ADDRESS@", central_address), ("@BRIDGE_PASSWORD@", password)):
+        for marker, value in (
+            ("@SITE@", site),
+            ("@CENTRAL_ADDRESS@", central_address),
+            ("@BRIDGE_PASSWORD@", password),
+        ):
             if marker not in text:
                 raise ConfigError(f"bridge template {template} has no {marker}")
             text = text.replace(marker, value)
@@ -324,7 +364,9 @@ file = "/etc/gatepost/keys/{site}.toml"
 """
     elif role == "kiosk":
         sections += "\n[kiosk]\nretention_days = 30\n"
-    return sections + f"""
+    return (
+        sections
+        + f"""
 [link]
 host = "broker.example.internal"
 port = 8883
@@ -334,31 +376,81 @@ password_env = "GATEPOST_MQTT_PASSWORD"
 [link.tls]
 ca_file = "/etc/gatepost/tls/ca.crt"
 """
+    )
 
 
 @click.command("provision")
 @click.argument("name", metavar="NAME")
-@click.option("--site", required=False, help="Site id the device belongs to (not for --central/--bridge).")
-@click.option("--role", type=click.Choice(["entry", "exit", "kiosk"]), default="entry", show_default=True)
-@click.option("--central", "is_central", is_flag=True,
-              help="NAME is a central process (central, central-ingest-1, …): its broker logins and NAME.env.")
-@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="With --central: the process's ingest workers (one login each).")
-@click.option("--ingest-only", is_flag=True, help="With --central: a gatepost-ingest@ process (no house/ops logins).")
-@click.option("--bridge", "is_bridge", is_flag=True,
-              help="NAME is a site: its bridge login on this (central) broker and bridges/NAME.conf for its broker.")
-@click.option("--central-address", default="broker.example.internal:8883", show_default=True,
-              help="With --bridge: central broker's host:port as the site broker reaches it (TLS).")
-@click.option("--bridge-template", type=click.Path(path_type=Path), default=BRIDGE_TEMPLATE, show_default=True,
-              help="With --bridge: the bridge config to fill in.")
-@click.option("--dir", "root", type=click.Path(path_type=Path), default=Path("/etc/gatepost"), show_default=True)
+@click.option(
+    "--site", required=False, help="Site id the device belongs to (not for --central/--bridge)."
+)
+@click.option(
+    "--role", type=click.Choice(["entry", "exit", "kiosk"]), default="entry", show_default=True
+)
+@click.option(
+    "--central",
+    "is_central",
+    is_flag=True,
+    help="NAME is a central process (central, central-ingest-1, …): its broker logins and NAME.env.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="With --central: the process's ingest workers (one login each).",
+)
+@click.option(
+    "--ingest-only",
+    is_flag=True,
+    help="With --central: a gatepost-ingest@ process (no house/ops logins).",
+)
+@click.option(
+    "--bridge",
+    "is_bridge",
+    is_flag=True,
+    help="NAME is a site: its bridge login on this (central) broker and bridges/NAME.conf for its broker.",
+)
+@click.option(
+    "--central-address",
+    default="broker.example.internal:8883",
+    show_default=True,
+    help="With --bridge: central broker's host:port as the site broker reaches it (TLS).",
+)
+@click.option(
+    "--bridge-template",
+    type=click.Path(path_type=Path),
+    default=BRIDGE_TEMPLATE,
+    show_default=True,
+    help="With --bridge: the bridge config to fill in.",
+)
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(path_type=Path),
+    default=Path("/etc/gatepost"),
+    show_default=True,
+)
 @click.option("--force", is_flag=True, help="Replace existing credentials.")
-@click.option("--console-host", "console_hosts", multiple=True,
-              help="Also make a TLS certificate for the device's booth console page, for this name or "
-                   "address (repeat for each name the booth tablet opens).")
+@click.option(
+    "--console-host",
+    "console_hosts",
+    multiple=True,
+    help="Also make a TLS certificate for the device's booth console page, for this name or "
+    "address (repeat for each name the booth tablet opens).",
+)
 def provision(
-    name: str, site: str | None, role: str, is_central: bool, workers: int, ingest_only: bool,
-    is_bridge: bool, central_address: str, bridge_template: Path, root: Path, force: bool,
+    name: str,
+    site: str | None,
+    role: str,
+    is_central: bool,
+    workers: int,
+    ingest_only: bool,
+    is_bridge: bool,
+    central_address: str,
+    bridge_template: Path,
+    root: Path,
+    force: bool,
     console_hosts: tuple[str, ...],
 ) -> None:
     """Create NAME's broker credentials, ACL entry and files.
@@ -373,7 +465,9 @@ def provision(
     if console_hosts and (is_central or is_bridge):
         raise click.UsageError("--console-host is for a device's booth console")
     if is_central:
-        done = provisioner.provision_central(name, workers=workers, ingest_only=ingest_only, force=force)
+        done = provisioner.provision_central(
+            name, workers=workers, ingest_only=ingest_only, force=force
+        )
     elif is_bridge:
         done = provisioner.provision_bridge(
             name, central_address=central_address, template=bridge_template, force=force
@@ -385,17 +479,28 @@ def provision(
     click.echo(f"broker user:   {done.username}")
     click.echo(f"password file: {provisioner.passwd}   acl: {provisioner.acl}")
     if is_bridge:
-        click.echo(f"bridge config: {done.env_path} (mode 600; install on site {name}'s broker as "
-                   "/etc/mosquitto/conf.d/site-bridge.conf, then delete here)")
+        click.echo(
+            f"bridge config: {done.env_path} (mode 600; install on site {name}'s broker as "
+            "/etc/mosquitto/conf.d/site-bridge.conf, then delete here)"
+        )
     else:
-        click.echo(f"credentials:   {done.env_path} (mode 600; copy to the device, then delete here)"
-                   if not is_central else f"credentials:   {done.env_path} (mode 600; EnvironmentFile of the unit)")
+        click.echo(
+            f"credentials:   {done.env_path} (mode 600; copy to the device, then delete here)"
+            if not is_central
+            else f"credentials:   {done.env_path} (mode 600; EnvironmentFile of the unit)"
+        )
     if done.config_path and not is_bridge:
         click.echo(f"config:        {done.config_path}")
     if done.site_key_created:
-        click.echo(f"site key:      created {root / 'keys' / (site or '')}.toml (copy to every lane of the site)")
+        click.echo(
+            f"site key:      created {root / 'keys' / (site or '')}.toml (copy to every lane of the site)"
+        )
     if console_hosts:
         crt, key, ca = make_console_cert(root, name, list(console_hosts), force=force)
-        click.echo(f"console TLS:   {crt} and {key} (copy to the device's /etc/gatepost/tls/, key mode 600)")
-        click.echo(f"               install {ca} once on each booth tablet; see [console] in exit_lane.toml")
+        click.echo(
+            f"console TLS:   {crt} and {key} (copy to the device's /etc/gatepost/tls/, key mode 600)"
+        )
+        click.echo(
+            f"               install {ca} once on each booth tablet; see [console] in exit_lane.toml"
+        )
     click.echo("reload the broker to apply: systemctl reload mosquitto (or kill -HUP its pid)")

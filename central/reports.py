@@ -105,7 +105,9 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def build_daily(site: str, day: date, tz: str, events: Iterable[tuple[str, str, Mapping[str, Any]]]) -> DailyReport:
+def build_daily(
+    site: str, day: date, tz: str, events: Iterable[tuple[str, str, Mapping[str, Any]]]
+) -> DailyReport:
     """Aggregate ``(device, type, data)`` triples of one site and day into the report."""
     report = DailyReport(site=site, day=day, tz=tz)
     by_lane: Counter[str] = Counter()
@@ -199,14 +201,42 @@ def to_csv(report: DailyReport) -> str:
     w.writerow(["site 车场", report.site, "", ""])
     w.writerow(["day 日期", report.day.isoformat(), report.tz, ""])
     w.writerow(["revenue 收入", "total 合计", money(report.revenue_minor), report.currency])
-    for title, table in (("lane 车道", report.by_lane), ("guard 岗亭人员", report.by_guard), ("vehicle class 车型", report.by_class), ("method 支付方式", report.by_method)):
+    for title, table in (
+        ("lane 车道", report.by_lane),
+        ("guard 岗亭人员", report.by_guard),
+        ("vehicle class 车型", report.by_class),
+        ("method 支付方式", report.by_method),
+    ):
         for key, value in table.items():
             w.writerow([title, _safe(key), money(value), report.currency])
     for s in report.shifts:
-        w.writerow(["shift 班次", _safe(f"{s.shift_id} {s.guard} {s.post}"), money(s.fees_minor), report.currency])
-        w.writerow(["shift cash expected 应收现金", _safe(s.shift_id), money(s.expected_cash_minor), report.currency])
-        w.writerow(["shift cash declared 实收现金", _safe(s.shift_id), money(s.declared_cash_minor), report.currency])
-        w.writerow(["shift variance 差额", _safe(s.shift_id), money(s.variance_minor), report.currency])
+        w.writerow(
+            [
+                "shift 班次",
+                _safe(f"{s.shift_id} {s.guard} {s.post}"),
+                money(s.fees_minor),
+                report.currency,
+            ]
+        )
+        w.writerow(
+            [
+                "shift cash expected 应收现金",
+                _safe(s.shift_id),
+                money(s.expected_cash_minor),
+                report.currency,
+            ]
+        )
+        w.writerow(
+            [
+                "shift cash declared 实收现金",
+                _safe(s.shift_id),
+                money(s.declared_cash_minor),
+                report.currency,
+            ]
+        )
+        w.writerow(
+            ["shift variance 差额", _safe(s.shift_id), money(s.variance_minor), report.currency]
+        )
     for key, value in report.stats.items():
         w.writerow(["stats 统计", key, "" if value is None else value, ""])
     return "\ufeff" + out.getvalue()
@@ -215,5 +245,3 @@ def to_csv(report: DailyReport) -> str:
 def _safe(text: str) -> str:
     """Defuse spreadsheet formula injection (a guard name like '=HYPERLINK(...)')."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-

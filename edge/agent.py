@@ -83,10 +83,18 @@ class Agent(AgentScript):
 
     STEPS = ("local state", "keys and tariff", "hardware", "lane", "link", "booth api", "metrics")
 
-    def __init__(self, config: AgentConfig, *, state_dir: Path | None = None, connect: bool = True,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        state_dir: Path | None = None,
+        connect: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         if config.device.role not in ("entry", "exit"):
-            raise ConfigError(f"device.role {config.device.role!r}: this agent runs lanes (entry/exit)")
+            raise ConfigError(
+                f"device.role {config.device.role!r}: this agent runs lanes (entry/exit)"
+            )
         if config.lane is None or config.tariff is None or config.keys is None:
             raise ConfigError("a lane config needs [lane], [tariff] and [keys] sections")
         self.config = config
@@ -113,13 +121,23 @@ class Agent(AgentScript):
     # ----------------------------------------------------------------- the script
 
     def steps(self) -> tuple[Callable[[], None], ...]:
-        return (self.open_local_state, self.load_keys_and_tariff, self.build_hardware, self.start_lane,
-                self.start_link, self.start_booth_api, self.start_metrics)
+        return (
+            self.open_local_state,
+            self.load_keys_and_tariff,
+            self.build_hardware,
+            self.start_lane,
+            self.start_link,
+            self.start_booth_api,
+            self.start_metrics,
+        )
 
     def start(self) -> None:
         took = self.run_steps()
-        log.info("agent ready in %.2f s", took,
-                 extra={"device": self.config.device.id, "role": self.config.device.role})
+        log.info(
+            "agent ready in %.2f s",
+            took,
+            extra={"device": self.config.device.id, "role": self.config.device.role},
+        )
 
     # ----------------------------------------------------------------- steps
 
@@ -130,15 +148,24 @@ class Agent(AgentScript):
         path = Path(configured)
         if self.simulate and not _writable(path.parent):
             self.state_dir = Path(tempfile.mkdtemp(prefix=f"gatepost-{self.config.device.id}-"))
-            log.warning("simulate: %s is not writable; keeping local state in %s", path.parent, self.state_dir)
+            log.warning(
+                "simulate: %s is not writable; keeping local state in %s",
+                path.parent,
+                self.state_dir,
+            )
             return self.state_dir / name
         return path
 
     def open_local_state(self) -> None:
         device = self.config.device
         link = self.config.link
-        self.outbox = Outbox(self._path(link.outbox_path, "outbox.sqlite3"), device.site, device.id,
-                             bound=link.outbox_bound, clock=self.clock)
+        self.outbox = Outbox(
+            self._path(link.outbox_path, "outbox.sqlite3"),
+            device.site,
+            device.id,
+            bound=link.outbox_bound,
+            clock=self.clock,
+        )
         self.on_stop(self.outbox.close)
         self.count_into_metrics(self.outbox)
         assert self.config.lane is not None
@@ -150,11 +177,15 @@ class Agent(AgentScript):
     def load_keys_and_tariff(self) -> None:
         assert self.config.keys is not None and self.config.tariff is not None
         try:
-            hex_keys: dict[int | str, str] = {k: v for k, v in self.config.keys.resolve(base=self.base).items()}
+            hex_keys: dict[int | str, str] = {
+                k: v for k, v in self.config.keys.resolve(base=self.base).items()
+            }
         except ConfigError:
             if not self.simulate:
                 raise
-            log.warning("simulate: no ticket keys configured; using the simulation key (never on a real lane)")
+            log.warning(
+                "simulate: no ticket keys configured; using the simulation key (never on a real lane)"
+            )
             hex_keys = {1: SIM_KEY}
         self.keys = KeyRing.from_hex(dict(hex_keys), self.config.keys.signing_key_id)
         self.tariff = load_tariff(self.base / self.config.tariff.file)
@@ -162,9 +193,13 @@ class Agent(AgentScript):
     def build_hardware(self) -> None:
         assert self.config.profile is not None and self.config.lane is not None
         # A hold barrier persisted as open keeps its relay energised until recovery looks at the loops.
-        self.assembly = assemble_lane(self.config.profile, role=self.config.device.role,
-                                      medium=self.config.lane.ticket_medium, simulate=self.simulate,
-                                      initially_open=self.store.get("barrier") == "open")
+        self.assembly = assemble_lane(
+            self.config.profile,
+            role=self.config.device.role,
+            medium=self.config.lane.ticket_medium,
+            simulate=self.simulate,
+            initially_open=self.store.get("barrier") == "open",
+        )
         self.on_stop(self.assembly.close)
 
     def start_lane(self) -> None:
@@ -179,11 +214,19 @@ class Agent(AgentScript):
         sink = self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox
         self.lane = build_lane(
             self.assembly,
-            lane_settings(device.role, lane_cfg, currency=tariff.currency,  # type: ignore[arg-type]
-                          language="zh" if device.language == "zh-CN" else "en"),
-            device=device.id, clock=self.clock, occupancy=occupancy,
+            lane_settings(
+                device.role,  # type: ignore[arg-type]
+                lane_cfg,
+                currency=tariff.currency,
+                language="zh" if device.language == "zh-CN" else "en",
+            ),
+            device=device.id,
+            clock=self.clock,
+            occupancy=occupancy,
             quoter=lambda entry, exit, cls, lost: quote(self.tariff, entry, exit, cls, lost),
-            sink=sink, store=self.store, codec=SiteTickets(self.keys, device.site, device.id),
+            sink=sink,
+            store=self.store,
+            codec=SiteTickets(self.keys, device.site, device.id),
             # Unattended until a guard signs on at the booth console (nobody acts without the right).
             guard_on_duty=None,
             snapshots=self._snapshots(),
@@ -193,7 +236,8 @@ class Agent(AgentScript):
         # The outbox filling up (broker or central gone for long) is shown and said at the lane
         # and sent as outbox_backlog; critical events are still stored, never dropped.
         self.outbox.add_near_full_listener(
-            lambda near: self.lane.backlog_changed(near, self.outbox.depth, self.outbox.bound))
+            lambda near: self.lane.backlog_changed(near, self.outbox.depth, self.outbox.bound)
+        )
         self.lane.start()
         if self.outbox.near_full:
             self.lane.backlog_changed(True, self.outbox.depth, self.outbox.bound)
@@ -204,15 +248,23 @@ class Agent(AgentScript):
         """Transit snapshots when the profile has a camera: lane.snapshot_dir or <state dir>/snapshots."""
         camera = self.assembly.parts.camera
         lane_cfg = self.config.lane
-        if camera is None or lane_cfg is None or not callable(getattr(camera, "save_snapshot", None)):
+        if (
+            camera is None
+            or lane_cfg is None
+            or not callable(getattr(camera, "save_snapshot", None))
+        ):
             return None
         # Like the outbox: --state-dir (or simulate's temporary state dir) wins over the configured folder.
         if self.state_dir is not None:
             folder = self.state_dir / "snapshots"
         else:
             folder = Path(lane_cfg.snapshot_dir or Path(lane_cfg.state_path).parent / "snapshots")
-        return Snapshots(camera, folder, keep=lane_cfg.snapshot_keep,  # type: ignore[arg-type]
-                         max_age_s=lane_cfg.snapshot_max_age_days * 86400)
+        return Snapshots(
+            camera,  # type: ignore[arg-type]
+            folder,
+            keep=lane_cfg.snapshot_keep,
+            max_age_s=lane_cfg.snapshot_max_age_days * 86400,
+        )
 
     def start_link(self) -> None:
         cfg, device = self.config.link, self.config.device
@@ -232,22 +284,45 @@ class Agent(AgentScript):
         if self.metrics is not None:
             self.metrics.connected = link.connected.is_set
         self.site_config.link = link
-        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s,
-                              central_ack_timeout_s=cfg.central_ack_timeout_s)
+        forwarder = Forwarder(
+            self.outbox,
+            link,
+            replay_rate_per_s=cfg.replay_rate_per_s,
+            central_ack_timeout_s=cfg.central_ack_timeout_s,
+        )
         skew = ClockSkew()
         # Expiry is central's time: judged on the skew-corrected clock, not the Pi's own.
-        commands = CommandHandler(link, device.site, device.id, state / "commands.sqlite3",
-                                  clock=skew.central_clock(utc_now, before_first=self.clock))
+        commands = CommandHandler(
+            link,
+            device.site,
+            device.id,
+            state / "commands.sqlite3",
+            clock=skew.central_clock(utc_now, before_first=self.clock),
+        )
         commands.on(CommandName.RAISE, self._cmd_raise)
         commands.on(CommandName.SET_CAPACITY, self._cmd_capacity)
         commands.on(CommandName.CORRECT_OCCUPANCY, self._cmd_occupancy)
         commands.on(CommandName.RELOAD_TARIFF, self._cmd_reload_tariff)
-        commands.on(CommandName.RELOAD_WHITELIST, lambda c: (True, "whitelist follows config/whitelist"))
-        clock_watch = ClockWatch(link, skew, on_unsynced=lambda ms: self.lane.set_clock_sync(False),
-                                 on_synced=lambda ms: self.lane.set_clock_sync(True))
-        health = HealthReporter(link, device.site, device.id, role=device.role, outbox=self.outbox,
-                                skew=skew, storage=self.lane.storage, interval_s=cfg.health_interval_s,
-                                clock=self.clock)
+        commands.on(
+            CommandName.RELOAD_WHITELIST, lambda c: (True, "whitelist follows config/whitelist")
+        )
+        clock_watch = ClockWatch(
+            link,
+            skew,
+            on_unsynced=lambda ms: self.lane.set_clock_sync(False),
+            on_synced=lambda ms: self.lane.set_clock_sync(True),
+        )
+        health = HealthReporter(
+            link,
+            device.site,
+            device.id,
+            role=device.role,
+            outbox=self.outbox,
+            skew=skew,
+            storage=self.lane.storage,
+            interval_s=cfg.health_interval_s,
+            clock=self.clock,
+        )
         health.provide(lambda: self._health(skew))
         for part in (self.site_config, commands, clock_watch, forwarder, health):
             part.start()
@@ -275,31 +350,55 @@ class Agent(AgentScript):
             running = serve_console(api, console.bind, console.port, *tls)
             self.page_app, self.page_url = api, running.url
             self.on_stop(running.stop)
-            log.info("lane api at %sapi/lane (console served by the post)", running.url, extra={"device": device.id})
+            log.info(
+                "lane api at %sapi/lane (console served by the post)",
+                running.url,
+                extra={"device": device.id},
+            )
             return
         roster_path = self.base / "guards.toml"
         if roster_path.is_file():
             roster = GuardRoster.load(roster_path, self.clock)
         else:
-            log.warning("no guard roster at %s: nobody can sign on at the booth console", roster_path)
+            log.warning(
+                "no guard roster at %s: nobody can sign on at the booth console", roster_path
+            )
             roster = GuardRoster([], self.clock)
-        store = ConsoleStore(self._path(str(Path(self.config.lane.state_path).parent / "console.sqlite3"),
-                                        "console.sqlite3"))
+        store = ConsoleStore(
+            self._path(
+                str(Path(self.config.lane.state_path).parent / "console.sqlite3"), "console.sqlite3"
+            )
+        )
         self.on_stop(store.close)
         voice = None
         if not self.simulate:
-            voice = Voice(VoiceSettings(languages=("zh", "en") if device.language == "zh-CN" else ("en", "zh")),
-                          self.clock)
+            voice = Voice(
+                VoiceSettings(
+                    languages=("zh", "en") if device.language == "zh-CN" else ("en", "zh")
+                ),
+                self.clock,
+            )
             if voice._binary is None:
-                log.warning("espeak-ng not installed: the lane will not speak fees (apt install espeak-ng)")
+                log.warning(
+                    "espeak-ng not installed: the lane will not speak fees (apt install espeak-ng)"
+                )
                 voice = None
         refusals = self._refusals("console", rules)
         app = create_console_app(
-            [self.lane], roster, store, post=device.id, site=device.site, clock=self.clock,
-            printer=self.assembly.parts.printer, voice=voice, currency=self.tariff.currency,
+            [self.lane],
+            roster,
+            store,
+            post=device.id,
+            site=device.site,
+            clock=self.clock,
+            printer=self.assembly.parts.printer,
+            voice=voice,
+            currency=self.tariff.currency,
             receipt_key=self.keys.sign_with(self.keys.signing_key_id, b"gatepost receipt key v1"),
             language="zh-CN" if device.language == "zh-CN" else "en",
-            rules=rules, idle_s=console.session_idle_min * 60, refusals=refusals,
+            rules=rules,
+            idle_s=console.session_idle_min * 60,
+            refusals=refusals,
         )
         # The lane's own JSON API under /api/lane: the guard signed on at this browser, or the token.
         api = create_booth_api(self.lane, actor=app.state.actor, token=token)
@@ -319,8 +418,12 @@ class Agent(AgentScript):
 
     def _refusals(self, page: Page, rules: PageRules) -> Refusals:
         """Refused requests at a local page; repeated ones go to central through the outbox."""
+
         def report(summary: dict[str, object]) -> None:
-            self.outbox.emit(EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary))
+            self.outbox.emit(
+                EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary)
+            )
+
         return Refusals(page, rules.alarm_threshold, rules.alarm_window_s, report)
 
     # ----------------------------------------------------------------- central's config and commands
@@ -329,9 +432,13 @@ class Agent(AgentScript):
         try:
             if doc.kind == ConfigKind.WHITELIST:
                 entries = doc.data.get("entries", [])
-                self.lane.set_whitelist({e["badge"]: e.get("holder_class", "resident") for e in entries})
+                self.lane.set_whitelist(
+                    {e["badge"]: e.get("holder_class", "resident") for e in entries}
+                )
             elif doc.kind == ConfigKind.CAPACITY:
-                self.lane.machine.occupancy.set_capacity(int(doc.data["capacity"]), int(doc.data.get("reserved", 0)))
+                self.lane.machine.occupancy.set_capacity(
+                    int(doc.data["capacity"]), int(doc.data.get("reserved", 0))
+                )
             elif doc.kind == ConfigKind.OCCUPANCY:
                 self.lane.machine.occupancy.correct(int(doc.data["occupied"]))
         except (KeyError, TypeError, ValueError, GatepostError) as exc:
@@ -380,9 +487,14 @@ class Agent(AgentScript):
             readers["camera"] = str(getattr(self.assembly.parts.camera, "status", "ok"))
         if self.lane.snapshots is not None:
             readers["snapshots"] = self.lane.snapshots.status
-        return {"barrier": status.barrier, "readers": readers, "occupied": status.occupied,
-                "capacity": status.capacity, "out_of_service": status.out_of_service,
-                "guard_on_duty": status.guard_on_duty}
+        return {
+            "barrier": status.barrier,
+            "readers": readers,
+            "occupied": status.occupied,
+            "capacity": status.capacity,
+            "out_of_service": status.out_of_service,
+            "guard_on_duty": status.guard_on_duty,
+        }
 
 
 def _writable(directory: Path) -> bool:
@@ -394,11 +506,22 @@ def _writable(directory: Path) -> bool:
 
 
 @click.command("edge")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="the lane's TOML config, e.g. /etc/gatepost/lane.toml")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="keep the outbox and lane state here instead of the configured paths")
-@click.option("--offline", is_flag=True, help="do not connect to the broker (events wait in the outbox)")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the lane's TOML config, e.g. /etc/gatepost/lane.toml",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the outbox and lane state here instead of the configured paths",
+)
+@click.option(
+    "--offline", is_flag=True, help="do not connect to the broker (events wait in the outbox)"
+)
 def edge(config_path: str, state_dir: Path | None, offline: bool) -> None:
     """Run a lane or kiosk agent until SIGTERM or Ctrl-C."""
     config = load_config(config_path)

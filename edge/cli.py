@@ -26,7 +26,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "edge": ("edge.agent", "edge", "Run a lane or kiosk agent from its TOML config."),
     "tariff": ("edge.tariff.cli", "tariff", "Check a tariff and price a stay."),
     "central": ("central.cli", "central", "Run central (ingest, API, dashboard); manage users."),
-    "provision": ("central.provision", "provision", "Create a device's broker credentials and ACL."),
+    "provision": (
+        "central.provision",
+        "provision",
+        "Create a device's broker credentials and ACL.",
+    ),
     "demo": ("edge.sim.demo", "demo", "Run a whole simulated site on this machine."),
     "config": ("edge.config.check", "config", "Check lane/kiosk configs and hardware profiles."),
 }

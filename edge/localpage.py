@@ -94,8 +94,12 @@ class PageRules:
     @classmethod
     def of(cls, console: ConsoleSection) -> PageRules:
         """The rules a ``[console]`` section sets."""
-        return cls(hosts=host_names(console.bind, console.hosts), secure_cookies=console.secure,
-                   alarm_threshold=console.refusal_alarm_threshold, alarm_window_s=console.refusal_window_s)
+        return cls(
+            hosts=host_names(console.bind, console.hosts),
+            secure_cookies=console.secure,
+            alarm_threshold=console.refusal_alarm_threshold,
+            alarm_window_s=console.refusal_window_s,
+        )
 
     @classmethod
     def local(cls) -> PageRules:
@@ -125,8 +129,10 @@ class Refusals:
         return sum(self.counts.values())
 
     def refused(self, reason: Reason, path: str, peer: str) -> None:
-        log.warning("local page request refused", extra={"page": self.page, "reason": reason,
-                                                         "path": path[:120], "peer": peer[:64]})
+        log.warning(
+            "local page request refused",
+            extra={"page": self.page, "reason": reason, "path": path[:120], "peer": peer[:64]},
+        )
         summary: dict[str, object] | None = None
         with self._lock:
             self.counts[reason] += 1
@@ -136,8 +142,14 @@ class Refusals:
                 self._recent.popleft()
             if len(self._recent) >= self.threshold:
                 reasons = Counter(r for _, r in self._recent)
-                summary = {"page": self.page, "count": len(self._recent), "window_s": int(self.window_s),
-                           "reasons": dict(reasons), "last_path": path[:120], "last_peer": peer[:64]}
+                summary = {
+                    "page": self.page,
+                    "count": len(self._recent),
+                    "window_s": int(self.window_s),
+                    "reasons": dict(reasons),
+                    "last_path": path[:120],
+                    "last_peer": peer[:64],
+                }
                 self._recent.clear()
         if summary is not None:
             log.error("repeated refused requests at the %s", self.page, extra=summary)
@@ -154,8 +166,11 @@ def peer_of(request: Request) -> str:
 
 def refusal(reason: Reason, status: int) -> JSONResponse:
     en, zh = REFUSED_TEXT[reason]
-    return JSONResponse({"error": en, "error_zh": zh, "code": reason}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": en, "error_zh": zh, "code": reason},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 class GuardPage:
@@ -187,8 +202,11 @@ class GuardPage:
 
         async def no_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [(k, v) for k, v in message.get("headers", [])
-                                      if not k.lower().startswith(b"access-control-")]
+                message["headers"] = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not k.lower().startswith(b"access-control-")
+                ]
             await send(message)
 
         await self.app(scope, receive, no_cors)
@@ -224,7 +242,9 @@ class BrowserTokens:
 
 def set_cookie(response: Response, name: str, value: str, rules: PageRules) -> None:
     """A session cookie: HttpOnly, SameSite=Strict, Secure when served over TLS, no Max-Age (browser session)."""
-    response.set_cookie(name, value, httponly=True, samesite="strict", secure=rules.secure_cookies, path="/")
+    response.set_cookie(
+        name, value, httponly=True, samesite="strict", secure=rules.secure_cookies, path="/"
+    )
 
 
 class LocalRefused(GatepostError, PermissionError):
@@ -250,12 +270,18 @@ class MachineToken:
     def actor(self, request: Request, action: str) -> str:
         sent = request.headers.get("authorization", "")
         scheme, _, value = sent.partition(" ")
-        if scheme.lower() != "bearer" or not value or not hmac.compare_digest(value.strip().encode(),
-                                                                              self.secret.encode()):
+        if (
+            scheme.lower() != "bearer"
+            or not value
+            or not hmac.compare_digest(value.strip().encode(), self.secret.encode())
+        ):
             raise LocalRefused("token", 401)
         if action not in self.scopes:
             raise LocalRefused("scope", 403)
-        log.warning("machine token used", extra={"token": self.name, "action": action, "peer": peer_of(request)})
+        log.warning(
+            "machine token used",
+            extra={"token": self.name, "action": action, "peer": peer_of(request)},
+        )
         return f"token:{self.name}"[:64]
 
 
@@ -265,14 +291,17 @@ def machine_token(console: ConsoleSection, environ: Mapping[str, str]) -> Machin
         return None
     secret = environ.get(console.machine_token_env, "")
     if len(secret) < 24:
-        raise ConfigError(f"environment variable {console.machine_token_env} (console.machine_token_env) "
-                          "must hold a token of at least 24 characters (python -c 'import secrets; "
-                          "print(secrets.token_urlsafe(32))')")
+        raise ConfigError(
+            f"environment variable {console.machine_token_env} (console.machine_token_env) "
+            "must hold a token of at least 24 characters (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
     return MachineToken("script", secret, frozenset(console.machine_token_scopes))
 
 
 def install(app: FastAPI, refusals: Refusals, rules: PageRules | None) -> None:
     """Answer :class:`LocalRefused` as a counted refusal on ``app``; with ``rules``, guard Host and Origin too."""
+
     @app.exception_handler(LocalRefused)
     async def refused(request: Request, exc: LocalRefused) -> JSONResponse:
         refusals.refused(exc.reason, request.url.path, peer_of(request))

@@ -37,8 +37,15 @@ class RunningApp:
         self.thread.join(timeout=5)
 
 
-def serve_local(app: FastAPI, host: str, port: int, *, what: str, certfile: str | None = None,
-                keyfile: str | None = None) -> RunningApp:
+def serve_local(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    what: str,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> RunningApp:
     """Run ``app`` on ``host:port`` (0: a free port); ``what`` names it in logs and errors.
 
     With ``certfile``/``keyfile`` the page is served over TLS (a booth tablet on the network).
@@ -46,9 +53,20 @@ def serve_local(app: FastAPI, host: str, port: int, *, what: str, certfile: str 
     address for a page that listens on every interface.
     """
     # Plain asyncio + h11, no websockets: a handful of JSON calls; the Pi's memory budget is small.
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                           loop="asyncio", http="h11", ws="none", ssl_certfile=certfile,
-                                           ssl_keyfile=keyfile))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
+    )
 
     def run() -> None:
         try:
@@ -62,8 +80,10 @@ def serve_local(app: FastAPI, host: str, port: int, *, what: str, certfile: str 
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise ConfigError(f"the {what} could not listen on {host}:{port} (port in use? TLS files readable?)",
-                              source="[console] bind/port/tls")
+            raise ConfigError(
+                f"the {what} could not listen on {host}:{port} (port in use? TLS files readable?)",
+                source="[console] bind/port/tls",
+            )
         time.sleep(0.01)
     bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

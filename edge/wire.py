@@ -1012,8 +1012,11 @@ def _unb64(text: str) -> bytes:
 
 def sign_invite(invite: Invite, key: bytes) -> str:
     """The QR text of ``invite``: printable ASCII, HMAC-SHA256 (truncated to 128 bits) over the body."""
-    body = _b64(json.dumps(invite.model_dump(exclude_none=True), ensure_ascii=False,
-                           separators=(",", ":")).encode())
+    body = _b64(
+        json.dumps(
+            invite.model_dump(exclude_none=True), ensure_ascii=False, separators=(",", ":")
+        ).encode()
+    )
     mac = hmac.new(key, (INVITE_PREFIX + body).encode(), hashlib.sha256).digest()[:16]
     return f"{INVITE_PREFIX}{body}.{_b64(mac)}"
 
@@ -1023,7 +1026,7 @@ def verify_invite(text: str, keys: dict[int, bytes], *, site: str, today: str) -
     ``YYYY-MM-DD``); :class:`InviteError` with the reason otherwise."""
     if not isinstance(text, str) or not text.startswith(INVITE_PREFIX) or len(text) > 1000:
         raise InviteError("malformed", "not a Gatepost invite")
-    body, _, mac_text = text[len(INVITE_PREFIX):].rpartition(".")
+    body, _, mac_text = text[len(INVITE_PREFIX) :].rpartition(".")
     try:
         raw = json.loads(_unb64(body))
         mac = _unb64(mac_text)

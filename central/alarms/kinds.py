@@ -83,8 +83,14 @@ TITLES: dict[AlarmKind, tuple[str, str]] = {
     AlarmKind.SEQ_GAP: ("事件缺失", "Events missing (sequence gap)"),
     AlarmKind.OUTBOX_BACKLOG: ("待发送事件积压", "Outbox backlog"),
     AlarmKind.CLOCK_SKEW: ("设备时钟偏差", "Device clock skew"),
-    AlarmKind.LOCAL_ACCESS_REFUSED: ("本地页面多次拒绝访问", "Repeated refused access to a local page"),
-    AlarmKind.STORAGE_FAULT: ("设备存储故障,记录无法保存", "Device storage fault: records cannot be saved"),
+    AlarmKind.LOCAL_ACCESS_REFUSED: (
+        "本地页面多次拒绝访问",
+        "Repeated refused access to a local page",
+    ),
+    AlarmKind.STORAGE_FAULT: (
+        "设备存储故障,记录无法保存",
+        "Device storage fault: records cannot be saved",
+    ),
 }
 
 SITE_WIDE = ""
@@ -96,9 +102,24 @@ class AlarmThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    heartbeat_timeout_s: int = Field(default=95, ge=5, le=3600, description="no message for this long → offline (health comes every 30 s)")
-    barrier_open_max_s: int = Field(default=120, ge=1, le=86_400, description="barrier open longer than this → held open")
-    outbox_raise_depth: int = Field(default=500, ge=1, description="health outbox depth at or above → backlog")
-    outbox_clear_depth: int = Field(default=10, ge=0, description="health outbox depth at or below → backlog over")
-    outbox_oldest_s: int = Field(default=300, ge=1, description="oldest unsent event older than this → backlog")
-    clock_skew_max_ms: int = Field(default=5000, ge=100, description="|clock skew| above → clock skew alarm")
+    heartbeat_timeout_s: int = Field(
+        default=95,
+        ge=5,
+        le=3600,
+        description="no message for this long → offline (health comes every 30 s)",
+    )
+    barrier_open_max_s: int = Field(
+        default=120, ge=1, le=86_400, description="barrier open longer than this → held open"
+    )
+    outbox_raise_depth: int = Field(
+        default=500, ge=1, description="health outbox depth at or above → backlog"
+    )
+    outbox_clear_depth: int = Field(
+        default=10, ge=0, description="health outbox depth at or below → backlog over"
+    )
+    outbox_oldest_s: int = Field(
+        default=300, ge=1, description="oldest unsent event older than this → backlog"
+    )
+    clock_skew_max_ms: int = Field(
+        default=5000, ge=100, description="|clock skew| above → clock skew alarm"
+    )

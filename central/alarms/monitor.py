@@ -32,13 +32,20 @@ log = logging.getLogger(__name__)
 
 def event_fields(ev: Any) -> tuple[str, str, str, Mapping[str, Any], datetime]:
     """(site, device, type, data, device time) from an Event row, an Envelope or a dict."""
+
     def get(key: str) -> Any:
         return ev.get(key) if isinstance(ev, Mapping) else getattr(ev, key)
 
     ts = get("ts")
     at: datetime = parse_ts(ts) if isinstance(ts, str) else ts
     kind = get("type")
-    return str(get("site")), str(get("device")), str(getattr(kind, "value", kind)), get("data") or {}, at
+    return (
+        str(get("site")),
+        str(get("device")),
+        str(getattr(kind, "value", kind)),
+        get("data") or {},
+        at,
+    )
 
 
 class AlarmMonitor:
@@ -70,7 +77,11 @@ class AlarmMonitor:
                 site, device, etype, data, at = event_fields(ev)
                 # Central's receive time where the caller has it, else now (just committed): never the
                 # device's ts, which a replayed backlog carries from long ago (see BarrierWatch).
-                received = ev.get("received_at") if isinstance(ev, Mapping) else getattr(ev, "received_at", None)
+                received = (
+                    ev.get("received_at")
+                    if isinstance(ev, Mapping)
+                    else getattr(ev, "received_at", None)
+                )
                 if isinstance(received, str):
                     received = parse_ts(received)
                 self._watch.observe_event(site, device, etype, at, received or committed)
@@ -87,7 +98,9 @@ class AlarmMonitor:
         with self._sessions() as db:
             devices = list(db.scalars(select(Device)))
             gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
-            for gap in db.scalars(select(SeqGap).where(SeqGap.closed_at.is_(None)).order_by(SeqGap.from_seq)):
+            for gap in db.scalars(
+                select(SeqGap).where(SeqGap.closed_at.is_(None)).order_by(SeqGap.from_seq)
+            ):
                 gaps.setdefault((gap.site, gap.device), []).append((gap.from_seq, gap.to_seq))
             occupancy = list(db.scalars(select(SiteOccupancy)))
         signals: list[Signal] = []
@@ -114,8 +127,13 @@ class AlarmMonitor:
                     db.commit()
                     payloads = [store.as_dict(a) for a in changed]
                 break
-            except (IntegrityError, OperationalError) as exc:  # another writer raised the same alarm first
-                log.warning("alarm write conflict (attempt %d): %s", attempt + 1, exc.__class__.__name__)
+            except (
+                IntegrityError,
+                OperationalError,
+            ) as exc:  # another writer raised the same alarm first
+                log.warning(
+                    "alarm write conflict (attempt %d): %s", attempt + 1, exc.__class__.__name__
+                )
         else:
             log.error("alarm signals not applied after 3 attempts")
             return

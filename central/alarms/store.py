@@ -50,7 +50,13 @@ def apply(db: Session, signals: Iterable[Signal]) -> list[Alarm]:
     keys = {active_key(s.site, s.device, s.kind) for s in signals}
     pending: dict[str, Alarm] = {}
     for chunk in _chunks(sorted(keys), 500):  # one query per 500 keys, not one per signal
-        pending.update({a.active_key: a for a in db.scalars(select(Alarm).where(Alarm.active_key.in_(chunk))) if a.active_key})
+        pending.update(
+            {
+                a.active_key: a
+                for a in db.scalars(select(Alarm).where(Alarm.active_key.in_(chunk)))
+                if a.active_key
+            }
+        )
     for sig in signals:
         key = active_key(sig.site, sig.device, sig.kind)
         alarm = pending.get(key)
@@ -95,13 +101,17 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 def _is_news(alarm: Alarm, sig: Signal) -> bool:
     """A condition re-reported every tick is not a repeat; only a changed detail or an occurrence is."""
     if sig.kind in SELF_CLEARING:
-        return dict(sig.detail) != alarm.detail and not _only_timing_changed(alarm.detail, sig.detail)
+        return dict(sig.detail) != alarm.detail and not _only_timing_changed(
+            alarm.detail, sig.detail
+        )
     return True
 
 
 def _only_timing_changed(old: dict[str, Any], new: Any) -> bool:
     timing = {"last_seen_s", "open_s"}
-    return {k: v for k, v in old.items() if k not in timing} == {k: v for k, v in dict(new).items() if k not in timing}
+    return {k: v for k, v in old.items() if k not in timing} == {
+        k: v for k, v in dict(new).items() if k not in timing
+    }
 
 
 def _clear(alarm: Alarm, at: datetime, *, by: str, reason: str) -> None:
@@ -113,7 +123,9 @@ def _clear(alarm: Alarm, at: datetime, *, by: str, reason: str) -> None:
     log.info("alarm cleared: %s/%s/%s by %s", alarm.site, alarm.device, alarm.kind, by)
 
 
-def acknowledge(db: Session, alarm_id: int, *, by: str, by_role: str, note: str, now: datetime, client: str = "") -> Alarm:
+def acknowledge(
+    db: Session, alarm_id: int, *, by: str, by_role: str, note: str, now: datetime, client: str = ""
+) -> Alarm:
     alarm = db.get(Alarm, alarm_id)
     if alarm is None:
         raise AlarmError(f"告警 {alarm_id} 不存在 / no alarm {alarm_id}")
@@ -124,11 +136,29 @@ def acknowledge(db: Session, alarm_id: int, *, by: str, by_role: str, note: str,
         alarm.acked_by = by
         alarm.acked_at = now
         alarm.ack_note = note[:500]
-    audit.record(db, actor=by, actor_role=by_role, action="alarm.acknowledge", target=f"alarm:{alarm.id} {alarm.kind} {alarm.site}/{alarm.device}", reason=note, client=client, at=now)
+    audit.record(
+        db,
+        actor=by,
+        actor_role=by_role,
+        action="alarm.acknowledge",
+        target=f"alarm:{alarm.id} {alarm.kind} {alarm.site}/{alarm.device}",
+        reason=note,
+        client=client,
+        at=now,
+    )
     return alarm
 
 
-def clear(db: Session, alarm_id: int, *, by: str, by_role: str, reason: str, now: datetime, client: str = "") -> Alarm:
+def clear(
+    db: Session,
+    alarm_id: int,
+    *,
+    by: str,
+    by_role: str,
+    reason: str,
+    now: datetime,
+    client: str = "",
+) -> Alarm:
     """A supervisor clears an alarm after dealing with it (any kind)."""
     alarm = db.get(Alarm, alarm_id)
     if alarm is None:
@@ -138,11 +168,28 @@ def clear(db: Session, alarm_id: int, *, by: str, by_role: str, reason: str, now
     if not alarm.acked_at:
         alarm.acked_by, alarm.acked_at, alarm.ack_note = by, now, reason[:500]
     _clear(alarm, now, by=by, reason=reason)
-    audit.record(db, actor=by, actor_role=by_role, action="alarm.clear", target=f"alarm:{alarm.id} {alarm.kind} {alarm.site}/{alarm.device}", reason=reason, client=client, at=now)
+    audit.record(
+        db,
+        actor=by,
+        actor_role=by_role,
+        action="alarm.clear",
+        target=f"alarm:{alarm.id} {alarm.kind} {alarm.site}/{alarm.device}",
+        reason=reason,
+        client=client,
+        at=now,
+    )
     return alarm
 
 
-def listing(db: Session, *, state: str | None = None, site: str | None = None, kind: str | None = None, limit: int = 100, offset: int = 0) -> list[Alarm]:
+def listing(
+    db: Session,
+    *,
+    state: str | None = None,
+    site: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Alarm]:
     query = select(Alarm)
     if state == "active":
         query = query.where(Alarm.active_key.is_not(None))
@@ -152,7 +199,11 @@ def listing(db: Session, *, state: str | None = None, site: str | None = None, k
         query = query.where(Alarm.site == site)
     if kind:
         query = query.where(Alarm.kind == kind)
-    return list(db.scalars(query.order_by(Alarm.last_at.desc(), Alarm.id.desc()).limit(limit).offset(offset)))
+    return list(
+        db.scalars(
+            query.order_by(Alarm.last_at.desc(), Alarm.id.desc()).limit(limit).offset(offset)
+        )
+    )
 
 
 def as_dict(alarm: Alarm) -> dict[str, Any]:

@@ -27,7 +27,8 @@ AS_SUPERVISOR_ALARM_CLEAR = require(Role.SUPERVISOR, "alarm.clear")
 
 @router.get("", response_model=PageOf)
 def list_alarms(
-    state: Literal["active", "active_unacknowledged", "active_acknowledged", "cleared"] | None = None,
+    state: Literal["active", "active_unacknowledged", "active_acknowledged", "cleared"]
+    | None = None,
     site: str | None = None,
     kind: AlarmKind | None = None,
     limit: Limit = 100,
@@ -35,7 +36,14 @@ def list_alarms(
     _: Principal = Depends(AS_GUARD),
     db: Session = Depends(get_db),
 ) -> PageOf:
-    rows = store.listing(db, state=state, site=check_id(site, "site") if site else None, kind=kind.value if kind else None, limit=limit + 1, offset=offset)
+    rows = store.listing(
+        db,
+        state=state,
+        site=check_id(site, "site") if site else None,
+        kind=kind.value if kind else None,
+        limit=limit + 1,
+        offset=offset,
+    )
     return page([store.as_dict(a) for a in rows[:limit]], limit, offset, len(rows) > limit)
 
 
@@ -49,9 +57,25 @@ class ClearIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def _act(fn: Any, alarm_id: int, text: dict[str, str], request: Request, principal: Principal, db: Session, ops: Ops) -> dict[str, Any]:
+def _act(
+    fn: Any,
+    alarm_id: int,
+    text: dict[str, str],
+    request: Request,
+    principal: Principal,
+    db: Session,
+    ops: Ops,
+) -> dict[str, Any]:
     try:
-        alarm = fn(db, alarm_id, by=principal.name, by_role=principal.role, now=ops.clock(), client=client_of(request), **text)
+        alarm = fn(
+            db,
+            alarm_id,
+            by=principal.name,
+            by_role=principal.role,
+            now=ops.clock(),
+            client=client_of(request),
+            **text,
+        )
     except store.AlarmError as exc:
         raise HTTPException(409 if "cleared" in str(exc) else 404, str(exc)) from exc
     db.commit()

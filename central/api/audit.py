@@ -29,5 +29,13 @@ def list_audit(
     _: Principal = Depends(AS_SUPERVISOR_AUDIT_READ),
     db: Session = Depends(get_db),
 ) -> PageOf:
-    rows = audit.entries(db, actor=actor, action=action, since=utc(since), until=utc(until), limit=limit + 1, offset=offset)
+    rows = audit.entries(
+        db,
+        actor=actor,
+        action=action,
+        since=utc(since),
+        until=utc(until),
+        limit=limit + 1,
+        offset=offset,
+    )
     return page([audit.as_dict(e) for e in rows[:limit]], limit, offset, len(rows) > limit)

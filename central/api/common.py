@@ -38,7 +38,10 @@ class Error(BaseModel):
 
 def json_error(description: str) -> dict[str, Any]:
     """An error response documented as JSON even on routes that answer HTML or CSV."""
-    return {"description": description, "content": {"application/json": {"schema": Error.model_json_schema()}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": Error.model_json_schema()}},
+    }
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -75,4 +78,9 @@ class PageOf(BaseModel):
 
 
 def page(items: list[dict[str, Any]], limit: int, offset: int, fetched_extra: bool) -> PageOf:
-    return PageOf(items=items, limit=limit, offset=offset, next_offset=offset + limit if fetched_extra else None)
+    return PageOf(
+        items=items,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if fetched_extra else None,
+    )

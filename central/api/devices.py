@@ -54,7 +54,9 @@ def device_dict(row: Device, alarms: list[str], last_event: Event | None = None)
         "storage_since": health.get("storage_since"),
         "active_alarms": alarms,
         "last_event": (
-            {"type": last_event.type, "ts": ts(last_event.ts), "seq": last_event.seq} if last_event is not None else None
+            {"type": last_event.type, "ts": ts(last_event.ts), "seq": last_event.seq}
+            if last_event is not None
+            else None
         ),
     }
 
@@ -79,7 +81,9 @@ def _dicts(db: Session, rows: list[Device]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         last = db.scalar(
-            select(Event).where(Event.site == row.site, Event.device == row.device, Event.seq == row.last_seq).limit(1)
+            select(Event)
+            .where(Event.site == row.site, Event.device == row.device, Event.seq == row.last_seq)
+            .limit(1)
         )
         out.append(device_dict(row, alarms.get((row.site, row.device), []), last))
     return out
@@ -90,24 +94,40 @@ class DeviceList(BaseModel):
 
 
 @router.get("", response_model=DeviceList)
-def list_devices(site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> DeviceList:
+def list_devices(
+    site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)
+) -> DeviceList:
     return DeviceList(items=all_devices(db, check_id(site, "site") if site else None))
 
 
 @router.get("/self", response_model=dict[str, Any])
-def this_device(principal: Principal = Depends(require_machine), db: Session = Depends(get_db),
-                ops: Ops = Depends(get_ops)) -> dict[str, Any]:
+def this_device(
+    principal: Principal = Depends(require_machine),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> dict[str, Any]:
     """What central knows of the calling lane or kiosk, named by its token; ``known`` is false until
     its first message has arrived over MQTT."""
     assert principal.site is not None and principal.device is not None  # require_machine checked
     row = db.get(Device, (principal.site, principal.device))
-    found = next((d for d in all_devices(db, principal.site) if d["device"] == principal.device), None) if row else None
-    return {"site": principal.site, "device": principal.device, "token_kind": principal.kind,
-            "central_time": ts(ops.clock()), "known": found is not None} | (found or {})
+    found = (
+        next((d for d in all_devices(db, principal.site) if d["device"] == principal.device), None)
+        if row
+        else None
+    )
+    return {
+        "site": principal.site,
+        "device": principal.device,
+        "token_kind": principal.kind,
+        "central_time": ts(ops.clock()),
+        "known": found is not None,
+    } | (found or {})
 
 
 @router.get("/{site}/{device}", response_model=dict[str, Any], responses={404: {}})
-def get_device(site: str, device: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_device(
+    site: str, device: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)
+) -> dict[str, Any]:
     row = db.get(Device, (check_id(site, "site"), check_id(device, "device")))
     if row is None:
         raise HTTPException(404, f"设备不存在 / no device {site}/{device}")
@@ -116,7 +136,11 @@ def get_device(site: str, device: str, _: Principal = Depends(AS_GUARD), db: Ses
 
 class CommandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500, description="why: lands in the audit log (and in the lane's event)")
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="why: lands in the audit log (and in the lane's event)",
+    )
     args: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -131,7 +155,12 @@ class CommandOut(BaseModel):
     detail: str = ""
 
 
-@router.post("/{site}/{device}/commands/{name}", response_model=CommandOut, status_code=202, responses={404: {}, 503: {}})
+@router.post(
+    "/{site}/{device}/commands/{name}",
+    response_model=CommandOut,
+    status_code=202,
+    responses={404: {}, 503: {}},
+)
 def send_command(
     site: str,
     device: str,
@@ -157,14 +186,25 @@ def send_command(
         command = commands.build(site, device, name.value, args, by=principal.name, now=now)
     except commands.CommandError as exc:
         raise HTTPException(422, str(exc)) from exc
-    row = commands.record(db, site, device, command, reason=body.reason, by_role=principal.role, now=now, client=client_of(request))
+    row = commands.record(
+        db,
+        site,
+        device,
+        command,
+        reason=body.reason,
+        by_role=principal.role,
+        now=now,
+        client=client_of(request),
+    )
     db.commit()
     detail = ""
     if ops.publish is None:
         row.status, detail = "not_sent", "no broker connection"
     else:
         try:
-            ops.publish(cmd_topic(site, device, name.value), command.model_dump_json().encode(), 1, False)
+            ops.publish(
+                cmd_topic(site, device, name.value), command.model_dump_json().encode(), 1, False
+            )
         except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not raised
             log.error("command %s to %s/%s not published: %s", command.id, site, device, exc)
             row.status, detail = "not_sent", str(exc)[:200]
@@ -173,7 +213,15 @@ def send_command(
         db.commit()
         raise HTTPException(503, f"命令未能发送 / command not sent: {detail}")
     ops.hub.publish("command", commands.as_dict(row))
-    return CommandOut(id=row.id, site=site, device=device, name=row.name, status=row.status, issued_at=ts(row.issued_at) or "", expires_at=ts(row.expires_at) or "")
+    return CommandOut(
+        id=row.id,
+        site=site,
+        device=device,
+        name=row.name,
+        status=row.status,
+        issued_at=ts(row.issued_at) or "",
+        expires_at=ts(row.expires_at) or "",
+    )
 
 
 class CommandList(BaseModel):
@@ -181,15 +229,22 @@ class CommandList(BaseModel):
 
 
 @commands_router.get("", response_model=CommandList)
-def recent_commands(site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> CommandList:
-    return CommandList(items=[commands.as_dict(r) for r in commands.recent(db, site=check_id(site, "site") if site else None)])
+def recent_commands(
+    site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)
+) -> CommandList:
+    return CommandList(
+        items=[
+            commands.as_dict(r)
+            for r in commands.recent(db, site=check_id(site, "site") if site else None)
+        ]
+    )
 
 
 @commands_router.get("/{request_id}", response_model=dict[str, Any], responses={404: {}})
-def get_command(request_id: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_command(
+    request_id: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)
+) -> dict[str, Any]:
     row = db.get(commands.RemoteCommand, request_id[:64])
     if row is None:
         raise HTTPException(404, "没有该命令 / no such command")
     return commands.as_dict(row)
-
-

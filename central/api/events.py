@@ -58,7 +58,13 @@ def list_events(
         query = query.where(Event.ts >= utc(since))
     if until:
         query = query.where(Event.ts < utc(until))
-    rows = list(db.scalars(query.order_by(Event.ts.desc(), Event.seq.desc(), Event.id.desc()).limit(limit + 1).offset(offset)))
+    rows = list(
+        db.scalars(
+            query.order_by(Event.ts.desc(), Event.seq.desc(), Event.id.desc())
+            .limit(limit + 1)
+            .offset(offset)
+        )
+    )
     return page([event_dict(r) for r in rows[:limit]], limit, offset, len(rows) > limit)
 
 
@@ -74,9 +80,22 @@ def list_quarantine(
     query = select(Quarantined)
     if since:
         query = query.where(Quarantined.received_at >= utc(since))
-    rows = list(db.scalars(query.order_by(Quarantined.received_at.desc(), Quarantined.id.desc()).limit(limit + 1).offset(offset)))
+    rows = list(
+        db.scalars(
+            query.order_by(Quarantined.received_at.desc(), Quarantined.id.desc())
+            .limit(limit + 1)
+            .offset(offset)
+        )
+    )
     items = [
-        {"id": q.id, "topic": q.topic, "reason": q.reason, "size": q.size, "received_at": ts(q.received_at), "preview": q.preview[:500]}
+        {
+            "id": q.id,
+            "topic": q.topic,
+            "reason": q.reason,
+            "size": q.size,
+            "received_at": ts(q.received_at),
+            "preview": q.preview[:500],
+        }
         for q in rows[:limit]
     ]
     return page(items, limit, offset, len(rows) > limit)

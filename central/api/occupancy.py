@@ -31,7 +31,13 @@ def current(_: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> 
     rows = db.scalars(select(SiteOccupancy).order_by(SiteOccupancy.site))
     return OccupancyNow(
         items=[
-            {"site": r.site, "occupied": r.occupied, "capacity": r.capacity, "reserved": r.reserved, "updated_at": ts(r.updated_at)}
+            {
+                "site": r.site,
+                "occupied": r.occupied,
+                "capacity": r.capacity,
+                "reserved": r.reserved,
+                "updated_at": ts(r.updated_at),
+            }
             for r in rows
         ]
     )
@@ -59,7 +65,10 @@ def history(
     check_id(site, "site")
     since = ops.clock() - timedelta(hours=hours)
     rows = db.scalars(
-        select(OccupancySample).where(OccupancySample.site == site, OccupancySample.at >= since).order_by(OccupancySample.at).limit(20_000)
+        select(OccupancySample)
+        .where(OccupancySample.site == site, OccupancySample.at >= since)
+        .order_by(OccupancySample.at)
+        .limit(20_000)
     )
     occ = db.get(SiteOccupancy, site)
     points = [Point(at=ts(r.at) or "", occupied=r.occupied) for r in rows]

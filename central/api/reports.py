@@ -50,7 +50,11 @@ def daily(
     return _load(db, site, day, ops).as_dict()
 
 
-@router.get("/api/reports/daily.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/api/reports/daily.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def daily_csv(
     request: Request,
     site: str = Query(..., max_length=48),
@@ -60,13 +64,28 @@ def daily_csv(
     ops: Ops = Depends(get_ops),
 ) -> Response:
     report = _load(db, site, day, ops)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="report.export", target=f"{site} {report.day}", client=client_of(request), detail={"format": "csv"}, at=ops.clock())
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="report.export",
+        target=f"{site} {report.day}",
+        client=client_of(request),
+        detail={"format": "csv"},
+        at=ops.clock(),
+    )
     db.commit()
     name = f"gatepost-{site}-{report.day.isoformat()}.csv"
-    return Response(reports.to_csv(report), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        reports.to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
-@router.get("/reports/daily", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}})
+@router.get(
+    "/reports/daily", response_class=HTMLResponse, responses={200: {"content": {"text/html": {}}}}
+)
 def daily_page(
     request: Request,
     site: str = Query(..., max_length=48),
@@ -77,6 +96,18 @@ def daily_page(
     ops: Ops = Depends(get_ops),
 ) -> HTMLResponse:
     report = _load(db, site, day, ops)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="report.print", target=f"{site} {report.day}", client=client_of(request), detail={"format": "html"}, at=ops.clock())
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="report.print",
+        target=f"{site} {report.day}",
+        client=client_of(request),
+        detail={"format": "html"},
+        at=ops.clock(),
+    )
     db.commit()
-    return HTMLResponse(render_report(report, lang, printed_by=principal.name, printed_at=ops.clock()), headers=SECURITY_HEADERS)
+    return HTMLResponse(
+        render_report(report, lang, printed_by=principal.name, printed_at=ops.clock()),
+        headers=SECURITY_HEADERS,
+    )

@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 class OpsSettings(BaseSettings):
     """Dashboard, auth and alarm settings (``GATEPOST_…``), beside central's own Settings."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEPOST_", env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GATEPOST_", env_file=".env", extra="ignore", frozen=True
+    )
 
     cookie_secure: bool = Field(
         default=True,
@@ -54,7 +56,10 @@ class OpsSettings(BaseSettings):
             "throttling and the audit log; default none: the socket's peer is the client."
         ),
     )
-    site_tz: str = Field(default="Asia/Shanghai", description="The property's time zone: a report's day is local midnight to midnight.")
+    site_tz: str = Field(
+        default="Asia/Shanghai",
+        description="The property's time zone: a report's day is local midnight to midnight.",
+    )
     default_language: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
     alarm_tick_s: float = Field(default=1.0, gt=0, le=60)
     alarm_heartbeat_timeout_s: int = Field(default=95, ge=5, le=3600)
@@ -112,8 +117,16 @@ class OpsRuntime:
             default_language=self.settings.default_language,
             site_tz=self.settings.site_tz,
         )
-        self.monitor = AlarmMonitor(sessions, self.ops.hub, thresholds=self.ops.thresholds, clock=clock, interval_s=self.settings.alarm_tick_s)
-        self.feed = LiveFeed(sessions, self.ops.hub, self.monitor, clock=clock, device_dicts=device_dicts)
+        self.monitor = AlarmMonitor(
+            sessions,
+            self.ops.hub,
+            thresholds=self.ops.thresholds,
+            clock=clock,
+            interval_s=self.settings.alarm_tick_s,
+        )
+        self.feed = LiveFeed(
+            sessions, self.ops.hub, self.monitor, clock=clock, device_dicts=device_dicts
+        )
         self.tail = EventTail(sessions, self.feed, clock=clock) if tail else None
         self._remove_hook: Callable[[], None] | None = None
 
@@ -140,18 +153,24 @@ class OpsRuntime:
     def start(self, wait_s: float | None = 10.0) -> OpsRuntime:
         self.feed.start()
         if self.link is not None:
-            self.link.on_message(lambda m: self.feed.on_command_result(m.topic, m.payload, m.received_at))
+            self.link.on_message(
+                lambda m: self.feed.on_command_result(m.topic, m.payload, m.received_at)
+            )
             self.link.subscribe(ALL_CMD_RESULTS, 1)
             try:
                 self.link.start(wait_s)
             except Exception as exc:  # noqa: BLE001 - the dashboard still serves without the broker
-                log.error("ops broker link not connected yet: %s (commands will fail until it is)", exc)
+                log.error(
+                    "ops broker link not connected yet: %s (commands will fail until it is)", exc
+                )
         self.monitor.start()
         if self.hooks is not None:
             self._remove_hook = self.hooks.add(self.feed.on_committed)
         if self.tail is not None:
             self.tail.start()
-        log.info("ops runtime running", extra={"events_from": "table" if self.tail else "ingest hook"})
+        log.info(
+            "ops runtime running", extra={"events_from": "table" if self.tail else "ingest hook"}
+        )
         return self
 
     def stop(self) -> None:

@@ -25,14 +25,27 @@ AS_GUARD = require(Role.GUARD)
 ON_DUTY_LOOKBACK = timedelta(hours=36)
 
 
-def on_duty(events: Iterable[tuple[str, str, str, dict[str, Any], datetime]]) -> list[dict[str, Any]]:
+def on_duty(
+    events: Iterable[tuple[str, str, str, dict[str, Any], datetime]],
+) -> list[dict[str, Any]]:
     """Who is signed on at each post, from sign-on/off events in time order (pure)."""
     posts: dict[tuple[str, str], dict[str, Any]] = {}
     for site, device, etype, data, at in events:
         key = (site, str(data.get("post") or device))
         if etype == "guard_signed_on":
-            posts[key] = {"site": site, "post": key[1], "device": device, "guard": data.get("guard"), "shift_id": data.get("shift_id"), "since": ts(at)}
-        elif etype in ("guard_signed_off", "shift_closed") and key in posts and posts[key]["guard"] == data.get("guard"):
+            posts[key] = {
+                "site": site,
+                "post": key[1],
+                "device": device,
+                "guard": data.get("guard"),
+                "shift_id": data.get("shift_id"),
+                "since": ts(at),
+            }
+        elif (
+            etype in ("guard_signed_off", "shift_closed")
+            and key in posts
+            and posts[key]["guard"] == data.get("guard")
+        ):
             del posts[key]
     return sorted(posts.values(), key=lambda p: (p["site"], p["post"]))
 
@@ -42,17 +55,26 @@ class OnDuty(BaseModel):
 
 
 @router.get("/on-duty", response_model=OnDuty)
-def guards_on_duty(site: str | None = None, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> OnDuty:
+def guards_on_duty(
+    site: str | None = None,
+    _: Principal = Depends(AS_GUARD),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> OnDuty:
     return OnDuty(items=load_on_duty(db, ops.clock(), check_id(site, "site") if site else None))
 
 
 def load_on_duty(db: Session, now: datetime, site: str | None = None) -> list[dict[str, Any]]:
     query = select(Event.site, Event.device, Event.type, Event.data, Event.ts).where(
-        Event.type.in_(("guard_signed_on", "guard_signed_off", "shift_closed")), Event.ts >= now - ON_DUTY_LOOKBACK
+        Event.type.in_(("guard_signed_on", "guard_signed_off", "shift_closed")),
+        Event.ts >= now - ON_DUTY_LOOKBACK,
     )
     if site:
         query = query.where(Event.site == site)
-    return on_duty((s, d, t, data or {}, at) for s, d, t, data, at in db.execute(query.order_by(Event.ts, Event.seq)))
+    return on_duty(
+        (s, d, t, data or {}, at)
+        for s, d, t, data, at in db.execute(query.order_by(Event.ts, Event.seq))
+    )
 
 
 class Shifts(BaseModel):
@@ -68,7 +90,9 @@ def closed_shifts(
     db: Session = Depends(get_db),
     ops: Ops = Depends(get_ops),
 ) -> Shifts:
-    query = select(Event).where(Event.type == "shift_closed", Event.ts >= (utc(since) or ops.clock() - timedelta(days=7)))
+    query = select(Event).where(
+        Event.type == "shift_closed", Event.ts >= (utc(since) or ops.clock() - timedelta(days=7))
+    )
     if site:
         query = query.where(Event.site == check_id(site, "site"))
     items = []

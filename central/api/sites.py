@@ -85,7 +85,9 @@ class WhitelistIn(Whitelist):
 
 class TariffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tariff: dict[str, Any] = Field(description="the tariff document, as the lanes' tariff model reads it")
+    tariff: dict[str, Any] = Field(
+        description="the tariff document, as the lanes' tariff model reads it"
+    )
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -130,12 +132,28 @@ def set_capacity(
     if occ is not None:
         occ.capacity, occ.reserved, occ.updated_at = body.capacity, body.reserved, now
         occ.version = config_version(now, occ.version)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="config.capacity", target=site, reason=body.reason,
-                 client=client_of(request), detail={"capacity": body.capacity, "reserved": body.reserved}, at=now)
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="config.capacity",
+        target=site,
+        reason=body.reason,
+        client=client_of(request),
+        detail={"capacity": body.capacity, "reserved": body.reserved},
+        at=now,
+    )
     db.commit()
-    version, ok = _push(ops, site, ConfigKind.CAPACITY, Capacity(capacity=body.capacity, reserved=body.reserved).model_dump())
+    version, ok = _push(
+        ops,
+        site,
+        ConfigKind.CAPACITY,
+        Capacity(capacity=body.capacity, reserved=body.reserved).model_dump(),
+    )
     if not ok:
-        raise HTTPException(503, "已保存,但未能发布到车道 / saved, but not published to the lanes (no broker)")
+        raise HTTPException(
+            503, "已保存,但未能发布到车道 / saved, but not published to the lanes (no broker)"
+        )
     return Pushed(site=site, kind="capacity", version=version, published=ok)
 
 
@@ -150,8 +168,17 @@ def push_whitelist(
 ) -> Pushed:
     check_id(site, "site")
     entries: list[WhitelistEntry] = list(body.entries)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="config.whitelist", target=site, reason=body.reason,
-                 client=client_of(request), detail={"entries": len(entries)}, at=ops.clock())
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="config.whitelist",
+        target=site,
+        reason=body.reason,
+        client=client_of(request),
+        detail={"entries": len(entries)},
+        at=ops.clock(),
+    )
     db.commit()
     version, ok = _push(ops, site, ConfigKind.WHITELIST, Whitelist(entries=entries).model_dump())
     if not ok:
@@ -170,8 +197,17 @@ def push_tariff(
 ) -> Pushed:
     """The lanes validate the tariff with their own model and keep the old one if it is invalid."""
     check_id(site, "site")
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="config.tariff", target=site, reason=body.reason,
-                 client=client_of(request), detail={"keys": sorted(body.tariff)[:20]}, at=ops.clock())
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="config.tariff",
+        target=site,
+        reason=body.reason,
+        client=client_of(request),
+        detail={"keys": sorted(body.tariff)[:20]},
+        at=ops.clock(),
+    )
     db.commit()
     version, ok = _push(ops, site, ConfigKind.TARIFF, body.tariff)
     if not ok:

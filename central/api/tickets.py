@@ -57,12 +57,18 @@ def list_tickets(
         query = query.where(Ticket.entry_at >= utc(since))
     if until:
         query = query.where(Ticket.entry_at < utc(until))
-    rows = list(db.scalars(query.order_by(Ticket.entry_at.desc(), Ticket.serial).limit(limit + 1).offset(offset)))
+    rows = list(
+        db.scalars(
+            query.order_by(Ticket.entry_at.desc(), Ticket.serial).limit(limit + 1).offset(offset)
+        )
+    )
     return page([ticket_dict(t) for t in rows[:limit]], limit, offset, len(rows) > limit)
 
 
 @router.get("/{serial}", response_model=dict[str, Any], responses={404: {}})
-def get_ticket(serial: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_ticket(
+    serial: str, _: Principal = Depends(AS_GUARD), db: Session = Depends(get_db)
+) -> dict[str, Any]:
     row = db.get(Ticket, serial[:32])
     if row is None:
         raise HTTPException(404, "停车卡不存在 / no such ticket")

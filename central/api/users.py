@@ -70,14 +70,30 @@ class UserPatch(BaseModel):
 
 
 @router.get("", response_model=UserList)
-def list_users(_: Principal = Depends(AS_ADMIN_USER_LIST), db: Session = Depends(get_db)) -> UserList:
+def list_users(
+    _: Principal = Depends(AS_ADMIN_USER_LIST), db: Session = Depends(get_db)
+) -> UserList:
     return UserList(items=[user_dict(u) for u in db.scalars(select(User).order_by(User.username))])
 
 
 @router.post("", response_model=dict[str, Any], status_code=201, responses={409: {}})
-def add_user(body: UserIn, principal: Principal = Depends(AS_ADMIN_USER_CREATE), db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> dict[str, Any]:
+def add_user(
+    body: UserIn,
+    principal: Principal = Depends(AS_ADMIN_USER_CREATE),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> dict[str, Any]:
     try:
-        user = create_user(db, body.username, body.password, body.role, now=ops.clock(), display_name=body.display_name, language=body.language, by=principal.name)
+        user = create_user(
+            db,
+            body.username,
+            body.password,
+            body.role,
+            now=ops.clock(),
+            display_name=body.display_name,
+            language=body.language,
+            by=principal.name,
+        )
     except WeakPassword as exc:
         raise HTTPException(422, str(exc)) from exc
     except UserError as exc:
@@ -87,12 +103,28 @@ def add_user(body: UserIn, principal: Principal = Depends(AS_ADMIN_USER_CREATE),
 
 
 @router.patch("/{username}", response_model=dict[str, Any], responses={404: {}, 409: {}})
-def change_user(username: str, body: UserPatch, principal: Principal = Depends(AS_ADMIN_USER_UPDATE), db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> dict[str, Any]:
+def change_user(
+    username: str,
+    body: UserPatch,
+    principal: Principal = Depends(AS_ADMIN_USER_UPDATE),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> dict[str, Any]:
     user = get_user(db, username[:64])
     if user is None:
         raise HTTPException(404, "用户不存在 / no such user")
     try:
-        update_user(db, user, now=ops.clock(), by=principal.name, by_role=principal.role, role=body.role, active=body.active, password=body.password, display_name=body.display_name)
+        update_user(
+            db,
+            user,
+            now=ops.clock(),
+            by=principal.name,
+            by_role=principal.role,
+            role=body.role,
+            active=body.active,
+            password=body.password,
+            display_name=body.display_name,
+        )
     except WeakPassword as exc:
         raise HTTPException(422, str(exc)) from exc
     except UserError as exc:
@@ -121,7 +153,12 @@ class Revoked(BaseModel):
 
 
 @tokens_router.post("", response_model=TokenOut, status_code=201)
-def issue(body: TokenIn, principal: Principal = Depends(AS_ADMIN_TOKEN_ISSUE), db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> TokenOut:
+def issue(
+    body: TokenIn,
+    principal: Principal = Depends(AS_ADMIN_TOKEN_ISSUE),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> TokenOut:
     """A bearer token for a lane device or a lobby kiosk calling central's API."""
     token = issue_token(db, body.kind, body.site, body.device, now=ops.clock(), by=principal.name)
     db.commit()
@@ -129,7 +166,13 @@ def issue(body: TokenIn, principal: Principal = Depends(AS_ADMIN_TOKEN_ISSUE), d
 
 
 @tokens_router.delete("/{site}/{device}", response_model=Revoked)
-def revoke(site: str, device: str, principal: Principal = Depends(AS_ADMIN_TOKEN_REVOKE), db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> Revoked:
+def revoke(
+    site: str,
+    device: str,
+    principal: Principal = Depends(AS_ADMIN_TOKEN_REVOKE),
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> Revoked:
     count = revoke_token(db, site[:48], device[:48], now=ops.clock(), by=principal.name)
     db.commit()
     return Revoked(revoked=count)

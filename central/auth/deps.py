@@ -62,21 +62,35 @@ def _principal(request: Request, db: Session, ops: Ops) -> Principal | None:
     if principal is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
-            log.warning("csrf token missing or wrong for %s %s by %s", request.method, request.url.path, principal.name)
-            raise HTTPException(403, "缺少或错误的 CSRF 令牌,请刷新页面 / missing or wrong CSRF token: reload the page")
+            log.warning(
+                "csrf token missing or wrong for %s %s by %s",
+                request.method,
+                request.url.path,
+                principal.name,
+            )
+            raise HTTPException(
+                403,
+                "缺少或错误的 CSRF 令牌,请刷新页面 / missing or wrong CSRF token: reload the page",
+            )
     if principal is not None:
         db.commit()  # last_seen_at
     return principal
 
 
-def current_principal(request: Request, db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> Principal:
+def current_principal(
+    request: Request, db: Session = Depends(get_db), ops: Ops = Depends(get_ops)
+) -> Principal:
     principal = _principal(request, db, ops)
     if principal is None:
-        raise HTTPException(401, "请先登录 / please sign in", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "请先登录 / please sign in", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
-def optional_principal(request: Request, db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> Principal | None:
+def optional_principal(
+    request: Request, db: Session = Depends(get_db), ops: Ops = Depends(get_ops)
+) -> Principal | None:
     try:
         return _principal(request, db, ops)
     except HTTPException:
@@ -93,7 +107,14 @@ def require(need: Role, action: str = "") -> Callable[..., Principal]:
         ops: Ops = Depends(get_ops),
     ) -> Principal:
         if principal.kind != "user" or not allows(principal.role, need):
-            _refuse(request, principal, db, ops, action, f"需要{_ROLE_ZH[need]}权限 / needs the {need.value} role")
+            _refuse(
+                request,
+                principal,
+                db,
+                ops,
+                action,
+                f"需要{_ROLE_ZH[need]}权限 / needs the {need.value} role",
+            )
         return principal
 
     return dependency
@@ -107,11 +128,20 @@ def require_machine(
 ) -> Principal:
     """Dependency: the caller must be a lane or kiosk with its own bearer token."""
     if principal.kind not in ("device", "kiosk") or not principal.site or not principal.device:
-        _refuse(request, principal, db, ops, "machine", "只供设备令牌使用 / needs a device or kiosk token")
+        _refuse(
+            request,
+            principal,
+            db,
+            ops,
+            "machine",
+            "只供设备令牌使用 / needs a device or kiosk token",
+        )
     return principal
 
 
-def _refuse(request: Request, principal: Principal, db: Session, ops: Ops, action: str, message: str) -> NoReturn:
+def _refuse(
+    request: Request, principal: Principal, db: Session, ops: Ops, action: str, message: str
+) -> NoReturn:
     """Audit the refusal, log it, and answer 403."""
     audit.record(
         db,
@@ -124,7 +154,9 @@ def _refuse(request: Request, principal: Principal, db: Session, ops: Ops, actio
         at=ops.clock(),
     )
     db.commit()
-    log.warning("%s (%s) refused %s %s", principal.name, principal.role, request.method, request.url.path)
+    log.warning(
+        "%s (%s) refused %s %s", principal.name, principal.role, request.method, request.url.path
+    )
     raise HTTPException(403, message)
 
 

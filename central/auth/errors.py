@@ -14,7 +14,9 @@ class Throttled(AuthError):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
-        super().__init__(f"登录失败次数过多,请 {retry_after} 秒后再试 / too many failed sign-ins, retry in {retry_after} s")
+        super().__init__(
+            f"登录失败次数过多,请 {retry_after} 秒后再试 / too many failed sign-ins, retry in {retry_after} s"
+        )
 
 
 class WeakPassword(GatepostError, ValueError):

@@ -25,7 +25,9 @@ _DUMMY_HASH = _hasher.hash("gatepost-no-such-user")
 def check_strength(password: str) -> None:
     """Raise :class:`WeakPassword` (zh/en) for a password too short or too long."""
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
-        raise WeakPassword(f"密码至少 {MIN_LENGTH} 位 / password must have at least {MIN_LENGTH} characters")
+        raise WeakPassword(
+            f"密码至少 {MIN_LENGTH} 位 / password must have at least {MIN_LENGTH} characters"
+        )
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"密码过长 / password longer than {MAX_LENGTH} characters")
     if len(set(password)) < 4:

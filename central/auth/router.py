@@ -50,7 +50,13 @@ def _same_origin(request: Request) -> bool:
 
 
 @router.post("/login", response_model=Me, responses={401: {}, 403: {}, 429: {}})
-def login(body: LoginIn, request: Request, response: Response, db: Session = Depends(get_db), ops: Ops = Depends(get_ops)) -> Me:
+def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    db: Session = Depends(get_db),
+    ops: Ops = Depends(get_ops),
+) -> Me:
     if not _same_origin(request):
         raise HTTPException(403, "跨站登录被拒绝 / cross-site sign-in refused")
     now = ops.clock()
@@ -80,11 +86,22 @@ def login(body: LoginIn, request: Request, response: Response, db: Session = Dep
         secure=ops.cookie_secure,
         path="/",
     )
-    return Me(name=user.username, role=user.role, kind="user", csrf_token=row.csrf_token, language=user.language)
+    return Me(
+        name=user.username,
+        role=user.role,
+        kind="user",
+        csrf_token=row.csrf_token,
+        language=user.language,
+    )
 
 
 @router.post("/logout", status_code=204, responses={401: {}, 403: {}})
-def logout(request: Request, response: Response, _: Principal = Depends(current_principal), db: Session = Depends(get_db)) -> Response:
+def logout(
+    request: Request,
+    response: Response,
+    _: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
     close_session(db, request.cookies.get(COOKIE, ""))
     db.commit()
     response = Response(status_code=204)
@@ -94,4 +111,10 @@ def logout(request: Request, response: Response, _: Principal = Depends(current_
 
 @router.get("/me", response_model=Me, responses={401: {}})
 def me(principal: Principal = Depends(current_principal)) -> Me:
-    return Me(name=principal.name, role=principal.role, kind=principal.kind, csrf_token=principal.csrf_token, language=principal.language)
+    return Me(
+        name=principal.name,
+        role=principal.role,
+        kind=principal.kind,
+        csrf_token=principal.csrf_token,
+        language=principal.language,
+    )

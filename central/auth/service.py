@@ -54,7 +54,9 @@ class Principal:
 
 def check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.match(username):
-        raise UserError("用户名只能用字母、数字、. _ -(2-64 位) / username: 2-64 of letters, digits, . _ -")
+        raise UserError(
+            "用户名只能用字母、数字、. _ -(2-64 位) / username: 2-64 of letters, digits, . _ -"
+        )
     return username
 
 
@@ -62,7 +64,9 @@ def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise UserError(f"未知角色 {role!r} / unknown role {role!r}: guard, supervisor, admin") from None
+        raise UserError(
+            f"未知角色 {role!r} / unknown role {role!r}: guard, supervisor, admin"
+        ) from None
 
 
 def create_user(
@@ -92,7 +96,14 @@ def create_user(
     )
     db.add(user)
     db.flush()
-    audit.record(db, actor=by, action="user.create", target=username, detail={"role": role_value.value}, at=now)
+    audit.record(
+        db,
+        actor=by,
+        action="user.create",
+        target=username,
+        detail={"role": role_value.value},
+        at=now,
+    )
     return user
 
 
@@ -101,7 +112,14 @@ def get_user(db: Session, username: str) -> User | None:
 
 
 def active_admins(db: Session) -> int:
-    return db.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active.is_(True))) or 0
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.active.is_(True))
+        )
+        or 0
+    )
 
 
 def update_user(
@@ -120,7 +138,12 @@ def update_user(
     changes: dict[str, object] = {}
     demoting = role is not None and Role(check_role(role)) != Role.ADMIN
     disabling = active is False
-    if user.role == Role.ADMIN and user.active and (demoting or disabling) and active_admins(db) <= 1:
+    if (
+        user.role == Role.ADMIN
+        and user.active
+        and (demoting or disabling)
+        and active_admins(db) <= 1
+    ):
         raise UserError("不能移除最后一个管理员 / cannot demote or disable the last admin")
     if role is not None:
         user.role = check_role(role).value
@@ -138,7 +161,15 @@ def update_user(
         user.display_name = display_name[:100]
         changes["display_name"] = user.display_name
     user.updated_at = now
-    audit.record(db, actor=by, actor_role=by_role, action="user.update", target=user.username, detail=changes, at=now)
+    audit.record(
+        db,
+        actor=by,
+        actor_role=by_role,
+        action="user.update",
+        target=user.username,
+        detail=changes,
+        at=now,
+    )
     return user
 
 
@@ -164,23 +195,43 @@ def authenticate(
     keys = ((username or "")[:64], client)
     wait = throttle.retry_after(*keys)
     if wait:
-        audit.record(db, actor=(username or "?")[:64], action="auth.login", outcome="throttled", client=client, at=now)
+        audit.record(
+            db,
+            actor=(username or "?")[:64],
+            action="auth.login",
+            outcome="throttled",
+            client=client,
+            at=now,
+        )
         raise Throttled(wait)
     user = get_user(db, username) if isinstance(username, str) and len(username) <= 64 else None
-    ok = verify_password(user.password_hash if user else None, password if isinstance(password, str) else "")
+    ok = verify_password(
+        user.password_hash if user else None, password if isinstance(password, str) else ""
+    )
     if not ok or user is None or not user.active:
         throttle.failure(*keys)
-        audit.record(db, actor=(username or "?")[:64], action="auth.login", outcome="failed", client=client, at=now)
+        audit.record(
+            db,
+            actor=(username or "?")[:64],
+            action="auth.login",
+            outcome="failed",
+            client=client,
+            at=now,
+        )
         raise AuthError("用户名或密码错误 / wrong username or password")
     throttle.success(*keys)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
-    audit.record(db, actor=user.username, actor_role=user.role, action="auth.login", client=client, at=now)
+    audit.record(
+        db, actor=user.username, actor_role=user.role, action="auth.login", client=client, at=now
+    )
     return user
 
 
-def open_session(db: Session, user: User, *, now: datetime, client: str = "") -> tuple[str, AuthSession]:
+def open_session(
+    db: Session, user: User, *, now: datetime, client: str = ""
+) -> tuple[str, AuthSession]:
     """Create a session; returns the cookie token (shown once) and the row."""
     token = secrets.token_urlsafe(32)
     row = AuthSession(
@@ -234,16 +285,38 @@ def issue_token(db: Session, kind: str, site: str, device: str, *, now: datetime
         if not isinstance(value, str) or not ID_RE.match(value):
             raise UserError(f"invalid {what} id {value!r}")
     token = "gpt_" + secrets.token_urlsafe(32)
-    db.add(ApiToken(token_hash=_digest(token), kind=kind, site=site, device=device, created_by=by, created_at=now))
+    db.add(
+        ApiToken(
+            token_hash=_digest(token),
+            kind=kind,
+            site=site,
+            device=device,
+            created_by=by,
+            created_at=now,
+        )
+    )
     audit.record(db, actor=by, action="token.issue", target=f"{kind}:{site}/{device}", at=now)
     return token
 
 
 def revoke_token(db: Session, site: str, device: str, *, now: datetime, by: str) -> int:
-    rows = list(db.scalars(select(ApiToken).where(ApiToken.site == site, ApiToken.device == device, ApiToken.revoked_at.is_(None))))
+    rows = list(
+        db.scalars(
+            select(ApiToken).where(
+                ApiToken.site == site, ApiToken.device == device, ApiToken.revoked_at.is_(None)
+            )
+        )
+    )
     for row in rows:
         row.revoked_at = now
-    audit.record(db, actor=by, action="token.revoke", target=f"{site}/{device}", detail={"count": len(rows)}, at=now)
+    audit.record(
+        db,
+        actor=by,
+        action="token.revoke",
+        target=f"{site}/{device}",
+        detail={"count": len(rows)},
+        at=now,
+    )
     return len(rows)
 
 
@@ -253,4 +326,10 @@ def resolve_token(db: Session, token: str) -> Principal | None:
     row = db.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if row is None or row.revoked_at is not None:
         return None
-    return Principal(name=f"{row.kind}:{row.device}", role=row.kind, kind=row.kind, site=row.site, device=row.device)
+    return Principal(
+        name=f"{row.kind}:{row.device}",
+        role=row.kind,
+        kind=row.kind,
+        site=row.site,
+        device=row.device,
+    )

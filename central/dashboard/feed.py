@@ -71,11 +71,15 @@ class LiveFeed:
     def on_committed(self, report: Any) -> None:
         """Ingest listener; returns at once."""
         if self._thread is not None:
-            self._hub.publish_many("event", [stored_event_dict(s) for s in getattr(report, "events", [])])
+            self._hub.publish_many(
+                "event", [stored_event_dict(s) for s in getattr(report, "events", [])]
+            )
         try:
             self._queue.put_nowait(("commit", report))
         except queue.Full:
-            log.error("live feed queue full; a commit report was not turned into alarms (the periodic tick catches up)")
+            log.error(
+                "live feed queue full; a commit report was not turned into alarms (the periodic tick catches up)"
+            )
 
     def on_command_result(self, topic: str, payload: bytes, at: datetime) -> None:
         try:
@@ -122,7 +126,13 @@ class LiveFeed:
         for occ in getattr(report, "occupancy", []):
             self._hub.publish(
                 "occupancy",
-                {"site": occ.site, "occupied": occ.occupied, "capacity": occ.capacity, "reserved": occ.reserved, "updated_at": format_ts(occ.updated_at)},
+                {
+                    "site": occ.site,
+                    "occupied": occ.occupied,
+                    "capacity": occ.capacity,
+                    "reserved": occ.reserved,
+                    "updated_at": format_ts(occ.updated_at),
+                },
             )
 
     def _handle_result(self, topic: str, payload: bytes, at: datetime) -> None:
@@ -153,7 +163,14 @@ class EventTail:
 
     LOOKBACK = timedelta(seconds=5)
 
-    def __init__(self, sessions: sessionmaker[Session], feed: LiveFeed, *, clock: Callable[[], datetime], interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        feed: LiveFeed,
+        *,
+        clock: Callable[[], datetime],
+        interval_s: float = 0.25,
+    ) -> None:
         self._sessions = sessions
         self._feed = feed
         self._clock = clock
@@ -164,7 +181,14 @@ class EventTail:
     def poll(self) -> int:
         """One look at the table; returns how many new events were passed on."""
         with self._sessions() as db:
-            rows = list(db.scalars(select(Event).where(Event.received_at >= self._since - self.LOOKBACK).order_by(Event.received_at).limit(5000)))
+            rows = list(
+                db.scalars(
+                    select(Event)
+                    .where(Event.received_at >= self._since - self.LOOKBACK)
+                    .order_by(Event.received_at)
+                    .limit(5000)
+                )
+            )
         fresh = [r for r in rows if r.id not in self._seen]
         for row in fresh:
             self._seen[row.id] = None
@@ -193,7 +217,16 @@ class _TailStored:
     @property
     def envelope(self) -> Envelope:
         r = self.row
-        return Envelope(v=1, id=r.id, seq=r.seq, ts=format_ts(r.ts), site=r.site, device=r.device, type=EventType(r.type), data=r.data)
+        return Envelope(
+            v=1,
+            id=r.id,
+            seq=r.seq,
+            ts=format_ts(r.ts),
+            site=r.site,
+            device=r.device,
+            type=EventType(r.type),
+            data=r.data,
+        )
 
     @property
     def received_at(self) -> datetime:

@@ -77,7 +77,12 @@ class LiveHub:
                 with self._lock:
                     self._subs.discard(sub)
 
-    async def stream(self, hello: dict[str, Any] | None = None, last_event_id: str | None = None, keepalive_s: float = 15.0) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        hello: dict[str, Any] | None = None,
+        last_event_id: str | None = None,
+        keepalive_s: float = 15.0,
+    ) -> AsyncIterator[str]:
         """The SSE body for one browser: a hello, what it missed, then frames as they come."""
         sub = _Subscriber(asyncio.get_running_loop())
         with self._lock:

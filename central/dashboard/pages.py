@@ -47,7 +47,10 @@ def render(name: str, **context: Any) -> str:
 
 def render_report(report: DailyReport, lang: str, *, printed_by: str, printed_at: datetime) -> str:
     zh = lang != "en"
-    stats = [(STATS_LABELS.get(k, (k, k))[0 if zh else 1], "—" if v is None else v) for k, v in report.stats.items()]
+    stats = [
+        (STATS_LABELS.get(k, (k, k))[0 if zh else 1], "—" if v is None else v)
+        for k, v in report.stats.items()
+    ]
     return render(
         "report.html",
         r=report,

@@ -28,7 +28,11 @@ AS_GUARD = require(Role.GUARD)
 
 STATIC = Path(__file__).with_name("static")
 _STATIC_FILES = {p.name for p in STATIC.iterdir() if p.suffix in (".js", ".css", ".svg")}
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -72,7 +76,11 @@ def static_file(name: str) -> FileResponse:
     if name not in _STATIC_FILES:
         raise HTTPException(404, "not found")
     path = STATIC / name
-    return FileResponse(path, media_type=_TYPES[path.suffix], headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=_TYPES[path.suffix],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get(
@@ -81,9 +89,14 @@ def static_file(name: str) -> FileResponse:
     responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
     summary="Server-Sent Events: event, alarm, device, occupancy, visitors, command",
 )
-def live(request: Request, principal: Principal = Depends(AS_GUARD), ops: Ops = Depends(get_ops)) -> StreamingResponse:
+def live(
+    request: Request, principal: Principal = Depends(AS_GUARD), ops: Ops = Depends(get_ops)
+) -> StreamingResponse:
     return StreamingResponse(
-        ops.hub.stream(hello={"user": principal.name, "role": principal.role}, last_event_id=request.headers.get("last-event-id")),
+        ops.hub.stream(
+            hello={"user": principal.name, "role": principal.role},
+            last_event_id=request.headers.get("last-event-id"),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

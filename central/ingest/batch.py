@@ -470,9 +470,7 @@ def account(session: Session, report: CommitReport, now: datetime) -> None:
             row.last_seen = latest[key]
     session.flush()
     gone = {key: _acked_through(rows[key].health) for key in touched}
-    report.acks.update(
-        gaps.contiguous(session, {key: rows[key].last_seq for key in touched}, gone)
-    )
+    report.acks.update(gaps.contiguous(session, {key: rows[key].last_seq for key in touched}, gone))
 
 
 def _acked_through(health: dict[str, Any] | None) -> int:

@@ -84,7 +84,9 @@ class Housekeeper:
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                if not self._restamped:  # the first republish since start outranks a restored database
+                if (
+                    not self._restamped
+                ):  # the first republish since start outranks a restored database
                     occupancy.restamp(session, now)
                     self._restamped = True
                 for view in occupancy.current(session):

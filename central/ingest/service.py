@@ -35,7 +35,9 @@ def broker_address(settings: Settings, username: str | None = None) -> BrokerAdd
     )
 
 
-def broker_connection(settings: Settings, role: str, *, per_process: bool = False) -> tuple[BrokerAddress, str]:
+def broker_connection(
+    settings: Settings, role: str, *, per_process: bool = False
+) -> tuple[BrokerAddress, str]:
     """The login and client id of one of this process's broker connections (``ingest-0``, ``house``, ``ops``).
 
     With a broker login, ``GATEPOST_BROKER_USERNAME`` names this process's

@@ -64,8 +64,11 @@ class HomeAssistantSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEPOST_HA_", extra="ignore", frozen=True)
     discovery: bool = Field(default=False, description="publish discovery configs for every device")
-    prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]{1,64}$",
-                        description="Home Assistant's discovery prefix")
+    prefix: str = Field(
+        default="homeassistant",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Home Assistant's discovery prefix",
+    )
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,40 +109,47 @@ def _lane_device(site: str, device: str, role: str | None) -> dict[str, Any]:
         "identifiers": [f"gatepost_{site}_{device}"],
         "name": f"{device} ({role or 'device'})",
         "manufacturer": "Gatepost",
-        "model": {"entry": "entry lane / 入口", "exit": "exit lane / 出口",
-                  "kiosk": "lobby kiosk / 前台"}.get(role or "", role or "device"),
+        "model": {
+            "entry": "entry lane / 入口",
+            "exit": "exit lane / 出口",
+            "kiosk": "lobby kiosk / 前台",
+        }.get(role or "", role or "device"),
         "sw_version": __version__,
         "via_device": f"gatepost_site_{site}",
     }
 
 
 def _availability(site: str, device: str) -> list[dict[str, str]]:
-    return [{
-        "topic": wire.status_topic(site, device),
-        "payload_available": wire.ONLINE.decode(),
-        "payload_not_available": wire.OFFLINE.decode(),
-    }]
+    return [
+        {
+            "topic": wire.status_topic(site, device),
+            "payload_available": wire.ONLINE.decode(),
+            "payload_not_available": wire.OFFLINE.decode(),
+        }
+    ]
 
 
 def site_configs(site: str, prefix: str = "homeassistant") -> list[Discovery]:
     """The site-wide entities: occupancy (cars inside) from central's retained occupancy document."""
     node = _node(site)
-    return [Discovery(
-        f"{prefix}/sensor/{node}/occupancy/config",
-        {
-            "name": "Occupancy 在场车辆",
-            "unique_id": f"gatepost_{site}_occupancy",
-            "state_topic": wire.config_topic(site, wire.ConfigKind.OCCUPANCY),
-            "value_template": "{{ value_json.data.occupied }}",
-            "json_attributes_topic": wire.config_topic(site, wire.ConfigKind.OCCUPANCY),
-            "json_attributes_template": "{{ value_json.data | tojson }}",
-            "unit_of_measurement": "cars",
-            "state_class": "measurement",
-            "icon": "mdi:car-multiple",
-            "device": _site_device(site),
-            "origin": ORIGIN,
-        },
-    )]
+    return [
+        Discovery(
+            f"{prefix}/sensor/{node}/occupancy/config",
+            {
+                "name": "Occupancy 在场车辆",
+                "unique_id": f"gatepost_{site}_occupancy",
+                "state_topic": wire.config_topic(site, wire.ConfigKind.OCCUPANCY),
+                "value_template": "{{ value_json.data.occupied }}",
+                "json_attributes_topic": wire.config_topic(site, wire.ConfigKind.OCCUPANCY),
+                "json_attributes_template": "{{ value_json.data | tojson }}",
+                "unit_of_measurement": "cars",
+                "state_class": "measurement",
+                "icon": "mdi:car-multiple",
+                "device": _site_device(site),
+                "origin": ORIGIN,
+            },
+        )
+    ]
 
 
 def device_configs(known: KnownDevice, prefix: str = "homeassistant") -> list[Discovery]:
@@ -147,65 +157,73 @@ def device_configs(known: KnownDevice, prefix: str = "homeassistant") -> list[Di
     site, device, role = known.site, known.device, known.role
     node, health = _node(site), wire.health_topic(site, device)
     dev = _lane_device(site, device, role)
-    out = [Discovery(
-        f"{prefix}/sensor/{node}/{device}_outbox/config",
-        {
-            "name": "Outbox depth 待发事件",
-            "unique_id": f"gatepost_{site}_{device}_outbox",
-            "state_topic": health,
-            "value_template": "{{ value_json.outbox_depth }}",
-            "unit_of_measurement": "events",
-            "state_class": "measurement",
-            "entity_category": "diagnostic",
-            "icon": "mdi:tray-full",
-            "availability": _availability(site, device),
-            "device": dev,
-            "origin": ORIGIN,
-        },
-    )]
+    out = [
+        Discovery(
+            f"{prefix}/sensor/{node}/{device}_outbox/config",
+            {
+                "name": "Outbox depth 待发事件",
+                "unique_id": f"gatepost_{site}_{device}_outbox",
+                "state_topic": health,
+                "value_template": "{{ value_json.outbox_depth }}",
+                "unit_of_measurement": "events",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "icon": "mdi:tray-full",
+                "availability": _availability(site, device),
+                "device": dev,
+                "origin": ORIGIN,
+            },
+        )
+    ]
     if role not in LANE_ROLES:
         return out
     states = "[" + ", ".join(f"'{s}'" for s in BARRIER_STATES) + "]"
-    out.append(Discovery(
-        f"{prefix}/cover/{node}/{device}_barrier/config",
-        {
-            "name": "Barrier 道闸",
-            "unique_id": f"gatepost_{site}_{device}_barrier",
-            "device_class": "gate",
-            "state_topic": health,
-            # fault/unknown become Home Assistant's unknown state ("None"), never "open".
-            "value_template": f"{{{{ value_json.barrier if value_json.barrier in {states} else 'None' }}}}",
-            "state_open": "open",
-            "state_opening": "opening",
-            "state_closed": "closed",
-            "state_closing": "closing",
-            "json_attributes_topic": health,
-            "json_attributes_template": (
-                "{{ {'out_of_service': value_json.out_of_service, 'barrier': value_json.barrier,"
-                " 'clock_synced': value_json.clock_synced} | tojson }}"
-            ),
-            "availability": _availability(site, device),
-            "device": dev,
-            "origin": ORIGIN,
-        },
-    ))
-    for event_type in (wire.EventType.BADGE_ACCEPTED, wire.EventType.BADGE_REJECTED):
-        out.append(Discovery(
-            f"{prefix}/tag/{node}/{device}_{event_type.value}/config",
+    out.append(
+        Discovery(
+            f"{prefix}/cover/{node}/{device}_barrier/config",
             {
-                "topic": wire.event_topic(site, device, event_type.value),
-                "value_template": (
-                    "{% if (now() - as_datetime(value_json.ts)).total_seconds() < "
-                    f"{TAG_FRESH_S} %}}{{{{ value_json.data.badge }}}}{{% endif %}}"
+                "name": "Barrier 道闸",
+                "unique_id": f"gatepost_{site}_{device}_barrier",
+                "device_class": "gate",
+                "state_topic": health,
+                # fault/unknown become Home Assistant's unknown state ("None"), never "open".
+                "value_template": f"{{{{ value_json.barrier if value_json.barrier in {states} else 'None' }}}}",
+                "state_open": "open",
+                "state_opening": "opening",
+                "state_closed": "closed",
+                "state_closing": "closing",
+                "json_attributes_topic": health,
+                "json_attributes_template": (
+                    "{{ {'out_of_service': value_json.out_of_service, 'barrier': value_json.barrier,"
+                    " 'clock_synced': value_json.clock_synced} | tojson }}"
                 ),
+                "availability": _availability(site, device),
                 "device": dev,
+                "origin": ORIGIN,
             },
-        ))
+        )
+    )
+    for event_type in (wire.EventType.BADGE_ACCEPTED, wire.EventType.BADGE_REJECTED):
+        out.append(
+            Discovery(
+                f"{prefix}/tag/{node}/{device}_{event_type.value}/config",
+                {
+                    "topic": wire.event_topic(site, device, event_type.value),
+                    "value_template": (
+                        "{% if (now() - as_datetime(value_json.ts)).total_seconds() < "
+                        f"{TAG_FRESH_S} %}}{{{{ value_json.data.badge }}}}{{% endif %}}"
+                    ),
+                    "device": dev,
+                },
+            )
+        )
     return out
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> Any: ...
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
+    ) -> Any: ...
 
 
 class HomeAssistantDiscovery:
@@ -227,7 +245,9 @@ class HomeAssistantDiscovery:
                     self._sites.add(known.site)
                     messages += site_configs(known.site, self.prefix)
                 key = (known.site, known.device)
-                if key in self._devices and (self._devices[key] == known.role or known.role is None):
+                if key in self._devices and (
+                    self._devices[key] == known.role or known.role is None
+                ):
                     continue
                 self._devices[key] = known.role
                 messages += device_configs(known, self.prefix)
@@ -254,21 +274,27 @@ class HomeAssistantDiscovery:
             try:
                 self.announce(fresh)
             except Exception:  # a broker hiccup must never hold up ingest
-                log.exception("home assistant discovery not published; retried on the next health report")
+                log.exception(
+                    "home assistant discovery not published; retried on the next health report"
+                )
                 with self._lock:
                     for known in fresh:
                         self._devices.pop((known.site, known.device), None)
 
 
-def install(app: FastAPI, settings: HomeAssistantSettings | None = None) -> HomeAssistantDiscovery | None:
+def install(
+    app: FastAPI, settings: HomeAssistantSettings | None = None
+) -> HomeAssistantDiscovery | None:
     """When enabled and ingest runs here, announce stored devices now and new ones as they report."""
     settings = settings or HomeAssistantSettings()
     ingest = app.state.ingest
     if not settings.discovery:
         return None
     if ingest is None or not ingest.workers:
-        log.warning("GATEPOST_HA_DISCOVERY is set but ingest does not run in this process; "
-                    "enable it on the central process that runs ingest")
+        log.warning(
+            "GATEPOST_HA_DISCOVERY is set but ingest does not run in this process; "
+            "enable it on the central process that runs ingest"
+        )
         return None
     link = ingest.workers[0].link
     discovery = HomeAssistantDiscovery(link, settings.prefix)

@@ -80,7 +80,9 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def fold(session: Session, stored: Sequence[tuple[Envelope, EventData]], *, tz: str | None = None) -> int:
+def fold(
+    session: Session, stored: Sequence[tuple[Envelope, EventData]], *, tz: str | None = None
+) -> int:
     """Apply newly stored visitor events (originals, in seq order) inside the ingest transaction."""
     zone = _zone(tz or VisitorSettings().site_tz)
     changed = 0
@@ -98,8 +100,14 @@ def fold(session: Session, stored: Sequence[tuple[Envelope, EventData]], *, tz: 
 def _checked_in(session: Session, env: Envelope, data: VisitorCheckedIn, zone: ZoneInfo) -> int:
     held = session.get(Visit, data.visit_id)
     if held is not None:
-        log.warning("visit %s already recorded (from %s/%s); ignored from %s/%s", data.visit_id,
-                    held.site, held.device, env.site, env.device)
+        log.warning(
+            "visit %s already recorded (from %s/%s); ignored from %s/%s",
+            data.visit_id,
+            held.site,
+            held.device,
+            env.site,
+            env.device,
+        )
         return 0
     photo = None
     if data.photo:
@@ -112,20 +120,45 @@ def _checked_in(session: Session, env: Envelope, data: VisitorCheckedIn, zone: Z
         expires = parse_ts(data.expires_at)
     except ValueError:
         expires = None
-    session.add(Visit(
-        visit_id=data.visit_id, site=env.site, device=env.device, category=data.category,
-        party_size=data.party_size, checked_in_at=at, expires_at=expires, checked_out_at_desk=False,
-        desk_check=data.category == "official", invite_id=data.invite_id, name=data.name,
-        name_key=search_key(data.name), phone=data.phone, host=data.host, host_key=search_key(data.host),
-        unit=data.unit, purpose=data.purpose, agency=data.agency, pass_number=data.pass_number,
-        company=data.company, work_order=data.work_order, photo=photo,
-    ))
+    session.add(
+        Visit(
+            visit_id=data.visit_id,
+            site=env.site,
+            device=env.device,
+            category=data.category,
+            party_size=data.party_size,
+            checked_in_at=at,
+            expires_at=expires,
+            checked_out_at_desk=False,
+            desk_check=data.category == "official",
+            invite_id=data.invite_id,
+            name=data.name,
+            name_key=search_key(data.name),
+            phone=data.phone,
+            host=data.host,
+            host_key=search_key(data.host),
+            unit=data.unit,
+            purpose=data.purpose,
+            agency=data.agency,
+            pass_number=data.pass_number,
+            company=data.company,
+            work_order=data.work_order,
+            photo=photo,
+        )
+    )
     if data.invite_id:
         invite = session.get(VisitorInvite, data.invite_id)
         if invite is None or invite.site != env.site:
-            log.warning("visit %s names invite %s unknown at %s", data.visit_id, data.invite_id, env.site)
+            log.warning(
+                "visit %s names invite %s unknown at %s", data.visit_id, data.invite_id, env.site
+            )
         elif invite.used_at is not None:
-            log.warning("invite %s used again (visit %s; first %s)", data.invite_id, data.visit_id, invite.visit_id)
+            log.warning(
+                "invite %s used again (visit %s; first %s)",
+                data.invite_id,
+                data.visit_id,
+                invite.visit_id,
+            )
         else:
             invite.used_at, invite.visit_id = at, data.visit_id
     day = _day(session, env.site, at, data.category, zone)
@@ -140,8 +173,13 @@ def _checked_out(session: Session, env: Envelope, data: VisitorCheckedOut) -> in
         log.warning("check-out of unknown visit %s from %s/%s", data.visit_id, env.site, env.device)
         return 0
     if visit.site != env.site:
-        log.warning("kiosk %s/%s tried to check out visit %s of site %s; refused",
-                    env.site, env.device, data.visit_id, visit.site)
+        log.warning(
+            "kiosk %s/%s tried to check out visit %s of site %s; refused",
+            env.site,
+            env.device,
+            data.visit_id,
+            visit.site,
+        )
         return 0
     if visit.checked_out_at is not None:
         return 0
@@ -153,10 +191,22 @@ def _checked_out(session: Session, env: Envelope, data: VisitorCheckedOut) -> in
 def _blocked(session: Session, env: Envelope, zone: ZoneInfo) -> None:
     _day(session, env.site, env.timestamp, "blocked", zone).blocked += 1
     # The desk hears of it as an incident alarm; the record carries no name or phone.
-    alarms.apply(session, [Signal("raise", env.site, env.device, AlarmKind.INCIDENT, env.timestamp, {
-        "kind": "visitor_blocked",
-        "description": "黑名单访客在自助机登记,请前台核实 / a blocked visitor tried to check in: desk, please attend",
-    })])
+    alarms.apply(
+        session,
+        [
+            Signal(
+                "raise",
+                env.site,
+                env.device,
+                AlarmKind.INCIDENT,
+                env.timestamp,
+                {
+                    "kind": "visitor_blocked",
+                    "description": "黑名单访客在自助机登记,请前台核实 / a blocked visitor tried to check in: desk, please attend",
+                },
+            )
+        ],
+    )
 
 
 def _day(session: Session, site: str, at: datetime, category: str, zone: ZoneInfo) -> VisitorDay:

@@ -48,9 +48,14 @@ class HostNotifier:
             env = stored.envelope
             if env.type in _VISITOR_TYPES:
                 try:
-                    self._queue.put_nowait((env.type.value, env.data.get("visit_id", "") or env.site))
+                    self._queue.put_nowait(
+                        (env.type.value, env.data.get("visit_id", "") or env.site)
+                    )
                 except queue.Full:
-                    log.error("host notification queue full; dropping notice for %s", env.data.get("visit_id"))
+                    log.error(
+                        "host notification queue full; dropping notice for %s",
+                        env.data.get("visit_id"),
+                    )
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -66,9 +71,16 @@ class HostNotifier:
             if visit is None:
                 return
             count = on_site_count(db, visit.site)
-            notice = HostNotice(site=visit.site, visit_id=visit.visit_id, category=visit.category,
-                                visitor=visit.name or "*", host=visit.host, unit=visit.unit,
-                                party_size=visit.party_size, at=format_ts(visit.checked_in_at))
+            notice = HostNotice(
+                site=visit.site,
+                visit_id=visit.visit_id,
+                category=visit.category,
+                visitor=visit.name or "*",
+                host=visit.host,
+                unit=visit.unit,
+                party_size=visit.party_size,
+                at=format_ts(visit.checked_in_at),
+            )
         self.ops.hub.publish("visitors", {"site": notice.site, "count": count})
         if kind != EventType.VISITOR_CHECKED_IN.value or not (notice.host or notice.unit):
             return
@@ -80,8 +92,12 @@ class HostNotifier:
                 log.error("host notice for %s not published: %s", visit_id, exc)
         if self.webhook_url:
             try:
-                r = httpx.post(self.webhook_url, content=payload, timeout=self.timeout_s,
-                               headers={"Content-Type": "application/json"})
+                r = httpx.post(
+                    self.webhook_url,
+                    content=payload,
+                    timeout=self.timeout_s,
+                    headers={"Content-Type": "application/json"},
+                )
                 r.raise_for_status()
             except httpx.HTTPError as exc:
                 log.error("host webhook for %s failed: %s", visit_id, exc)

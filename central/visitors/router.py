@@ -47,17 +47,24 @@ AS_SUPERVISOR_BLOCKS = require(Role.SUPERVISOR, "visitors.blocks")
 AS_SUPERVISOR_PURGE = require(Role.SUPERVISOR, "visitors.purge")
 
 HERE = Path(__file__).parent
-_pages = Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                     autoescape=select_autoescape(default=True, default_for_string=True),
-                     trim_blocks=True, lstrip_blocks=True)
+_pages = Environment(
+    loader=FileSystemLoader(str(HERE / "templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
-CATEGORY_NAMES = {"guest": "访客 Guest", "official": "公务 Official", "home_buyer": "购房看房 Home buyer",
-                  "contractor": "施工/送货 Contractor"}
+CATEGORY_NAMES = {
+    "guest": "访客 Guest",
+    "official": "公务 Official",
+    "home_buyer": "购房看房 Home buyer",
+    "contractor": "施工/送货 Contractor",
+}
 
 
 def _settings(request: Request) -> VisitorSettings:
@@ -153,8 +160,16 @@ def list_visits(
 ) -> dict[str, Any]:
     """Search visits by name, host/unit and day; phone and pass numbers masked."""
     now = ops.clock()
-    rows = service.search(db, site=_site(site), name=name, host=host, day=day, zone=_zone(request),
-                          limit=limit, offset=offset)
+    rows = service.search(
+        db,
+        site=_site(site),
+        name=name,
+        host=host,
+        day=day,
+        zone=_zone(request),
+        limit=limit,
+        offset=offset,
+    )
     return {"items": [service.visit_dict(v, now) for v in rows], "limit": limit, "offset": offset}
 
 
@@ -168,8 +183,11 @@ def list_on_site(
     """Who is on site now, with minutes on site: the evacuation list."""
     now = ops.clock()
     rows = service.on_site(db, _site(site), now)
-    return {"as_of": service.format_ts(now), "count": sum(v.party_size for v in rows),
-            "items": [service.visit_dict(v, now) for v in rows]}
+    return {
+        "as_of": service.format_ts(now),
+        "count": sum(v.party_size for v in rows),
+        "items": [service.visit_dict(v, now) for v in rows],
+    }
 
 
 @router.get("/api/visitors/export.csv", response_class=Response, responses=ERRORS)
@@ -183,13 +201,32 @@ def export(
 ) -> Response:
     """CSV of visits (masked like the screens); audited."""
     now = ops.clock()
-    rows = service.search(db, site=_site(site), name=None, host=None, day=day, zone=_zone(request),
-                          limit=100_000, offset=0)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="visitors.export",
-                 target=f"{site or '*'} {day or '*'}", client=client_of(request), at=now, detail={"rows": len(rows)})
+    rows = service.search(
+        db,
+        site=_site(site),
+        name=None,
+        host=None,
+        day=day,
+        zone=_zone(request),
+        limit=100_000,
+        offset=0,
+    )
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="visitors.export",
+        target=f"{site or '*'} {day or '*'}",
+        client=client_of(request),
+        at=now,
+        detail={"rows": len(rows)},
+    )
     db.commit()
-    return Response(service.export_csv(rows, now), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="visitors.csv"'})
+    return Response(
+        service.export_csv(rows, now),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="visitors.csv"'},
+    )
 
 
 @router.get("/api/visitors/stats", responses=ERRORS)
@@ -216,8 +253,15 @@ def photo(
     visit = db.get(Visit, visit_id[:64])
     if visit is None or visit.photo is None:
         raise HTTPException(404, "没有照片 / no photo")
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="visitors.photo", target=visit_id[:64],
-                 client=client_of(request), at=ops.clock())
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="visitors.photo",
+        target=visit_id[:64],
+        client=client_of(request),
+        at=ops.clock(),
+    )
     db.commit()
     return Response(visit.photo, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -232,12 +276,20 @@ def desk_check_out(
 ) -> dict[str, Any]:
     """Check a visitor out at the desk (idempotent)."""
     now = ops.clock()
-    visit = service.check_out_at_desk(db, visit_id[:64], by=principal.name, role=principal.role, now=now,
-                                      client=client_of(request))
+    visit = service.check_out_at_desk(
+        db,
+        visit_id[:64],
+        by=principal.name,
+        role=principal.role,
+        now=now,
+        client=client_of(request),
+    )
     if visit is None:
         raise HTTPException(404, "没有此访客记录 / no such visit")
     db.commit()
-    ops.hub.publish("visitors", {"site": visit.site, "count": service.on_site_count(db, visit.site)})
+    ops.hub.publish(
+        "visitors", {"site": visit.site, "count": service.on_site_count(db, visit.site)}
+    )
     return service.visit_dict(visit, now)
 
 
@@ -249,7 +301,9 @@ class BlockIn(BaseModel):
     site: str = Field(max_length=48)
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(default=None, min_length=3, max_length=32, pattern=r"^\+?[0-9 -]+$")
-    visit_id: str | None = Field(default=None, max_length=64, description="copy name and phone from this visit")
+    visit_id: str | None = Field(
+        default=None, max_length=64, description="copy name and phone from this visit"
+    )
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
@@ -265,7 +319,9 @@ def list_blocks(
     _: Principal = Depends(AS_SUPERVISOR_BLOCKS),
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    return {"items": [service.block_dict(b) for b in service.block_entries(db, check_id(site, "site"))]}
+    return {
+        "items": [service.block_dict(b) for b in service.block_entries(db, check_id(site, "site"))]
+    }
 
 
 @router.post("/api/visitors/blocks", status_code=201, responses=ERRORS | {404: {}})
@@ -285,12 +341,27 @@ def add_block(
             raise HTTPException(404, "没有此访客记录 / no such visit at this site")
         name, phone = name or visit.name, phone or visit.phone
     now = ops.clock()
-    entry = VisitorBlock(site=site, name=name, phone=phone, reason=body.reason, created_by=principal.name,
-                         created_at=now)
+    entry = VisitorBlock(
+        site=site,
+        name=name,
+        phone=phone,
+        reason=body.reason,
+        created_by=principal.name,
+        created_at=now,
+    )
     db.add(entry)
     db.flush()
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="visitors.block", target=site,
-                 reason=body.reason, client=client_of(request), at=now, detail={"id": entry.id})
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="visitors.block",
+        target=site,
+        reason=body.reason,
+        client=client_of(request),
+        at=now,
+        detail={"id": entry.id},
+    )
     db.commit()
     published = service.publish_blocklist(db, site, now, ops.publish)
     return service.block_dict(entry) | {"published": published}
@@ -309,10 +380,21 @@ def remove_block(
         raise HTTPException(404, "没有此黑名单条目 / no such entry")
     now = ops.clock()
     db.delete(entry)
-    audit.record(db, actor=principal.name, actor_role=principal.role, action="visitors.unblock", target=entry.site,
-                 client=client_of(request), at=now, detail={"id": block_id})
+    audit.record(
+        db,
+        actor=principal.name,
+        actor_role=principal.role,
+        action="visitors.unblock",
+        target=entry.site,
+        client=client_of(request),
+        at=now,
+        detail={"id": block_id},
+    )
     db.commit()
-    return {"id": block_id, "published": service.publish_blocklist(db, entry.site, now, ops.publish)}
+    return {
+        "id": block_id,
+        "published": service.publish_blocklist(db, entry.site, now, ops.publish),
+    }
 
 
 # --------------------------------------------------------------------------- invites and purge
@@ -345,12 +427,31 @@ def invite(
         key = _settings(request).signing_key()
     except ConfigError as exc:
         log.error("invite refused: %s", exc)
-        raise HTTPException(503, "邀请功能未配置 / invites are not configured on this server") from exc
-    row, qr = service.create_invite(db, site=site, day=body.day, name=body.name, host=body.host, unit=body.unit,
-                                    category=body.category, key=key, by=principal.name, role=principal.role, now=now)
+        raise HTTPException(
+            503, "邀请功能未配置 / invites are not configured on this server"
+        ) from exc
+    row, qr = service.create_invite(
+        db,
+        site=site,
+        day=body.day,
+        name=body.name,
+        host=body.host,
+        unit=body.unit,
+        category=body.category,
+        key=key,
+        by=principal.name,
+        role=principal.role,
+        now=now,
+    )
     db.commit()
-    return {"invite_id": row.invite_id, "site": site, "day": body.day.isoformat(), "name": body.name,
-            "qr": qr, "qr_svg": service.qr_svg(qr)}
+    return {
+        "invite_id": row.invite_id,
+        "site": site,
+        "day": body.day.isoformat(),
+        "name": body.name,
+        "qr": qr,
+        "qr_svg": service.qr_svg(qr),
+    }
 
 
 @router.post("/api/visitors/purge", responses=ERRORS)
@@ -361,8 +462,13 @@ def purge_now(
     ops: Ops = Depends(get_ops),
 ) -> dict[str, int]:
     """Run the retention purge now (it also runs nightly)."""
-    counts = service.purge(db, now=ops.clock(), retention_days=_settings(request).visitor_retention_days,
-                           actor=principal.name, role=principal.role)
+    counts = service.purge(
+        db,
+        now=ops.clock(),
+        retention_days=_settings(request).visitor_retention_days,
+        actor=principal.name,
+        role=principal.role,
+    )
     db.commit()
     return counts
 
@@ -371,7 +477,9 @@ def purge_now(
 
 
 def _page(name: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_pages.get_template(name).render(categories=CATEGORY_NAMES, **context), headers=PAGE_HEADERS)
+    return HTMLResponse(
+        _pages.get_template(name).render(categories=CATEGORY_NAMES, **context), headers=PAGE_HEADERS
+    )
 
 
 @router.get("/visitors", response_class=HTMLResponse, include_in_schema=False)
@@ -392,16 +500,30 @@ def visitors_page(
         the_day = business_day(date.fromisoformat(day)) if day else None
         site = _site(site)
     except (ValueError, HTTPException):
-        return _page("visitors.html", error="查询条件无效 / invalid search", visits=[], on_site=[], q={},
-                     supervisor=False, zone=zone, today=now.astimezone(zone).date().isoformat())
-    visits = service.search(db, site=site, name=name, host=host, day=the_day, zone=zone, limit=200, offset=0)
+        return _page(
+            "visitors.html",
+            error="查询条件无效 / invalid search",
+            visits=[],
+            on_site=[],
+            q={},
+            supervisor=False,
+            zone=zone,
+            today=now.astimezone(zone).date().isoformat(),
+        )
+    visits = service.search(
+        db, site=site, name=name, host=host, day=the_day, zone=zone, limit=200, offset=0
+    )
     here = service.on_site(db, site, now)
-    return _page("visitors.html", error=None, q={"site": site or "", "name": name or "", "host": host or "",
-                                                 "day": day or ""},
-                 today=now.astimezone(zone).date().isoformat(),
-                 visits=[_local(service.visit_dict(v, now), zone) for v in visits],
-                 on_site=[_local(service.visit_dict(v, now), zone) for v in here],
-                 supervisor=principal.role in (Role.SUPERVISOR.value, Role.ADMIN.value), zone=zone)
+    return _page(
+        "visitors.html",
+        error=None,
+        q={"site": site or "", "name": name or "", "host": host or "", "day": day or ""},
+        today=now.astimezone(zone).date().isoformat(),
+        visits=[_local(service.visit_dict(v, now), zone) for v in visits],
+        on_site=[_local(service.visit_dict(v, now), zone) for v in here],
+        supervisor=principal.role in (Role.SUPERVISOR.value, Role.ADMIN.value),
+        zone=zone,
+    )
 
 
 @router.get("/visitors/evacuation", response_class=HTMLResponse, include_in_schema=False)
@@ -420,18 +542,30 @@ def evacuation_page(
     except HTTPException:
         site = None
     here = [_local(service.visit_dict(v, now), zone) for v in service.on_site(db, site, now)]
-    return _page("evacuation.html", site=site, on_site=here, people=sum(v["party_size"] for v in here),
-                 as_of=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+    return _page(
+        "evacuation.html",
+        site=site,
+        on_site=here,
+        people=sum(v["party_size"] for v in here),
+        as_of=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+    )
 
 
-STATIC_TYPES = {"visitors.css": "text/css; charset=utf-8", "visitors.js": "text/javascript; charset=utf-8"}
+STATIC_TYPES = {
+    "visitors.css": "text/css; charset=utf-8",
+    "visitors.js": "text/javascript; charset=utf-8",
+}
 
 
 @router.get("/static/visitors/{name}", include_in_schema=False)
 def static_file(name: str) -> FileResponse:
     if name not in STATIC_TYPES:
         raise HTTPException(404, "not found")
-    return FileResponse(HERE / "templates" / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        HERE / "templates" / name,
+        media_type=STATIC_TYPES[name],
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 def _local(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

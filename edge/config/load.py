@@ -101,7 +101,10 @@ def shipped_firmware() -> Path:
     for folder in firmware_dirs():
         if (folder / "examples").is_dir():
             return folder
-    raise ConfigError("no firmware_configs folder with the shipped examples in " + ", ".join(map(str, firmware_dirs())))
+    raise ConfigError(
+        "no firmware_configs folder with the shipped examples in "
+        + ", ".join(map(str, firmware_dirs()))
+    )
 
 
 # --------------------------------------------------------------------------- reading

@@ -111,11 +111,16 @@ class LaneSection(BaseModel):
         " recovers). Off by default: nobody passes without a durable record; the guard can still raise",
     )
     storage_hold_bound: int = Field(
-        default=5000, ge=100, le=1_000_000,
+        default=5000,
+        ge=100,
+        le=1_000_000,
         description="events kept in memory while storage fails; beyond this each is logged whole and counted lost",
     )
     storage_probe_s: float = Field(
-        default=5.0, gt=0, le=600, description="how often failing storage is tried again while it fails",
+        default=5.0,
+        gt=0,
+        le=600,
+        description="how often failing storage is tried again while it fails",
     )
     snapshot_dir: str | None = Field(
         default=None, description="where camera snapshots of each vehicle are kept"
@@ -278,7 +283,9 @@ class LinkSection(BaseModel):
         return value
 
 
-LaneAction = Literal["confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"]
+LaneAction = Literal[
+    "confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"
+]
 
 
 class ConsoleSection(BaseModel):
@@ -298,8 +305,11 @@ class ConsoleSection(BaseModel):
         description="127.0.0.1: the screen is on this Pi; another address (a booth tablet) needs TLS",
     )
     port: Port = 8080
-    hosts: list[Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")]] = Field(
-        default_factory=list, max_length=16,
+    hosts: list[
+        Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")]
+    ] = Field(
+        default_factory=list,
+        max_length=16,
         description="Host names the page answers to besides localhost, 127.0.0.1 and the bound "
         "address, e.g. the name the tablet opens ('sg-exit-1.local'); any other Host is refused",
     )
@@ -310,10 +320,15 @@ class ConsoleSection(BaseModel):
         description="true: a reverse proxy on this Pi serves the page over TLS (cookies marked Secure)",
     )
     session_idle_min: float = Field(
-        default=15, ge=1, le=720, description="a guard is signed off at a browser after this idle time"
+        default=15,
+        ge=1,
+        le=720,
+        description="a guard is signed off at a browser after this idle time",
     )
     refusal_alarm_threshold: int = Field(
-        default=10, ge=1, le=10_000,
+        default=10,
+        ge=1,
+        le=10_000,
         description="refused requests (no session, bad CSRF, foreign Host, wrong PIN) within "
         "refusal_window_s that make an alarm at central",
     )
@@ -355,10 +370,12 @@ class ConsoleSection(BaseModel):
         if self.bind in ("0.0.0.0", "::") and not self.hosts:
             raise ValueError(
                 "console.hosts: with bind = 0.0.0.0 list the names the booth tablet opens "
-                "(e.g. hosts = [\"sg-exit-1.local\", \"192.168.10.21\"]); other Host headers are refused"
+                '(e.g. hosts = ["sg-exit-1.local", "192.168.10.21"]); other Host headers are refused'
             )
         if self.behind_tls_proxy and not loopback:
-            raise ValueError("console.behind_tls_proxy: the proxy reaches the page on 127.0.0.1; bind it there")
+            raise ValueError(
+                "console.behind_tls_proxy: the proxy reaches the page on 127.0.0.1; bind it there"
+            )
         if self.machine_token_scopes and self.machine_token_env is None:
             raise ValueError("console.machine_token_scopes: set machine_token_env too")
         return self
@@ -391,11 +408,20 @@ class KioskSection(BaseModel):
         default=None, max_length=120, description="where home buyers are directed"
     )
     print_pass: bool = Field(default=True, description="print a visitor pass with a QR code")
-    take_photo: bool = Field(default=True, description="offer an optional photo (face-presence checked)")
-    idle_reset_s: int = Field(default=60, ge=10, le=600, description="back to the start screen after this idle time")
-    pass_valid_hours: float = Field(default=8, gt=0, le=24, description="how long a visitor pass is valid")
-    timezone: str = Field(default="Asia/Shanghai", max_length=64,
-                          description="the property's zone: an invite is valid on its day here")
+    take_photo: bool = Field(
+        default=True, description="offer an optional photo (face-presence checked)"
+    )
+    idle_reset_s: int = Field(
+        default=60, ge=10, le=600, description="back to the start screen after this idle time"
+    )
+    pass_valid_hours: float = Field(
+        default=8, gt=0, le=24, description="how long a visitor pass is valid"
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        max_length=64,
+        description="the property's zone: an invite is valid on its day here",
+    )
 
 
 class AgentConfig(BaseModel):

@@ -20,9 +20,34 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_configs"
 BEGIN, END = "<!-- wiring:begin -->", "<!-- wiring:end -->"
 
 HEADER_PIN = {
-    2: 3, 3: 5, 4: 7, 17: 11, 27: 13, 22: 15, 10: 19, 9: 21, 11: 23, 0: 27, 5: 29, 6: 31, 13: 33,
-    19: 35, 26: 37, 14: 8, 15: 10, 18: 12, 23: 16, 24: 18, 25: 22, 8: 24, 7: 26, 1: 28, 12: 32,
-    16: 36, 20: 38, 21: 40,
+    2: 3,
+    3: 5,
+    4: 7,
+    17: 11,
+    27: 13,
+    22: 15,
+    10: 19,
+    9: 21,
+    11: 23,
+    0: 27,
+    5: 29,
+    6: 31,
+    13: 33,
+    19: 35,
+    26: 37,
+    14: 8,
+    15: 10,
+    18: 12,
+    23: 16,
+    24: 18,
+    25: 22,
+    8: 24,
+    7: 26,
+    1: 28,
+    12: 32,
+    16: 36,
+    20: 38,
+    21: 40,
 }
 """BCM GPIO → physical pin of the 40-pin header (the same on the Pi 4, Pi 5 and Zero 2 W)."""
 
@@ -61,7 +86,11 @@ def board_table(path: Path) -> str:
         f"#### {board.name} — `{rel}`",
         "",
         f"Pin factory `{board.pin_factory}`."
-        + (f" Barrier controller: {profile.barrier.name} (`{profile.barrier.model}`)." if profile.barrier else ""),
+        + (
+            f" Barrier controller: {profile.barrier.name} (`{profile.barrier.model}`)."
+            if profile.barrier
+            else ""
+        ),
         "",
         "| signal | GPIO (BCM) | header pin | wiring |",
         "|---|---|---|---|",
@@ -70,25 +99,43 @@ def board_table(path: Path) -> str:
         name = field.split(".")[-1] if field.startswith("pins.buttons") else field.split(".")[1]
         spec = getattr(pins, name, None) if not field.startswith("pins.buttons") else None
         signal = SIGNALS[name]
-        if name == "barrier_open" and profile.barrier is not None and profile.barrier.model == "hold":
+        if (
+            name == "barrier_open"
+            and profile.barrier is not None
+            and profile.barrier.model == "hold"
+        ):
             signal = "barrier hold relay (energised = open) 抬杆继电器"
         lines.append(f"| {signal} | {pin} | {HEADER_PIN[pin]} | {_level(spec)} |")
     reader = profile.card_reader
     if reader is not None:
         where = "header UART" if reader.port == "/dev/serial0" else reader.port
-        lines.append(f"| card reader {reader.name}: TX → PN532 RX | 14 | 8 | {where}, {reader.baudrate} 8N1 |")
-        lines.append(f"| card reader {reader.name}: RX ← PN532 TX | 15 | 10 | 3.3 V logic; PN532 in HSU mode |")
+        lines.append(
+            f"| card reader {reader.name}: TX → PN532 RX | 14 | 8 | {where}, {reader.baudrate} 8N1 |"
+        )
+        lines.append(
+            f"| card reader {reader.name}: RX ← PN532 TX | 15 | 10 | 3.3 V logic; PN532 in HSU mode |"
+        )
     for label, part in (("badge reader", profile.badge_reader), ("fee display", profile.display)):
         if part is not None and getattr(part, "port", None):
-            lines.append(f"| {label} {part.name} | — | USB | `{part.port}` (udev), {part.baudrate} baud |")
+            lines.append(
+                f"| {label} {part.name} | — | USB | `{part.port}` (udev), {part.baudrate} baud |"
+            )
     if profile.badge_reader is not None and profile.badge_reader.model == "pn532_uid":
         lines.append(f"| badge reader {profile.badge_reader.name} | — | — | on the card reader |")
     if profile.printer is not None:
         printer = profile.printer
-        where = f"`{printer.port}` (udev)" if printer.connection == "serial" else (
-            f"USB {printer.usb_vendor_id:04x}:{printer.usb_product_id:04x}" if printer.usb_vendor_id is not None
-            else printer.connection)
-        lines.append(f"| printer {printer.name} | — | {'USB' if printer.connection != 'serial' else 'USB-serial'} | {where} |")
+        where = (
+            f"`{printer.port}` (udev)"
+            if printer.connection == "serial"
+            else (
+                f"USB {printer.usb_vendor_id:04x}:{printer.usb_product_id:04x}"
+                if printer.usb_vendor_id is not None
+                else printer.connection
+            )
+        )
+        lines.append(
+            f"| printer {printer.name} | — | {'USB' if printer.connection != 'serial' else 'USB-serial'} | {where} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -113,15 +160,21 @@ def between_markers(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge.config.wiring", description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=Path, help="rewrite the tables between the markers of this file")
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.config.wiring", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--readme", type=Path, help="rewrite the tables between the markers of this file"
+    )
     parser.add_argument("--root", type=Path, default=FIRMWARE, help="the firmware_configs folder")
     args = parser.parse_args(argv)
     generated = tables(args.root)
     if args.readme is None:
         sys.stdout.write(generated)
         return 0
-    args.readme.write_text(replace_in(args.readme.read_text(encoding="utf-8"), generated), encoding="utf-8")
+    args.readme.write_text(
+        replace_in(args.readme.read_text(encoding="utf-8"), generated), encoding="utf-8"
+    )
     return 0
 
 

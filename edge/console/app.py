@@ -73,7 +73,7 @@ MAX_BODY = 64 * 1024
 """A console request is a few fields; anything bigger is refused before it is parsed."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -87,12 +87,17 @@ def _templates() -> Environment:
     # never pays its memory (the Pi's idle budget is 60 MB).
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                       autoescape=select_autoescape(default=True, default_for_string=True),
-                       trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=FileSystemLoader(str(HERE / "templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-Text = Field(default="", max_length=20_000)  # long text reaches the booth's own, bilingual length check
+Text = Field(
+    default="", max_length=20_000
+)  # long text reaches the booth's own, bilingual length check
 
 
 class _Body(BaseModel):
@@ -151,9 +156,13 @@ class _LimitBody(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            log.warning("console request body too large", extra={"path": request.url.path, "length": length})
-            return JSONResponse({"error": "request too large", "error_zh": "请求内容过大", "code": "too_large"},
-                                status_code=413)
+            log.warning(
+                "console request body too large", extra={"path": request.url.path, "length": length}
+            )
+            return JSONResponse(
+                {"error": "request too large", "error_zh": "请求内容过大", "code": "too_large"},
+                status_code=413,
+            )
         return await call_next(request)
 
 
@@ -180,21 +189,43 @@ def create_console_app(
     ``rules``: Host names and cookie flags (default: loopback, plain HTTP); ``refusals``: where
     refused attempts are counted and reported (default: counted and logged only).
     """
-    booth = Booth(lanes, roster, store, post=post, site=site, clock=clock, printer=printer, voice=voice,
-                  receipt_key=receipt_key, currency=currency, snapshot_dirs=snapshot_dirs)
+    booth = Booth(
+        lanes,
+        roster,
+        store,
+        post=post,
+        site=site,
+        clock=clock,
+        printer=printer,
+        voice=voice,
+        receipt_key=receipt_key,
+        currency=currency,
+        snapshot_dirs=snapshot_dirs,
+    )
     return console_for(booth, language=language, rules=rules, idle_s=idle_s, refusals=refusals)
 
 
-def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rules: PageRules | None = None,
-                idle_s: float = IDLE_S, refusals: Refusals | None = None) -> FastAPI:
+def console_for(
+    booth: Booth,
+    *,
+    language: Literal["zh-CN", "en"] = "zh-CN",
+    rules: PageRules | None = None,
+    idle_s: float = IDLE_S,
+    refusals: Refusals | None = None,
+) -> FastAPI:
     """The web app around an existing :class:`Booth`; ``app.state.sessions`` / ``.refusals`` for the agent."""
     rules = rules or PageRules.local()
     refusals = refusals or Refusals("console", rules.alarm_threshold, rules.alarm_window_s)
     sessions = Sessions(idle_s)
     # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
-    app = FastAPIOffline(title=f"Gatepost booth console {booth.post}", version="1", docs_url="/api/console/docs",
-                         openapi_url="/api/console/openapi.json", redoc_url=None,
-                         static_url="/api/console/docs-assets")
+    app = FastAPIOffline(
+        title=f"Gatepost booth console {booth.post}",
+        version="1",
+        docs_url="/api/console/docs",
+        openapi_url="/api/console/openapi.json",
+        redoc_url=None,
+        static_url="/api/console/docs-assets",
+    )
     app.state.booth = booth
     app.state.sessions = sessions
     app.state.refusals = refusals
@@ -207,7 +238,9 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
         session = sessions.get(request.cookies.get(COOKIE))
         if session is None:
             raise LocalRefused("no_session", 401)
-        if request.method == "POST" and not sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
+        if request.method == "POST" and not sessions.csrf_ok(
+            session, request.headers.get(CSRF_HEADER)
+        ):
             raise LocalRefused("csrf", 403)
         return session
 
@@ -230,22 +263,36 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
     @app.exception_handler(ConsoleRefused)
     async def refused(request: Request, exc: ConsoleRefused) -> JSONResponse:
         if exc.code == "pin":
-            refusals.refused("pin", request.url.path, request.client.host if request.client else "?")
-        return JSONResponse({"error": str(exc), "error_zh": exc.zh, "code": exc.code}, status_code=exc.status)
+            refusals.refused(
+                "pin", request.url.path, request.client.host if request.client else "?"
+            )
+        return JSONResponse(
+            {"error": str(exc), "error_zh": exc.zh, "code": exc.code}, status_code=exc.status
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         log.info("console request invalid", extra={"path": request.url.path, "where": where})
-        return JSONResponse({"error": f"invalid request: {where} {first.get('msg', '')}".strip(),
-                             "error_zh": f"请求内容无效:{where}", "code": "invalid"}, status_code=422)
+        return JSONResponse(
+            {
+                "error": f"invalid request: {where} {first.get('msg', '')}".strip(),
+                "error_zh": f"请求内容无效:{where}",
+                "code": "invalid",
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        log.info("console request failed", extra={"path": request.url.path, "status": exc.status_code})
+        log.info(
+            "console request failed", extra={"path": request.url.path, "status": exc.status_code}
+        )
         zh = {400: "请求内容无效(不是JSON)", 404: "未找到"}.get(exc.status_code, "请求失败")
-        return JSONResponse({"error": str(exc.detail), "error_zh": zh, "code": "http"}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": str(exc.detail), "error_zh": zh, "code": "http"}, status_code=exc.status_code
+        )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request) -> HTMLResponse:
@@ -253,8 +300,11 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
         fresh = session is None
         if session is None:
             session = sessions.new()
-        html = _templates().get_template("console.html").render(
-            post=booth.post, lanes=list(booth.lanes), language=language, csrf=session.csrf)
+        html = (
+            _templates()
+            .get_template("console.html")
+            .render(post=booth.post, lanes=list(booth.lanes), language=language, csrf=session.csrf)
+        )
         response = HTMLResponse(html, headers=SECURITY_HEADERS)
         if fresh:
             set_cookie(response, COOKIE, session.id, rules)
@@ -265,17 +315,30 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
         path = STATIC / name
         if path.suffix not in _STATIC_TYPES or path.parent != STATIC or not path.is_file():
             raise HTTPException(404, "not found")
-        return FileResponse(path, media_type=_STATIC_TYPES[path.suffix],
-                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+        return FileResponse(
+            path,
+            media_type=_STATIC_TYPES[path.suffix],
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
 
     @app.get("/api/console")
     def view(session: BrowserSession = Depends(browser)) -> dict[str, Any]:
         """What this browser may see: the lanes only while a guard is signed on here."""
         guard = session.guard
-        me = None if guard is None else {"guard": guard.label, "staff_id": guard.staff_id, "role": guard.role}
+        me = (
+            None
+            if guard is None
+            else {"guard": guard.label, "staff_id": guard.staff_id, "role": guard.role}
+        )
         if guard is None:
-            return {"post": booth.post, "site": booth.site, "now": format_ts(booth.clock()), "duty": booth.duty(),
-                    "me": None, "lanes": []}
+            return {
+                "post": booth.post,
+                "site": booth.site,
+                "now": format_ts(booth.clock()),
+                "duty": booth.duty(),
+                "me": None,
+                "lanes": [],
+            }
         return booth.view() | {"me": me}
 
     @app.get("/api/console/shift")
@@ -283,22 +346,30 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
         return booth.shift_totals()
 
     @app.get("/api/console/lanes/{lane}/snapshot/{name}", include_in_schema=False)
-    def snapshot(lane: str, name: str, session: BrowserSession = Depends(signed_on)) -> FileResponse:
+    def snapshot(
+        lane: str, name: str, session: BrowserSession = Depends(signed_on)
+    ) -> FileResponse:
         path = booth.snapshot_path(lane, name)
         if path is None:
             raise HTTPException(404, "no such snapshot")
         return FileResponse(path, headers={"Cache-Control": "no-store"})
 
     @app.post("/api/console/sign-on")
-    def sign_on(body: SignOn, request: Request, session: BrowserSession = Depends(browser)) -> JSONResponse:
-        answer = booth.sign_on(body.request_id, staff_id=body.staff_id, pin=body.pin, use_reader=body.use_reader)
+    def sign_on(
+        body: SignOn, request: Request, session: BrowserSession = Depends(browser)
+    ) -> JSONResponse:
+        answer = booth.sign_on(
+            body.request_id, staff_id=body.staff_id, pin=body.pin, use_reader=body.use_reader
+        )
         guard = booth.roster.get(str(answer.get("signed_on") or ""))
         if answer.get("repeat") or guard is None:
             # A repeated request id proves nothing about who is at this browser now.
             return JSONResponse(answer | {"csrf": session.csrf})
         fresh = sessions.sign_on(session, guard)
-        log.info("guard signed on at a browser", extra={"guard": guard.label, "peer": request.client.host
-                                                        if request.client else "?"})
+        log.info(
+            "guard signed on at a browser",
+            extra={"guard": guard.label, "peer": request.client.host if request.client else "?"},
+        )
         response = JSONResponse(answer | {"csrf": fresh.csrf})
         set_cookie(response, COOKIE, fresh.id, rules)
         return response
@@ -313,9 +384,15 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
     def close(body: CloseShift, session: BrowserSession = Depends(signed_on)) -> JSONResponse:
         guard = session.guard
         assert guard is not None
-        answer = booth.close_shift(body.request_id, by=guard, declared_cash=body.declared_cash,
-                                   incoming_staff_id=body.incoming_staff_id, incoming_pin=body.incoming_pin,
-                                   use_reader=body.use_reader, unattended=body.unattended)
+        answer = booth.close_shift(
+            body.request_id,
+            by=guard,
+            declared_cash=body.declared_cash,
+            incoming_staff_id=body.incoming_staff_id,
+            incoming_pin=body.incoming_pin,
+            use_reader=body.use_reader,
+            unattended=body.unattended,
+        )
         if answer.get("repeat"):
             return JSONResponse(answer)
         # The outgoing guard's shift is over at every browser. The incoming guard just proved
@@ -331,17 +408,32 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
 
     @app.post("/api/console/lanes/{lane}/confirm-payment")
     def confirm_payment(lane: str, body: Payment, by: Guard = Depends(guard_of)) -> dict[str, Any]:
-        return booth.confirm_payment(body.request_id, lane, by=by, serial=body.serial, method=body.method,
-                                     reference=body.reference)
+        return booth.confirm_payment(
+            body.request_id,
+            lane,
+            by=by,
+            serial=body.serial,
+            method=body.method,
+            reference=body.reference,
+        )
 
     @app.post("/api/console/lanes/{lane}/lost-card")
     def lost_card(lane: str, body: LostCard, by: Guard = Depends(guard_of)) -> dict[str, Any]:
-        return booth.lost_card(body.request_id, lane, by=by, plate=body.plate, vehicle_class=body.vehicle_class)
+        return booth.lost_card(
+            body.request_id, lane, by=by, plate=body.plate, vehicle_class=body.vehicle_class
+        )
 
     @app.post("/api/console/lanes/{lane}/free-exit")
     def free_exit(lane: str, body: FreeExitBody, by: Guard = Depends(guard_of)) -> dict[str, Any]:
-        return booth.free_exit(body.request_id, lane, by=by, serial=body.serial, reason=body.reason,
-                               supervisor_id=body.supervisor_id, supervisor_pin=body.supervisor_pin)
+        return booth.free_exit(
+            body.request_id,
+            lane,
+            by=by,
+            serial=body.serial,
+            reason=body.reason,
+            supervisor_id=body.supervisor_id,
+            supervisor_pin=body.supervisor_pin,
+        )
 
     @app.post("/api/console/lanes/{lane}/manual-raise")
     def manual_raise(lane: str, body: ReasonBody, by: Guard = Depends(guard_of)) -> dict[str, Any]:
@@ -357,8 +449,14 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
 
     @app.post("/api/console/lanes/{lane}/incident")
     def incident(lane: str, body: IncidentBody, by: Guard = Depends(guard_of)) -> dict[str, Any]:
-        return booth.incident(body.request_id, lane, by=by, kind=body.kind, description=body.description,
-                              plate=body.plate)
+        return booth.incident(
+            body.request_id,
+            lane,
+            by=by,
+            kind=body.kind,
+            description=body.description,
+            plate=body.plate,
+        )
 
     @app.post("/api/console/lanes/{lane}/reprint")
     def reprint(lane: str, body: _Body, by: Guard = Depends(guard_of)) -> dict[str, Any]:
@@ -367,7 +465,8 @@ def console_for(booth: Booth, *, language: Literal["zh-CN", "en"] = "zh-CN", rul
     return app
 
 
-def serve_console(app: FastAPI, host: str, port: int, certfile: str | None = None,
-                  keyfile: str | None = None) -> RunningApp:
+def serve_console(
+    app: FastAPI, host: str, port: int, certfile: str | None = None, keyfile: str | None = None
+) -> RunningApp:
     """The guard's console (or a lane's JSON API) on its own thread: see :func:`edge.serve.serve_local`."""
     return serve_local(app, host, port, what="booth console", certfile=certfile, keyfile=keyfile)

@@ -97,7 +97,9 @@ class Guard:
 class PinThrottle:
     """Counts wrong PINs per key (a staff ID, or the post); locks a key for a doubling time."""
 
-    def __init__(self, clock: Callable[[], datetime], *, max_failures: int = 5, lock_s: float = 60.0) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime], *, max_failures: int = 5, lock_s: float = 60.0
+    ) -> None:
         self._clock = clock
         self.max_failures = max_failures
         self.lock_s = lock_s
@@ -120,7 +122,7 @@ class PinThrottle:
             locks = self._locks.get(key, 0)
             self._locks[key] = locks + 1
             self._failures[key] = 0
-            self._until[key] = self._clock() + timedelta(seconds=self.lock_s * (2 ** locks))
+            self._until[key] = self._clock() + timedelta(seconds=self.lock_s * (2**locks))
             log.warning("PIN attempts locked", extra={"key": key, "lock": locks + 1})
 
     def succeeded(self, key: str) -> None:
@@ -132,8 +134,14 @@ class PinThrottle:
 class GuardRoster:
     """The staff of a post, looked up by ID or badge; verifies PINs under a throttle."""
 
-    def __init__(self, guards: list[Guard], clock: Callable[[], datetime], *,
-                 max_failures: int = 5, lock_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        guards: list[Guard],
+        clock: Callable[[], datetime],
+        *,
+        max_failures: int = 5,
+        lock_s: float = 60.0,
+    ) -> None:
         self._by_id = {g.staff_id: g for g in guards}
         self._by_badge = {g.badge.upper(): g for g in guards if g.badge}
         self.throttle = PinThrottle(clock, max_failures=max_failures, lock_s=lock_s)
@@ -158,8 +166,15 @@ class GuardRoster:
                 pin_hash = str(entry["pin_hash"])
                 if not pin_hash.startswith("$argon2"):
                     raise ValueError("pin_hash must be an argon2 hash, never a plain PIN")
-                guards.append(Guard(str(entry["id"])[:32], str(entry["name"])[:32], pin_hash, role,
-                                    str(entry["badge"]).upper() if entry.get("badge") else None))
+                guards.append(
+                    Guard(
+                        str(entry["id"])[:32],
+                        str(entry["name"])[:32],
+                        pin_hash,
+                        role,
+                        str(entry["badge"]).upper() if entry.get("badge") else None,
+                    )
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ConfigError(f"bad guard entry: {exc}", where) from exc
         return cls(guards, clock)
@@ -175,7 +190,9 @@ class GuardRoster:
         guard = self._by_badge.get((badge or "").strip().upper())
         if guard is None:
             log.info("unknown staff badge presented", extra={"badge": (badge or "")[:32]})
-            raise SignOnRefused("this badge is not a staff badge of this post", "此卡不是本岗亭员工卡")
+            raise SignOnRefused(
+                "this badge is not a staff badge of this post", "此卡不是本岗亭员工卡"
+            )
         return guard
 
     def check_pin(self, staff_id: str, pin: str, *, supervisor: bool = False) -> Guard:
@@ -185,8 +202,11 @@ class GuardRoster:
             for key, throttle in ((staff_id, self.throttle), ("post", self._post_throttle)):
                 wait = throttle.retry_after(key)
                 if wait is not None:
-                    raise SignOnRefused(f"too many wrong PINs; try again in {wait} s",
-                                        f"密码错误次数过多,请{wait}秒后再试", retry_after_s=wait)
+                    raise SignOnRefused(
+                        f"too many wrong PINs; try again in {wait} s",
+                        f"密码错误次数过多,请{wait}秒后再试",
+                        retry_after_s=wait,
+                    )
             guard = self._by_id.get(staff_id)
             ok = False
             if guard is not None and isinstance(pin, str) and pin.isdigit() and len(pin) <= 12:

@@ -31,8 +31,14 @@ def _plain(data: EventData | Mapping[str, Any]) -> dict[str, Any]:
 class LedgerSink:
     """An :class:`~edge.lane.ports.EventSink` that forwards to the lane's own and copies into the ledger."""
 
-    def __init__(self, inner: Any, store: ConsoleStore, lane: str, clock: Callable[[], datetime],
-                 on_fault: Callable[[str, BaseException], None] | None = None) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        store: ConsoleStore,
+        lane: str,
+        clock: Callable[[], datetime],
+        on_fault: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
         self.inner = inner
         self._on_fault = on_fault
         """The lane's storage guard (``report``): a ledger that cannot be written is a storage fault."""
@@ -45,10 +51,14 @@ class LedgerSink:
         self._copy([(event_type, data)])
         return envelope
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None) -> Any:
+    def emit_many(
+        self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None
+    ) -> Any:
         emit_many = getattr(self.inner, "emit_many", None)
         if callable(emit_many):
-            out = emit_many(events, at=at) if at is not None else emit_many(events)  # at: held through a storage fault
+            out = (
+                emit_many(events, at=at) if at is not None else emit_many(events)
+            )  # at: held through a storage fault
         else:
             out = [self.inner.emit(t, d) for t, d in events]
         self._copy(list(events))
@@ -62,7 +72,10 @@ class LedgerSink:
                 self._store.record(self._lane, str(event_type), plain, at)
                 if plain.get("snapshot"):
                     # The console shows the latest vehicle's picture beside its lane.
-                    self._store.put(f"snapshot:{self._lane}", {"ref": plain["snapshot"], "event": str(event_type)})
+                    self._store.put(
+                        f"snapshot:{self._lane}",
+                        {"ref": plain["snapshot"], "event": str(event_type)},
+                    )
             except GatepostError as exc:
                 log.error("shift ledger not written for %s: %s", event_type, exc)
                 if self._on_fault is not None and isinstance(exc, OSError):
@@ -79,6 +92,8 @@ def watch_lane(lane: Lane, store: ConsoleStore, clock: Callable[[], datetime]) -
         return lane.sink
     sink = LedgerSink(lane.sink, store, lane.name, clock, on_fault=lane.storage.report)
     # While the ledger fails the lane is in a storage fault; this write says when it works again.
-    lane.storage.watch("console_ledger", lambda: store.put("storage_probe", {"at": format_ts(clock())}))
+    lane.storage.watch(
+        "console_ledger", lambda: store.put("storage_probe", {"at": format_ts(clock())})
+    )
     lane.sink = sink
     return sink

@@ -27,11 +27,17 @@ from edge.wire import format_ts
 QR_PREFIX = "GPR1"
 
 COUNT_LABELS: dict[str, str] = {
-    "cards_issued": "发卡 Cards issued", "entries": "入场 Entries", "exits": "出场 Exits",
-    "payments": "收费笔数 Payments", "free_within_grace": "免费时段 Free (grace)",
-    "exemptions": "免费放行 Exemptions", "badge_passes": "业主/员工 Badge passes",
-    "lost_cards": "遗失卡 Lost cards", "manual_raises": "手动抬杆 Manual raises",
-    "manual_closes": "手动落杆 Manual closes", "incidents": "事件报告 Incidents",
+    "cards_issued": "发卡 Cards issued",
+    "entries": "入场 Entries",
+    "exits": "出场 Exits",
+    "payments": "收费笔数 Payments",
+    "free_within_grace": "免费时段 Free (grace)",
+    "exemptions": "免费放行 Exemptions",
+    "badge_passes": "业主/员工 Badge passes",
+    "lost_cards": "遗失卡 Lost cards",
+    "manual_raises": "手动抬杆 Manual raises",
+    "manual_closes": "手动落杆 Manual closes",
+    "incidents": "事件报告 Incidents",
     "tickets_rejected": "拒绝卡 Cards refused",
 }
 METHOD_LABELS = {"cash": "现金 Cash", "epay": "电子支付 E-pay"}
@@ -72,8 +78,16 @@ def _mac(key: bytes, body: str) -> str:
 
 
 def receipt_qr(receipt: FeeReceipt, key: bytes) -> str:
-    body = "|".join((QR_PREFIX, receipt.site, receipt.serial, str(receipt.fee_minor), receipt.currency,
-                     format_ts(receipt.paid_at)))
+    body = "|".join(
+        (
+            QR_PREFIX,
+            receipt.site,
+            receipt.serial,
+            str(receipt.fee_minor),
+            receipt.currency,
+            format_ts(receipt.paid_at),
+        )
+    )
     return f"{body}|{_mac(key, body)}"
 
 
@@ -85,8 +99,13 @@ def verify_receipt_qr(text: str, key: bytes) -> dict[str, str | int]:
     body, tag = "|".join(parts[:6]), parts[6]
     if not hmac.compare_digest(_mac(key, body), tag):
         raise ReceiptError("receipt code does not verify (altered or from another site)")
-    return {"site": parts[1], "serial": parts[2], "fee_minor": int(parts[3]), "currency": parts[4],
-            "paid_at": parts[5]}
+    return {
+        "site": parts[1],
+        "serial": parts[2],
+        "fee_minor": int(parts[3]),
+        "currency": parts[4],
+        "paid_at": parts[5],
+    }
 
 
 def receipt_lines(receipt: FeeReceipt) -> list[str]:
@@ -96,7 +115,11 @@ def receipt_lines(receipt: FeeReceipt) -> list[str]:
     def local(moment: datetime) -> str:
         return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
-    lines = ["停车收费凭证 Parking receipt", f"车道 Lane: {receipt.lane}", f"票号 Ticket: {receipt.serial}"]
+    lines = [
+        "停车收费凭证 Parking receipt",
+        f"车道 Lane: {receipt.lane}",
+        f"票号 Ticket: {receipt.serial}",
+    ]
     if receipt.plate:
         lines.append(f"车牌 Plate: {receipt.plate}")
     if receipt.entry_at is not None:
@@ -106,8 +129,10 @@ def receipt_lines(receipt: FeeReceipt) -> list[str]:
     for item in receipt.lines:
         lines.append(f"  {item.label} {item.minutes}min {format_money(item.amount_minor, cur)}")
     lines.append(f"合计 Total: {format_money(receipt.fee_minor, cur)} {cur}")
-    lines.append(f"支付 Paid by: {METHOD_LABELS.get(receipt.method, receipt.method)}"
-                 + (f" {receipt.reference}" if receipt.reference else ""))
+    lines.append(
+        f"支付 Paid by: {METHOD_LABELS.get(receipt.method, receipt.method)}"
+        + (f" {receipt.reference}" if receipt.reference else "")
+    )
     if receipt.guard:
         lines.append(f"收费员 Guard: {receipt.guard}")
     lines.append("扫码验证 Scan to verify")
@@ -117,19 +142,26 @@ def receipt_lines(receipt: FeeReceipt) -> list[str]:
 def shift_report_lines(close: ShiftClose) -> list[str]:
     """The handover sheet (岗务交接单)."""
     cur = close.currency
-    lines = ["岗务交接单 Shift handover", f"岗亭 Post: {close.post}", f"班次 Shift: {close.shift_id}",
-             f"交班 Outgoing: {close.guard}", f"接班 Incoming: {close.incoming_guard or '— (无人值守 unattended)'}",
-             f"开始 From: {close.opened_at.astimezone():%Y-%m-%d %H:%M}",
-             f"结束 To: {close.closed_at.astimezone():%Y-%m-%d %H:%M}"]
+    lines = [
+        "岗务交接单 Shift handover",
+        f"岗亭 Post: {close.post}",
+        f"班次 Shift: {close.shift_id}",
+        f"交班 Outgoing: {close.guard}",
+        f"接班 Incoming: {close.incoming_guard or '— (无人值守 unattended)'}",
+        f"开始 From: {close.opened_at.astimezone():%Y-%m-%d %H:%M}",
+        f"结束 To: {close.closed_at.astimezone():%Y-%m-%d %H:%M}",
+    ]
     for key, value in close.totals.counts.items():
         lines.append(f"{COUNT_LABELS.get(key, key)}: {value}")
     for method, amount in close.totals.fees_by_method.items():
         lines.append(f"{METHOD_LABELS.get(method, method)}: {format_money(amount, cur)} {cur}")
     variance = close.variance_minor
     sign = "+" if variance > 0 else ""
-    lines += [f"应有现金 Expected cash: {format_money(close.totals.expected_cash_minor, cur)} {cur}",
-              f"实点现金 Declared cash: {format_money(close.declared_cash_minor, cur)} {cur}",
-              f"差额 Variance: {sign}{format_money(variance, cur)} {cur}",
-              "交班签字 Outgoing signature: ________",
-              "接班签字 Incoming signature: ________"]
+    lines += [
+        f"应有现金 Expected cash: {format_money(close.totals.expected_cash_minor, cur)} {cur}",
+        f"实点现金 Declared cash: {format_money(close.declared_cash_minor, cur)} {cur}",
+        f"差额 Variance: {sign}{format_money(variance, cur)} {cur}",
+        "交班签字 Outgoing signature: ________",
+        "接班签字 Incoming signature: ________",
+    ]
     return lines

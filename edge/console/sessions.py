@@ -77,7 +77,9 @@ class Sessions:
 
     def sign_on(self, old: BrowserSession, guard: Guard) -> BrowserSession:
         """Bind ``guard`` to this browser under a NEW cookie and token (the old ones stop working)."""
-        fresh = BrowserSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), guard, self._clock())
+        fresh = BrowserSession(
+            secrets.token_urlsafe(32), secrets.token_urlsafe(32), guard, self._clock()
+        )
         with self._lock:
             self._by_id.pop(old.id, None)
             self._by_id[fresh.id] = fresh
@@ -86,11 +88,17 @@ class Sessions:
     def sign_off_staff(self, staff_id: str) -> int:
         """End every session of ``staff_id`` (their shift is over); returns how many."""
         with self._lock:
-            ended = [s for s in self._by_id.values() if s.guard is not None and s.guard.staff_id == staff_id]
+            ended = [
+                s
+                for s in self._by_id.values()
+                if s.guard is not None and s.guard.staff_id == staff_id
+            ]
             for session in ended:
                 session.guard, session.last_action = None, 0.0
         return len(ended)
 
     def signed_on(self) -> list[Guard]:
         with self._lock:
-            return [s.guard for s in self._by_id.values() if s.guard is not None and not self.expired(s)]
+            return [
+                s.guard for s in self._by_id.values() if s.guard is not None and not self.expired(s)
+            ]

@@ -29,8 +29,18 @@ MAX_CASH_MINOR = 10_000_000
 """100 000 yuan: more cash than any booth holds; a bigger declared amount is a typo."""
 
 COUNT_KEYS = (
-    "cards_issued", "entries", "exits", "payments", "free_within_grace", "exemptions",
-    "badge_passes", "lost_cards", "manual_raises", "manual_closes", "incidents", "tickets_rejected",
+    "cards_issued",
+    "entries",
+    "exits",
+    "payments",
+    "free_within_grace",
+    "exemptions",
+    "badge_passes",
+    "lost_cards",
+    "manual_raises",
+    "manual_closes",
+    "incidents",
+    "tickets_rejected",
 )
 
 
@@ -54,8 +64,11 @@ class ShiftTotals:
         return self.fees_by_method.get("cash", 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "fees_by_method": dict(self.fees_by_method),
-                "expected_cash_minor": self.expected_cash_minor}
+        return {
+            "counts": dict(self.counts),
+            "fees_by_method": dict(self.fees_by_method),
+            "expected_cash_minor": self.expected_cash_minor,
+        }
 
 
 def tally(events: Iterable[tuple[str, Mapping[str, Any]]]) -> ShiftTotals:
@@ -101,8 +114,10 @@ def check_cash(amount: object) -> int:
     if amount < 0:
         raise ShiftError("counted cash cannot be negative", "现金金额不能为负数")
     if amount > MAX_CASH_MINOR:
-        raise ShiftError(f"counted cash above {MAX_CASH_MINOR // 100} is not plausible; recount",
-                         f"现金金额超过{MAX_CASH_MINOR // 100}元,不合理,请重新清点")
+        raise ShiftError(
+            f"counted cash above {MAX_CASH_MINOR // 100} is not plausible; recount",
+            f"现金金额超过{MAX_CASH_MINOR // 100}元,不合理,请重新清点",
+        )
     return amount
 
 
@@ -127,11 +142,17 @@ class ShiftClose:
 
     def event(self) -> ShiftClosed:
         return ShiftClosed(
-            shift_id=self.shift_id, guard=self.guard, incoming_guard=self.incoming_guard, post=self.post,
-            opened_at=format_ts(self.opened_at), closed_at=format_ts(self.closed_at),
-            counts=dict(self.totals.counts), fees_by_method=dict(self.totals.fees_by_method),
+            shift_id=self.shift_id,
+            guard=self.guard,
+            incoming_guard=self.incoming_guard,
+            post=self.post,
+            opened_at=format_ts(self.opened_at),
+            closed_at=format_ts(self.closed_at),
+            counts=dict(self.totals.counts),
+            fees_by_method=dict(self.totals.fees_by_method),
             expected_cash_minor=self.totals.expected_cash_minor,
-            declared_cash_minor=self.declared_cash_minor, currency=self.currency,
+            declared_cash_minor=self.declared_cash_minor,
+            currency=self.currency,
         )
 
 
@@ -151,6 +172,14 @@ def close_shift(
     declared = check_cash(declared_cash_minor)
     closed_at = clock()
     closed_at = max(closed_at, opened_at)  # a clock stepped back never makes a negative shift
-    return ShiftClose(shift_id=shift_id, guard=guard, post=post, opened_at=opened_at, closed_at=closed_at,
-                      totals=tally(events), declared_cash_minor=declared, currency=currency,
-                      incoming_guard=incoming_guard)
+    return ShiftClose(
+        shift_id=shift_id,
+        guard=guard,
+        post=post,
+        opened_at=opened_at,
+        closed_at=closed_at,
+        totals=tally(events),
+        declared_cash_minor=declared,
+        currency=currency,
+        incoming_guard=incoming_guard,
+    )

@@ -61,18 +61,26 @@ class ConsoleStore:
     # ----------------------------------------------------------------- ledger
 
     def record(self, lane: str, event_type: str, data: Mapping[str, Any], at: datetime) -> None:
-        self._run("INSERT INTO ledger(at, lane, type, data) VALUES (?, ?, ?, ?)",
-                  (format_ts(at), lane, str(event_type), json.dumps(dict(data), ensure_ascii=False)))
+        self._run(
+            "INSERT INTO ledger(at, lane, type, data) VALUES (?, ?, ?, ?)",
+            (format_ts(at), lane, str(event_type), json.dumps(dict(data), ensure_ascii=False)),
+        )
 
-    def events_since(self, since: datetime, until: datetime | None = None) -> list[tuple[str, str, dict[str, Any], datetime]]:
+    def events_since(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[tuple[str, str, dict[str, Any], datetime]]:
         """``(lane, type, data, at)`` in the order recorded, from ``since`` (inclusive)."""
-        rows = self._run("SELECT lane, type, data, at FROM ledger WHERE at >= ? ORDER BY id", (format_ts(since),))
+        rows = self._run(
+            "SELECT lane, type, data, at FROM ledger WHERE at >= ? ORDER BY id", (format_ts(since),)
+        )
         out = [(lane, etype, json.loads(data), parse_ts(at)) for lane, etype, data, at in rows]
         return [row for row in out if until is None or row[3] <= until]
 
     def last_event(self, lane: str, event_type: str, **match: Any) -> dict[str, Any] | None:
-        rows = self._run("SELECT data FROM ledger WHERE lane = ? AND type = ? ORDER BY id DESC LIMIT 200",
-                         (lane, str(event_type)))
+        rows = self._run(
+            "SELECT data FROM ledger WHERE lane = ? AND type = ? ORDER BY id DESC LIMIT 200",
+            (lane, str(event_type)),
+        )
         for (text,) in rows:
             data = json.loads(text)
             if all(data.get(k) == v for k, v in match.items()):
@@ -96,8 +104,10 @@ class ConsoleStore:
         if value is None:
             self._run("DELETE FROM state WHERE key = ?", (key,))
         else:
-            self._run("INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)",
-                      (key, json.dumps(dict(value), ensure_ascii=False)))
+            self._run(
+                "INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)",
+                (key, json.dumps(dict(value), ensure_ascii=False)),
+            )
 
     # ----------------------------------------------------------------- answered actions
 
@@ -106,8 +116,10 @@ class ConsoleStore:
         return json.loads(rows[0][0]) if rows else None
 
     def remember(self, action_id: str, answer: Mapping[str, Any], at: datetime) -> None:
-        self._run("INSERT OR IGNORE INTO actions(id, at, answer) VALUES (?, ?, ?)",
-                  (action_id, format_ts(at), json.dumps(dict(answer), ensure_ascii=False)))
+        self._run(
+            "INSERT OR IGNORE INTO actions(id, at, answer) VALUES (?, ?, ?)",
+            (action_id, format_ts(at), json.dumps(dict(answer), ensure_ascii=False)),
+        )
 
     def close(self) -> None:
         with self._lock:

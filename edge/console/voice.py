@@ -94,7 +94,9 @@ class Voice:
 
     # ----------------------------------------------------------------- rendering
 
-    def render(self, text: str, language: Language, path: str | Path, amplitude: int | None = None) -> Path:
+    def render(
+        self, text: str, language: Language, path: str | Path, amplitude: int | None = None
+    ) -> Path:
         """Synthesise ``text`` into a WAV file; raise :class:`DeviceError` if espeak-ng fails."""
         if self._binary is None:
             raise DeviceError(f"{self.settings.espeak} is not installed (apt install espeak-ng)")
@@ -102,14 +104,28 @@ class Voice:
         if not text:
             raise DeviceError("nothing to say")
         path = Path(path)
-        args = [self._binary, "-v", ESPEAK_VOICES[language], "-s", str(self.settings.speed_wpm),
-                "-a", str(self.settings.amplitude if amplitude is None else amplitude), "-w", str(path), "--stdin"]
+        args = [
+            self._binary,
+            "-v",
+            ESPEAK_VOICES[language],
+            "-s",
+            str(self.settings.speed_wpm),
+            "-a",
+            str(self.settings.amplitude if amplitude is None else amplitude),
+            "-w",
+            str(path),
+            "--stdin",
+        ]
         try:
-            done = subprocess.run(args, input=text.encode(), capture_output=True, timeout=20, check=False)
+            done = subprocess.run(
+                args, input=text.encode(), capture_output=True, timeout=20, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DeviceError(f"espeak-ng failed: {exc}") from exc
         if done.returncode != 0 or not path.exists():
-            raise DeviceError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
+            raise DeviceError(
+                f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}"
+            )
         return path
 
     def clip_for(self, message: Message, language: Language) -> Path | None:
@@ -127,8 +143,12 @@ class Voice:
 
     def announce(self, message: Message) -> None:
         """Speak a message in each configured language, pre-recorded clip first (never raises)."""
-        self._speak_async([(self.clip_for(message, lang), message.text(lang), lang)
-                           for lang in self.settings.languages])
+        self._speak_async(
+            [
+                (self.clip_for(message, lang), message.text(lang), lang)
+                for lang in self.settings.languages
+            ]
+        )
 
     def _speak_async(self, parts: list[tuple[Path | None, str, Language]]) -> None:
         if not self.settings.enabled:
@@ -137,7 +157,9 @@ class Voice:
         if amplitude == 0:
             log.info("quiet hours: not speaking", extra={"text": parts[0][1][:80] if parts else ""})
             return
-        thread = threading.Thread(target=self._speak, args=(parts, amplitude), name="voice", daemon=True)
+        thread = threading.Thread(
+            target=self._speak, args=(parts, amplitude), name="voice", daemon=True
+        )
         self._speaking = thread
         thread.start()
 
@@ -163,6 +185,8 @@ class Voice:
 
     def _play(self, wav: Path) -> None:
         try:
-            subprocess.run([*self.settings.player, str(wav)], capture_output=True, timeout=30, check=True)
+            subprocess.run(
+                [*self.settings.player, str(wav)], capture_output=True, timeout=30, check=True
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise DeviceError(f"audio player {self.settings.player[0]!r} failed: {exc}") from exc

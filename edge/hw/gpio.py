@@ -19,7 +19,7 @@ PinFactoryName = Literal["lgpio", "rpigpio", "mock"]
 
 INSTALL_HINT: dict[str, str] = {
     "lgpio": "pip install 'gatepost[pi]' (the lgpio package, 64-bit Raspberry Pi OS), "
-             "or apt install python3-lgpio with a venv made with --system-site-packages",
+    "or apt install python3-lgpio with a venv made with --system-site-packages",
     "rpigpio": "pip install RPi.GPIO, or apt install python3-rpi.gpio with a venv made with --system-site-packages",
     "mock": "pip install 'gatepost[edge]'",
 }
@@ -47,8 +47,10 @@ def make_pin_factory(name: PinFactoryName, *, mock_revision: str | None = None) 
             return RPiGPIOFactory()
     except ImportError as exc:
         log.error("pin factory %r: the %s package is not installed", name, exc.name)
-        raise ConfigError(f"pin factory {name!r} needs the {exc.name} package: {INSTALL_HINT[name]}; "
-                          "or set [hardware] simulate = true") from exc
+        raise ConfigError(
+            f"pin factory {name!r} needs the {exc.name} package: {INSTALL_HINT[name]}; "
+            "or set [hardware] simulate = true"
+        ) from exc
     except Exception as exc:  # e.g. no /dev/gpiochip on a laptop
         raise ConfigError(f"pin factory {name!r} cannot start here: {exc}") from exc
     raise ConfigError(f"unknown pin factory {name!r}; use 'lgpio', 'rpigpio' or 'mock'")

@@ -181,7 +181,9 @@ class BoothButtons:
     ) -> None:
         self.on_press = on_press
         self.buttons: dict[str, Button] = {}
-        for name, pin in zip(self.NAMES, (confirm_payment, manual_raise, manual_close), strict=True):
+        for name, pin in zip(
+            self.NAMES, (confirm_payment, manual_raise, manual_close), strict=True
+        ):
             if pin is None:
                 continue
             try:

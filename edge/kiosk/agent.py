@@ -75,10 +75,19 @@ class KioskAgent(AgentScript):
 
     STEPS = ("local state", "keys", "hardware", "kiosk", "link", "kiosk ui", "metrics")
 
-    def __init__(self, config: AgentConfig, *, state_dir: Path | None = None,
-                 clock: Callable[[], datetime] = utc_now, connect: bool = True, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        state_dir: Path | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        connect: bool = True,
+        port: int | None = None,
+    ) -> None:
         if config.device.role != "kiosk":
-            raise ConfigError(f"device.role {config.device.role!r}: this agent runs the lobby kiosk")
+            raise ConfigError(
+                f"device.role {config.device.role!r}: this agent runs the lobby kiosk"
+            )
         self.config = config
         self.settings: KioskSection = config.kiosk or KioskSection()
         self.base = Path(config.path or ".").parent
@@ -106,8 +115,15 @@ class KioskAgent(AgentScript):
     # ----------------------------------------------------------------- the script
 
     def steps(self) -> tuple[Callable[[], None], ...]:
-        return (self.open_local_state, self.load_keys, self.build_hardware, self.build_kiosk,
-                self.start_link, self.start_ui, self.start_metrics)
+        return (
+            self.open_local_state,
+            self.load_keys,
+            self.build_hardware,
+            self.build_kiosk,
+            self.start_link,
+            self.start_ui,
+            self.start_metrics,
+        )
 
     def start(self) -> KioskAgent:
         took = self.run_steps()
@@ -132,13 +148,21 @@ class KioskAgent(AgentScript):
                 if not self.simulate:
                     raise
                 self.state_dir = Path(tempfile.mkdtemp(prefix=f"gatepost-{self.config.device.id}-"))
-                log.warning("simulate: %s is not writable; keeping state in %s", configured, self.state_dir)
+                log.warning(
+                    "simulate: %s is not writable; keeping state in %s", configured, self.state_dir
+                )
         return self.state_dir
 
     def open_local_state(self) -> None:
         device, link = self.config.device, self.config.link
         state = self._state()
-        self.outbox = Outbox(state / "outbox.sqlite3", device.site, device.id, bound=link.outbox_bound, clock=self.clock)
+        self.outbox = Outbox(
+            state / "outbox.sqlite3",
+            device.site,
+            device.id,
+            bound=link.outbox_bound,
+            clock=self.clock,
+        )
         self.on_stop(self.outbox.close)
         self.count_into_metrics(self.outbox)
         self.store = KioskStore(state / "kiosk.sqlite3")
@@ -159,14 +183,19 @@ class KioskAgent(AgentScript):
         except ConfigError:
             if not self.simulate:
                 raise
-            log.warning("simulate: no keys configured; using the simulation key (never on a real kiosk)")
+            log.warning(
+                "simulate: no keys configured; using the simulation key (never on a real kiosk)"
+            )
             hex_keys = {"1": SIM_KEY}
         try:
             self.keys = {int(k): bytes.fromhex(v) for k, v in hex_keys.items()}
         except ValueError as exc:
             raise ConfigError(f"keys: ids must be numbers and keys hex: {exc}") from exc
-        self.signing_key_id = (section.signing_key_id if section and section.signing_key_id is not None
-                               else max(self.keys))
+        self.signing_key_id = (
+            section.signing_key_id
+            if section and section.signing_key_id is not None
+            else max(self.keys)
+        )
         if self.signing_key_id not in self.keys:
             raise ConfigError(f"keys.signing_key_id {self.signing_key_id} is not among the keys")
 
@@ -191,26 +220,45 @@ class KioskAgent(AgentScript):
             if self.simulate or printer is None or printer.connection == "dummy":
                 self.printer = TicketPrinter.open("dummy", width=width, cut=cut)
             elif printer.connection == "serial":
-                self.printer = TicketPrinter.open("serial", devfile=printer.port, baudrate=printer.baudrate,
-                                                  width=width, cut=cut)
+                self.printer = TicketPrinter.open(
+                    "serial", devfile=printer.port, baudrate=printer.baudrate, width=width, cut=cut
+                )
             else:
-                self.printer = TicketPrinter.open("usb", idVendor=printer.usb_vendor_id,
-                                                  idProduct=printer.usb_product_id, width=width, cut=cut)
+                self.printer = TicketPrinter.open(
+                    "usb",
+                    idVendor=printer.usb_vendor_id,
+                    idProduct=printer.usb_product_id,
+                    width=width,
+                    cut=cut,
+                )
             self.on_stop(self.printer.close)
 
     def build_kiosk(self) -> None:
         device = self.config.device
         self.kiosk = Kiosk(
-            KioskSettings(site=device.site, device=device.id, site_name=device.name or device.site,
-                          sales_office=self.settings.sales_office, pass_hours=self.settings.pass_valid_hours,
-                          print_pass=self.settings.print_pass, timezone=self.settings.timezone,
-                          signing_key_id=self.signing_key_id, keys=self.keys),
+            KioskSettings(
+                site=device.site,
+                device=device.id,
+                site_name=device.name or device.site,
+                sales_office=self.settings.sales_office,
+                pass_hours=self.settings.pass_valid_hours,
+                print_pass=self.settings.print_pass,
+                timezone=self.settings.timezone,
+                signing_key_id=self.signing_key_id,
+                keys=self.keys,
+            ),
             outbox=self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox,
-            store=self.store, camera=self.camera, printer=self.printer, faces=self.faces,
-            blocklist=lambda: self._blocklist, clock=self.clock,
+            store=self.store,
+            camera=self.camera,
+            printer=self.printer,
+            faces=self.faces,
+            blocklist=lambda: self._blocklist,
+            clock=self.clock,
             on_camera_error=self._camera_error,
-            storage=StorageGuard(self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox,
-                                 clock=self.clock),
+            storage=StorageGuard(
+                self.metrics.counting(self.outbox) if self.metrics is not None else self.outbox,
+                clock=self.clock,
+            ),
         )
         self.kiosk.storage.start()
         self.on_stop(self.kiosk.storage.stop)
@@ -224,11 +272,24 @@ class KioskAgent(AgentScript):
         link = link_from_config(self.config, reconnect_max_s=5)
         self.link = link
         self.site_config.link = link
-        forwarder = Forwarder(self.outbox, link, replay_rate_per_s=cfg.replay_rate_per_s,
-                              central_ack_timeout_s=cfg.central_ack_timeout_s)
+        forwarder = Forwarder(
+            self.outbox,
+            link,
+            replay_rate_per_s=cfg.replay_rate_per_s,
+            central_ack_timeout_s=cfg.central_ack_timeout_s,
+        )
         skew = ClockSkew()
-        health = HealthReporter(link, device.site, device.id, role="kiosk", outbox=self.outbox, skew=skew,
-                                storage=self.kiosk.storage, interval_s=cfg.health_interval_s, clock=self.clock)
+        health = HealthReporter(
+            link,
+            device.site,
+            device.id,
+            role="kiosk",
+            outbox=self.outbox,
+            skew=skew,
+            storage=self.kiosk.storage,
+            interval_s=cfg.health_interval_s,
+            clock=self.clock,
+        )
         for part in (self.site_config, ClockWatch(link, skew), forwarder, health):
             part.start()
         link.start()
@@ -242,15 +303,23 @@ class KioskAgent(AgentScript):
         rules = PageRules.of(console)
 
         def report(summary: dict[str, object]) -> None:
-            self.outbox.emit(EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary))
+            self.outbox.emit(
+                EventType.LOCAL_ACCESS_REFUSED, LocalAccessRefused.model_validate(summary)
+            )
 
-        app = create_kiosk_app(self.kiosk, language=self.config.device.language,
-                               idle_reset_s=self.settings.idle_reset_s, take_photo=self.settings.take_photo,
-                               rules=rules, refusals=Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s,
-                                                              report))
+        app = create_kiosk_app(
+            self.kiosk,
+            language=self.config.device.language,
+            idle_reset_s=self.settings.idle_reset_s,
+            take_photo=self.settings.take_photo,
+            rules=rules,
+            refusals=Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s, report),
+        )
         base = Path(self.config.path or ".").parent
         tls = [str(base / f) if f else None for f in (console.tls_cert_file, console.tls_key_file)]
-        running = serve_local(app, console.bind, self.port, what="kiosk screen", certfile=tls[0], keyfile=tls[1])
+        running = serve_local(
+            app, console.bind, self.port, what="kiosk screen", certfile=tls[0], keyfile=tls[1]
+        )
         self.port = running.port
         self.page_app = app
         self.on_stop(running.stop)
@@ -267,5 +336,9 @@ class KioskAgent(AgentScript):
         except ValueError as exc:
             log.error("visitor block list not applied: %s", exc)
             return
-        log.info("visitor block list v%d: %d names, %d phones", doc.version,
-                 len(self._blocklist.names), len(self._blocklist.phones))
+        log.info(
+            "visitor block list v%d: %d names, %d phones",
+            doc.version,
+            len(self._blocklist.names),
+            len(self._blocklist.phones),
+        )

@@ -47,8 +47,14 @@ def find_cascade(name: str = CASCADE_NAME) -> Path:
 class FaceCheck:
     """``count(frame)`` → how many frontal faces a BGR or gray frame shows."""
 
-    def __init__(self, cascade: Path | None = None, *, min_size: int = 40, min_neighbors: int = 4,
-                 work_width: int = 320) -> None:
+    def __init__(
+        self,
+        cascade: Path | None = None,
+        *,
+        min_size: int = 40,
+        min_neighbors: int = 4,
+        work_width: int = 320,
+    ) -> None:
         path = cascade or find_cascade()
         self.min_size = min_size
         self.min_neighbors = min_neighbors
@@ -67,13 +73,19 @@ class FaceCheck:
         scale = 1.0
         if gray.shape[1] > self.work_width:  # a Pi checks a small copy: fast and just as sure
             scale = gray.shape[1] / self.work_width
-            gray = cv2.resize(gray, (self.work_width, max(1, int(gray.shape[0] / scale))),
-                              interpolation=cv2.INTER_AREA)
+            gray = cv2.resize(
+                gray,
+                (self.work_width, max(1, int(gray.shape[0] / scale))),
+                interpolation=cv2.INTER_AREA,
+            )
         gray = cv2.equalizeHist(gray)
         min_size = max(24, int(self.min_size / scale))
-        found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
-                                               minSize=(min_size, min_size))
-        return [(int(x * scale), int(y * scale), int(w * scale), int(h * scale)) for x, y, w, h in found]
+        found = self._cascade.detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
+        )
+        return [
+            (int(x * scale), int(y * scale), int(w * scale), int(h * scale)) for x, y, w, h in found
+        ]
 
     def count(self, frame: np.ndarray) -> int:
         return len(self.faces(frame))

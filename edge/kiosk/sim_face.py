@@ -14,22 +14,38 @@ import cv2
 import numpy as np
 
 
-def draw_face(width: int = 640, height: int = 480, *, size: int | None = None, seed: int = 0) -> np.ndarray:
+def draw_face(
+    width: int = 640, height: int = 480, *, size: int | None = None, seed: int = 0
+) -> np.ndarray:
     """A BGR frame with one frontal face of about ``size`` pixels, centred, on a plain wall."""
     rng = np.random.default_rng(seed)
     img = np.full((height, width), 70, np.uint8)
     s = size or min(width, height) // 2
     cx, cy = width // 2, height // 2
     cv2.ellipse(img, (cx, cy), (int(s * 0.42), int(s * 0.55)), 0, 0, 360, 185, -1)  # face
-    cv2.ellipse(img, (cx, cy - int(s * 0.5)), (int(s * 0.45), int(s * 0.22)), 0, 180, 360, 40, -1)  # hair
+    cv2.ellipse(
+        img, (cx, cy - int(s * 0.5)), (int(s * 0.45), int(s * 0.22)), 0, 180, 360, 40, -1
+    )  # hair
     for dx in (-1, 1):
         ex = cx + dx * int(s * 0.18)
         ey = cy - int(s * 0.1)
-        cv2.ellipse(img, (ex, ey - int(s * 0.09)), (int(s * 0.11), int(s * 0.025)), 0, 0, 360, 60, -1)  # brow
+        cv2.ellipse(
+            img, (ex, ey - int(s * 0.09)), (int(s * 0.11), int(s * 0.025)), 0, 0, 360, 60, -1
+        )  # brow
         cv2.ellipse(img, (ex, ey), (int(s * 0.09), int(s * 0.045)), 0, 0, 360, 45, -1)  # eye
-    cv2.rectangle(img, (cx - int(s * 0.04), cy - int(s * 0.08)), (cx + int(s * 0.04), cy + int(s * 0.12)), 215, -1)  # nose
-    cv2.ellipse(img, (cx, cy + int(s * 0.15)), (int(s * 0.07), int(s * 0.025)), 0, 0, 360, 110, -1)  # nostrils
-    cv2.ellipse(img, (cx, cy + int(s * 0.3)), (int(s * 0.16), int(s * 0.04)), 0, 0, 360, 70, -1)  # mouth
+    cv2.rectangle(
+        img,
+        (cx - int(s * 0.04), cy - int(s * 0.08)),
+        (cx + int(s * 0.04), cy + int(s * 0.12)),
+        215,
+        -1,
+    )  # nose
+    cv2.ellipse(
+        img, (cx, cy + int(s * 0.15)), (int(s * 0.07), int(s * 0.025)), 0, 0, 360, 110, -1
+    )  # nostrils
+    cv2.ellipse(
+        img, (cx, cy + int(s * 0.3)), (int(s * 0.16), int(s * 0.04)), 0, 0, 360, 70, -1
+    )  # mouth
     blurred = cv2.GaussianBlur(img, (0, 0), max(1.0, s / 60))
     noise = rng.integers(-6, 7, blurred.shape, dtype=np.int16)
     noisy = np.clip(blurred.astype(np.int16) + noise, 0, 255).astype(np.uint8)

@@ -38,7 +38,10 @@ _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_-]{0,63}$")
 _FORBIDDEN_CATEGORIES = ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
 """Control, format (bidi overrides, zero-width), private-use, unassigned: never in visitor text."""
 
-NEUTRAL_REFUSAL = ("请到前台办理登记,谢谢。", "Please see the front desk to complete your visit. Thank you.")
+NEUTRAL_REFUSAL = (
+    "请到前台办理登记,谢谢。",
+    "Please see the front desk to complete your visit. Thank you.",
+)
 """What a blocked visitor sees: nothing that tells them they are on a list."""
 
 OFFICIAL_NOTICE = ("请向前台出示出入证件。", "Please show your access pass at the front desk.")
@@ -109,7 +112,9 @@ class BlockList:
         return out
 
     def matches(self, name: str, phone: str | None) -> bool:
-        return name_key(name) in self.names or (phone is not None and phone_key(phone) in self.phones)
+        return name_key(name) in self.names or (
+            phone is not None and phone_key(phone) in self.phones
+        )
 
 
 def name_key(name: str) -> str:
@@ -121,7 +126,9 @@ def phone_key(phone: str) -> str:
     return digits[-11:] if len(digits) > 11 else digits  # +86 138… and 138… are one phone
 
 
-def clean_text(value: object, field_name: str, *, max_len: int, required: bool = False) -> str | None:
+def clean_text(
+    value: object, field_name: str, *, max_len: int, required: bool = False
+) -> str | None:
     """``value`` normalised (NFC, trimmed, inner spaces collapsed) or a :class:`FormError`."""
     label_zh, label_en = _LABELS.get(field_name, (field_name, field_name))
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -131,13 +138,24 @@ def clean_text(value: object, field_name: str, *, max_len: int, required: bool =
     if not isinstance(value, str):
         raise FormError(field_name, f"{label_zh}格式不正确", f"The {label_en} is not text")
     if len(value) > max_len * 4:  # judge a 10 kB paste by its size before normalising it
-        raise FormError(field_name, f"{label_zh}太长(最多{max_len}字)", f"The {label_en} is too long (at most {max_len} characters)")
+        raise FormError(
+            field_name,
+            f"{label_zh}太长(最多{max_len}字)",
+            f"The {label_en} is too long (at most {max_len} characters)",
+        )
     text = " ".join(unicodedata.normalize("NFC", value).split())
     if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in text):
-        raise FormError(field_name, f"{label_zh}含有不可见的控制字符,请重新输入",
-                        f"The {label_en} contains invisible control characters; please retype it")
+        raise FormError(
+            field_name,
+            f"{label_zh}含有不可见的控制字符,请重新输入",
+            f"The {label_en} contains invisible control characters; please retype it",
+        )
     if len(text) > max_len:
-        raise FormError(field_name, f"{label_zh}太长(最多{max_len}字)", f"The {label_en} is too long (at most {max_len} characters)")
+        raise FormError(
+            field_name,
+            f"{label_zh}太长(最多{max_len}字)",
+            f"The {label_en} is too long (at most {max_len} characters)",
+        )
     return text
 
 
@@ -147,8 +165,11 @@ def clean_name(value: object, field_name: str = "name") -> str:
     assert text is not None
     for ch in text:
         if not (ch.isalpha() or unicodedata.category(ch).startswith("M") or ch in _NAME_PUNCT):
-            raise FormError(field_name, "姓名只能包含文字、空格和 · . ' -",
-                            "A name may contain only letters, spaces and · . ' -")
+            raise FormError(
+                field_name,
+                "姓名只能包含文字、空格和 · . ' -",
+                "A name may contain only letters, spaces and · . ' -",
+            )
     return text
 
 
@@ -164,8 +185,11 @@ def clean_code(value: object, field_name: str, *, required: bool) -> str | None:
     text = clean_text(value, field_name, max_len=64, required=required)
     if text is not None and not _CODE_RE.match(text):
         label_zh, label_en = _LABELS[field_name]
-        raise FormError(field_name, f"{label_zh}只能包含字母、数字和 / _ -",
-                        f"The {label_en} may contain only letters, digits and / _ -")
+        raise FormError(
+            field_name,
+            f"{label_zh}只能包含字母、数字和 / _ -",
+            f"The {label_en} may contain only letters, digits and / _ -",
+        )
     return text
 
 
@@ -179,14 +203,26 @@ def party_size(value: int | str | None) -> int:
     return size
 
 
-def check_in(form: VisitorForm, *, visit_id: str, now: datetime, blocklist: BlockList,
-             pass_hours: float, sales_office: str | None, invite_id: str | None = None,
-             photo: str | None = None) -> CheckIn | Refused:
+def check_in(
+    form: VisitorForm,
+    *,
+    visit_id: str,
+    now: datetime,
+    blocklist: BlockList,
+    pass_hours: float,
+    sales_office: str | None,
+    invite_id: str | None = None,
+    photo: str | None = None,
+) -> CheckIn | Refused:
     """Validate ``form`` and decide; raises :class:`FormError` for anything to correct."""
     if form.category not in CATEGORIES:
         raise FormError("category", "请选择来访类别", "Please choose why you are visiting")
     if not form.consent:
-        raise FormError("consent", "请先阅读并同意个人信息告知", "Please read and accept the privacy notice first")
+        raise FormError(
+            "consent",
+            "请先阅读并同意个人信息告知",
+            "Please read and accept the privacy notice first",
+        )
     name = clean_name(form.name)
     phone = clean_phone(form.phone)
     if blocklist.matches(name, phone):
@@ -199,7 +235,9 @@ def check_in(form: VisitorForm, *, visit_id: str, now: datetime, blocklist: Bloc
     }
     directions = notice = None
     if form.category == "guest" and not (fields["host"] or fields["unit"]):
-        raise FormError("host", "请填写被访人或房号", "Please enter who you are visiting, or their unit")
+        raise FormError(
+            "host", "请填写被访人或房号", "Please enter who you are visiting, or their unit"
+        )
     if form.category == "official":
         fields["agency"] = clean_text(form.agency, "agency", max_len=TEXT_MAX, required=True)
         fields["pass_number"] = clean_code(form.pass_number, "pass_number", required=True)
@@ -212,8 +250,14 @@ def check_in(form: VisitorForm, *, visit_id: str, now: datetime, blocklist: Bloc
         directions = (f"请前往售楼处:{office}", f"Please go to the sales office: {office}")
     expires = now + timedelta(hours=pass_hours)
     event = VisitorCheckedIn(
-        visit_id=visit_id, category=form.category, name=name, phone=phone,
-        expires_at=format_ts(expires), invite_id=invite_id, photo=photo, **fields,  # type: ignore[arg-type]
+        visit_id=visit_id,
+        category=form.category,
+        name=name,
+        phone=phone,
+        expires_at=format_ts(expires),
+        invite_id=invite_id,
+        photo=photo,
+        **fields,  # type: ignore[arg-type]
     )
     return CheckIn(event, form.category == "official", directions, notice, expires)
 
@@ -221,8 +265,12 @@ def check_in(form: VisitorForm, *, visit_id: str, now: datetime, blocklist: Bloc
 def pass_lines(event: VisitorCheckedIn, site_name: str, expires_local: str) -> list[str]:
     """The printed visitor pass (访客通行证): both languages, no phone, no ID number."""
     category = _CATEGORY_NAMES[event.category]
-    lines = ["访客通行证 Visitor pass", site_name, f"姓名 Name: {event.name}",
-             f"类别 Type: {category[0]} {category[1]}"]
+    lines = [
+        "访客通行证 Visitor pass",
+        site_name,
+        f"姓名 Name: {event.name}",
+        f"类别 Type: {category[0]} {category[1]}",
+    ]
     if event.host or event.unit:
         lines.append(f"被访 Host: {' '.join(x for x in (event.host, event.unit) if x)}")
     if event.company:

@@ -38,7 +38,7 @@ STATIC = HERE / "static"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
@@ -68,21 +68,33 @@ class CheckInRequest(BaseModel):
 COOKIE = "gatepost_kiosk"
 
 
-def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_photo: bool,
-                     rules: PageRules | None = None, refusals: Refusals | None = None) -> FastAPI:
+def create_kiosk_app(
+    kiosk: Kiosk,
+    *,
+    language: str,
+    idle_reset_s: int,
+    take_photo: bool,
+    rules: PageRules | None = None,
+    refusals: Refusals | None = None,
+) -> FastAPI:
     """The kiosk screen; ``app.state.refusals`` counts refused requests (see :mod:`edge.localpage`)."""
     rules = rules or PageRules.local()
     refusals = refusals or Refusals("kiosk", rules.alarm_threshold, rules.alarm_window_s)
     tokens = BrowserTokens(COOKIE, rules)
     # The OpenAPI document is served only to tests and tools on this Pi's loopback, like every route.
-    app = FastAPI(title="Gatepost kiosk", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="Gatepost kiosk", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
     app.state.refusals = refusals
     install(app, refusals, rules)
 
     def csrf(request: Request) -> None:
         if not tokens.check(request):
             raise LocalRefused("csrf", 403)
-    templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+    templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+    )
     settings = kiosk.settings
     static_files = {p.name for p in STATIC.iterdir() if p.suffix in _TYPES}
 
@@ -94,18 +106,36 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        log.warning("kiosk: bad request to %s: %s %s", request.url.path, where, first.get("msg", ""))
-        return JSONResponse(jsonable_encoder({
-            "ok": False, "error": "bad_request", "field": where or None,
-            "message": {"zh": "请求无效,请重试", "en": f"Invalid request ({where or 'body'}): please try again"},
-        }), status_code=422, headers=HEADERS)
+        log.warning(
+            "kiosk: bad request to %s: %s %s", request.url.path, where, first.get("msg", "")
+        )
+        return JSONResponse(
+            jsonable_encoder(
+                {
+                    "ok": False,
+                    "error": "bad_request",
+                    "field": where or None,
+                    "message": {
+                        "zh": "请求无效,请重试",
+                        "en": f"Invalid request ({where or 'body'}): please try again",
+                    },
+                }
+            ),
+            status_code=422,
+            headers=HEADERS,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request) -> HTMLResponse:
         browser, fresh = tokens.browser_of(request)
         html = templates.get_template("kiosk.html").render(
-            site=settings.site, device=settings.device, site_name=settings.site_name, language=language,
-            idle_reset_s=idle_reset_s, take_photo=take_photo, csrf=tokens.token_for(browser),
+            site=settings.site,
+            device=settings.device,
+            site_name=settings.site_name,
+            language=language,
+            idle_reset_s=idle_reset_s,
+            take_photo=take_photo,
+            csrf=tokens.token_for(browser),
         )
         response = HTMLResponse(html, headers=HEADERS)
         if fresh:
@@ -117,12 +147,19 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
         if name not in static_files:
             raise HTTPException(404, "not found")
         path = STATIC / name
-        return FileResponse(path, media_type=_TYPES[path.suffix], headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            path, media_type=_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "site": settings.site, "device": settings.device, "outbox_depth": kiosk.outbox.depth,
-                "storage": kiosk.storage.status()["storage"]}
+        return {
+            "ok": True,
+            "site": settings.site,
+            "device": settings.device,
+            "outbox_depth": kiosk.outbox.depth,
+            "storage": kiosk.storage.status()["storage"],
+        }
 
     @app.post("/api/photo", dependencies=[Depends(csrf)])
     def photo() -> JSONResponse:
@@ -133,11 +170,25 @@ def create_kiosk_app(kiosk: Kiosk, *, language: str, idle_reset_s: int, take_pho
     def submit(body: CheckInRequest) -> JSONResponse:
         if body.site != settings.site:
             log.warning("kiosk: check-in for site %r refused at %s", body.site[:64], settings.site)
-            raise KioskError("wrong_site", "此登记不属于本小区", f"This kiosk serves {settings.site}, not another site", 409)
+            raise KioskError(
+                "wrong_site",
+                "此登记不属于本小区",
+                f"This kiosk serves {settings.site}, not another site",
+                409,
+            )
         form = VisitorForm(
-            category=body.category, name=body.name, phone=body.phone, host=body.host, unit=body.unit,
-            purpose=body.purpose, party_size=body.party_size, agency=body.agency, pass_number=body.pass_number,
-            company=body.company, work_order=body.work_order, consent=body.consent,
+            category=body.category,
+            name=body.name,
+            phone=body.phone,
+            host=body.host,
+            unit=body.unit,
+            purpose=body.purpose,
+            party_size=body.party_size,
+            agency=body.agency,
+            pass_number=body.pass_number,
+            company=body.company,
+            work_order=body.work_order,
+            consent=body.consent,
         )
         answer = kiosk.check_in(body.submission_id, form, body.photo_id)
         return JSONResponse(answer, status_code=200 if answer.get("ok") else 403, headers=HEADERS)

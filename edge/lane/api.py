@@ -69,15 +69,23 @@ class ReasonBody(_Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def create_booth_api(lane: Lane, *, actor: Actor | None = None, token: MachineToken | None = None) -> FastAPI:
+def create_booth_api(
+    lane: Lane, *, actor: Actor | None = None, token: MachineToken | None = None
+) -> FastAPI:
     """The booth API of one lane (one app per lane; a two-lane booth runs two).
 
     ``actor``: the console's signed-on guard at this browser; ``token``: the scripts' machine token.
     With neither, every POST is refused. Install :func:`edge.localpage.install` on the served app.
     """
     # The API docs load Swagger UI from the Pi itself (fastapi-offline), not from a CDN.
-    app = FastAPIOffline(title=f"Gatepost lane {lane.name}", version="1", docs_url="/api/docs",
-                         openapi_url="/api/openapi.json", redoc_url=None, static_url="/api/docs-assets")
+    app = FastAPIOffline(
+        title=f"Gatepost lane {lane.name}",
+        version="1",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        static_url="/api/docs-assets",
+    )
 
     def who(action: str) -> Callable[[Request], str]:
         def check(request: Request) -> str:
@@ -88,6 +96,7 @@ def create_booth_api(lane: Lane, *, actor: Actor | None = None, token: MachineTo
             if actor is None:
                 raise LocalRefused("token" if token is not None else "no_session", 401)
             return actor(request)
+
         return check
 
     @app.exception_handler(LaneRefused)
@@ -107,7 +116,9 @@ def create_booth_api(lane: Lane, *, actor: Actor | None = None, token: MachineTo
         return status
 
     @app.post("/api/lane/confirm-payment")
-    def confirm_payment(body: ConfirmPayment, by: str = Depends(who("confirm-payment"))) -> dict[str, Any]:
+    def confirm_payment(
+        body: ConfirmPayment, by: str = Depends(who("confirm-payment"))
+    ) -> dict[str, Any]:
         lane.payment_received(body.method, body.reference, by=by)
         return {"ok": True, "state": str(lane.status().phase)}
 
@@ -115,8 +126,12 @@ def create_booth_api(lane: Lane, *, actor: Actor | None = None, token: MachineTo
     def lost_ticket(body: LostTicketBody, by: str = Depends(who("lost-ticket"))) -> dict[str, Any]:
         lane.lost_ticket(body.plate, by=by, vehicle_class=body.vehicle_class)
         status = lane.status()
-        return {"ok": True, "state": str(status.phase), "fee_due_minor": status.fee_due_minor,
-                "serial": status.serial}
+        return {
+            "ok": True,
+            "state": str(status.phase),
+            "fee_due_minor": status.fee_due_minor,
+            "serial": status.serial,
+        }
 
     @app.post("/api/lane/manual-raise")
     def manual_raise(body: ReasonBody, by: str = Depends(who("manual-raise"))) -> dict[str, Any]:

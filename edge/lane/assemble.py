@@ -141,7 +141,9 @@ class LazyPrinter:
                 try:
                     self._printer = self._make()
                 except ImportError as exc:
-                    raise DeviceError(f"receipt printing (python-escpos) not installed: {exc}") from exc
+                    raise DeviceError(
+                        f"receipt printing (python-escpos) not installed: {exc}"
+                    ) from exc
             return self._printer
 
     @property
@@ -161,8 +163,15 @@ class LazyPrinter:
                 self._printer.close()
 
 
-def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate: bool,
-                  pin_factory: Any = None, initially_open: bool = False) -> Assembly:
+def assemble_lane(
+    profile: HardwareProfile,
+    *,
+    role: str,
+    medium: str,
+    simulate: bool,
+    pin_factory: Any = None,
+    initially_open: bool = False,
+) -> Assembly:
     """The lane's devices from ``profile``; raises :class:`ConfigError` for an unusable profile.
 
     ``pin_factory`` replaces the profile's (a simulated lane may bring its own MockFactory, e.g. a
@@ -175,24 +184,34 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
     if profile.barrier is None or pins.barrier_open is None:
         raise ConfigError(f"board {board.name!r} has no barrier: a lane needs one")
     if pins.arming_loop is None or pins.safety_loop is None:
-        raise ConfigError(f"board {board.name!r} needs an arming_loop and a safety_loop pin for a lane")
+        raise ConfigError(
+            f"board {board.name!r} needs an arming_loop and a safety_loop pin for a lane"
+        )
     sims = Simulators() if simulate else None
     closers: list[Callable[[], None]] = []
 
     try:
         # Pins, levels, the barrier's timings and its safety wiring: one builder (LaneGpio) for all.
-        gpio = LaneGpio.from_profile(profile, simulate=simulate, pin_factory=pin_factory,
-                                     initially_open=initially_open)
+        gpio = LaneGpio.from_profile(
+            profile, simulate=simulate, pin_factory=pin_factory, initially_open=initially_open
+        )
         closers.append(gpio.close)
         factory = gpio.pin_factory
-        barrier, arming, safety, eye = gpio.barrier, gpio.arming_loop, gpio.safety_loop, gpio.photo_eye
+        barrier, arming, safety, eye = (
+            gpio.barrier,
+            gpio.arming_loop,
+            gpio.safety_loop,
+            gpio.photo_eye,
+        )
         assert barrier is not None and arming is not None and safety is not None  # checked above
         if sims is not None:
             from edge.sim.vehicle import LimitSwitchSimulator
 
             # The simulated arm takes the profile's own travel time: a test that wants a quicker arm
             # says so in the barrier profile, as an installer would for a quicker controller.
-            sims.mechanics = LimitSwitchSimulator.for_barrier(barrier, travel_s=profile.barrier.travel_s).start()
+            sims.mechanics = LimitSwitchSimulator.for_barrier(
+                barrier, travel_s=profile.barrier.travel_s
+            ).start()
             closers.append(sims.mechanics.stop)
 
         station = None
@@ -204,8 +223,11 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
                 sims.pn532 = PN532Emulator()
                 closers.append(sims.pn532.close)
                 port = sims.pn532.device_path
-            station = CardStation(port, timeout=profile.card_reader.timeout_s,
-                                  poll_interval=profile.card_reader.poll_interval_s)
+            station = CardStation(
+                port,
+                timeout=profile.card_reader.timeout_s,
+                poll_interval=profile.card_reader.poll_interval_s,
+            )
             closers.append(station.close)
 
         badges = None
@@ -227,13 +249,19 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
             if simulate or d.model == "captured" or d.port is None:
                 display = CapturedDisplay(cols=d.columns, rows=d.rows, encoding=d.encoding)
             else:
-                display = PoleDisplay(d.port, cols=d.columns, rows=d.rows, baudrate=d.baudrate, encoding=d.encoding)
+                display = PoleDisplay(
+                    d.port, cols=d.columns, rows=d.rows, baudrate=d.baudrate, encoding=d.encoding
+                )
             closers.append(display.close)
 
         printer: Any = None
         if medium == "paper" and role == "entry" and profile.printer is None:
-            raise ConfigError("lane.ticket_medium = 'paper' needs a printer in the hardware profile")
-        if profile.printer is not None and ((medium == "paper" and role == "entry") or role == "exit"):
+            raise ConfigError(
+                "lane.ticket_medium = 'paper' needs a printer in the hardware profile"
+            )
+        if profile.printer is not None and (
+            (medium == "paper" and role == "entry") or role == "exit"
+        ):
             p = profile.printer
             width = 32 if p.paper_width_mm == 58 else 48
 
@@ -244,10 +272,16 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
                 if simulate or p.connection == "dummy":
                     return TicketPrinter.open("dummy", width=width, cut=p.cut)
                 if p.connection == "serial":
-                    return TicketPrinter.open("serial", devfile=p.port, baudrate=p.baudrate, width=width,
-                                              cut=p.cut)
-                return TicketPrinter.open("usb", idVendor=p.usb_vendor_id, idProduct=p.usb_product_id,
-                                          width=width, cut=p.cut)
+                    return TicketPrinter.open(
+                        "serial", devfile=p.port, baudrate=p.baudrate, width=width, cut=p.cut
+                    )
+                return TicketPrinter.open(
+                    "usb",
+                    idVendor=p.usb_vendor_id,
+                    idProduct=p.usb_product_id,
+                    width=width,
+                    cut=p.cut,
+                )
 
             # A paper-ticket entry lane prints its tickets from the first car on; at an exit lane the
             # profile's printer is the booth console's receipt printer, opened at the first receipt.
@@ -276,9 +310,17 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
             camera = open_camera() if role == "exit" else LazyCamera(open_camera)
             closers.append(camera.close)
 
-        parts = LaneParts(barrier=barrier, arming_loop=arming, safety_loop=safety, photo_eye=eye,
-                          card_station=station, badge_reader=badges, display=display, printer=printer,
-                          camera=camera)
+        parts = LaneParts(
+            barrier=barrier,
+            arming_loop=arming,
+            safety_loop=safety,
+            photo_eye=eye,
+            card_station=station,
+            badge_reader=badges,
+            display=display,
+            printer=printer,
+            camera=camera,
+        )
     except BaseException:
         _close_all(closers)  # a part that failed leaves no pin, port or emulator of the others open
         raise
@@ -286,31 +328,65 @@ def assemble_lane(profile: HardwareProfile, *, role: str, medium: str, simulate:
     return Assembly(parts, closers, sims, factory, gpio.buttons)
 
 
-def lane_settings(role: Literal["entry", "exit"], lane: LaneSection, *, currency: str,
-                  language: Language) -> LaneSettings:
+def lane_settings(
+    role: Literal["entry", "exit"], lane: LaneSection, *, currency: str, language: Language
+) -> LaneSettings:
     """The state machine's settings from the ``[lane]`` config: every timing the lane runs on."""
-    return LaneSettings(role=role, currency=currency, medium=lane.ticket_medium, language=language,
-                        close_delay_s=lane.close_delay_s, issue_delay_s=lane.issue_delay_s,
-                        unattended_mode=lane.unattended_mode, storage_fault_badges=lane.storage_fault_badges)
+    return LaneSettings(
+        role=role,
+        currency=currency,
+        medium=lane.ticket_medium,
+        language=language,
+        close_delay_s=lane.close_delay_s,
+        issue_delay_s=lane.issue_delay_s,
+        unattended_mode=lane.unattended_mode,
+        storage_fault_badges=lane.storage_fault_badges,
+    )
 
 
-def build_lane(assembly: Assembly, settings: LaneSettings, *, device: str, clock: Callable[[], datetime],
-               occupancy: Occupancy, quoter: Quoter, sink: EventSink, store: UsedTickets,
-               codec: TicketCodec, guard_on_duty: str | None, whitelist: Mapping[str, str] | None = None,
-               storage: LaneSection, snapshots: Snapshots | None = None) -> Lane:
+def build_lane(
+    assembly: Assembly,
+    settings: LaneSettings,
+    *,
+    device: str,
+    clock: Callable[[], datetime],
+    occupancy: Occupancy,
+    quoter: Quoter,
+    sink: EventSink,
+    store: UsedTickets,
+    codec: TicketCodec,
+    guard_on_duty: str | None,
+    whitelist: Mapping[str, str] | None = None,
+    storage: LaneSection,
+    snapshots: Snapshots | None = None,
+) -> Lane:
     """The lane (state machine on the assembled parts), not yet started; booth buttons routed to it.
 
     An exit lane takes payments at its own :class:`PaymentDesk`; an entry lane takes none.
     ``storage``: the ``[lane]`` config whose hold bound and probe interval the lane's
     :class:`~edge.link.storage.StorageGuard` uses (events the disk refuses wait in memory).
     """
-    machine = LaneMachine(settings, clock=clock, occupancy=occupancy, quoter=quoter,
-                          serials=lambda now: new_serial(device, now), whitelist=whitelist,
-                          guard_on_duty=guard_on_duty)
-    lane = Lane(machine, assembly.parts, sink=sink, store=store, codec=codec,
-                payments=PaymentDesk() if settings.role == "exit" else None, name=device,
-                snapshots=snapshots, storage_hold_bound=storage.storage_hold_bound,
-                storage_probe_s=storage.storage_probe_s)
+    machine = LaneMachine(
+        settings,
+        clock=clock,
+        occupancy=occupancy,
+        quoter=quoter,
+        serials=lambda now: new_serial(device, now),
+        whitelist=whitelist,
+        guard_on_duty=guard_on_duty,
+    )
+    lane = Lane(
+        machine,
+        assembly.parts,
+        sink=sink,
+        store=store,
+        codec=codec,
+        payments=PaymentDesk() if settings.role == "exit" else None,
+        name=device,
+        snapshots=snapshots,
+        storage_hold_bound=storage.storage_hold_bound,
+        storage_probe_s=storage.storage_probe_s,
+    )
     if assembly.buttons is not None:
         assembly.buttons.on_press = lane.booth_button
     return lane

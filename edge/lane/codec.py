@@ -25,7 +25,9 @@ class SiteTickets:
         return self.keys.signing_key_id
 
     def make(self, serial: str, entry_at: datetime, vehicle_class: str) -> Ticket:
-        return Ticket(serial, self.site, entry_at, self.lane, vehicle_class, self.keys.signing_key_id)
+        return Ticket(
+            serial, self.site, entry_at, self.lane, vehicle_class, self.keys.signing_key_id
+        )
 
     def encode_card(self, ticket: Ticket) -> bytes:
         return encode_card(ticket, self.keys)

@@ -77,6 +77,14 @@ class CancelPayment:
 
 
 Effect = (
-    Emit | OpenBarrier | CloseBarrier | Show | WriteCard | PrintTicket | ReadCard | MarkUsed
-    | RequestPayment | CancelPayment
+    Emit
+    | OpenBarrier
+    | CloseBarrier
+    | Show
+    | WriteCard
+    | PrintTicket
+    | ReadCard
+    | MarkUsed
+    | RequestPayment
+    | CancelPayment
 )

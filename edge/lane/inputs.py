@@ -181,8 +181,27 @@ class Recover:
 
 
 LaneInput = (
-    ArmingChanged | PresenceChanged | CardPlaced | TicketPresented | TicketInvalid | TicketWritten
-    | TicketWriteFailed | IssueRequested | BadgeRead | PaymentReceived | LostTicketClaimed
-    | ManualRaise | ManualClose | OverrideFull | BarrierReached | BarrierFaulted | ReaderFailed
-    | Tick | Recover | GuardChanged | BacklogChanged | StorageFailed | StorageRecovered
+    ArmingChanged
+    | PresenceChanged
+    | CardPlaced
+    | TicketPresented
+    | TicketInvalid
+    | TicketWritten
+    | TicketWriteFailed
+    | IssueRequested
+    | BadgeRead
+    | PaymentReceived
+    | LostTicketClaimed
+    | ManualRaise
+    | ManualClose
+    | OverrideFull
+    | BarrierReached
+    | BarrierFaulted
+    | ReaderFailed
+    | Tick
+    | Recover
+    | GuardChanged
+    | BacklogChanged
+    | StorageFailed
+    | StorageRecovered
 )

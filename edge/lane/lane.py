@@ -108,7 +108,9 @@ READ_TIMEOUT_S = 0.5
 """How long a reader thread blocks in its driver before checking for shutdown."""
 
 PASSAGE_EVENTS = frozenset({EventType.VEHICLE_ENTERED, EventType.VEHICLE_EXITED})
-AT_LOOP_EVENTS = frozenset({EventType.TICKET_ISSUED, EventType.FEE_QUOTED, EventType.BADGE_ACCEPTED})
+AT_LOOP_EVENTS = frozenset(
+    {EventType.TICKET_ISSUED, EventType.FEE_QUOTED, EventType.BADGE_ACCEPTED}
+)
 """Snapshot these only with a vehicle at the lane (a lost-ticket quote at the console has none)."""
 
 
@@ -173,8 +175,12 @@ class Lane:
         self.payments = payments or NoPayments()
         self.name = name
         self.snapshots = snapshots
-        self.storage = StorageGuard(_CurrentSink(self), hold_bound=storage_hold_bound,
-                                    probe_interval_s=storage_probe_s, clock=machine.clock)
+        self.storage = StorageGuard(
+            _CurrentSink(self),
+            hold_bound=storage_hold_bound,
+            probe_interval_s=storage_probe_s,
+            clock=machine.clock,
+        )
         """Every event goes through it: held in memory while storage fails, written when it recovers."""
         self.storage.add_listener(self._storage_changed)
         self.storage.watch("lane_state", self._probe_lane_state)
@@ -304,14 +310,18 @@ class Lane:
                 try:
                     durable = self._store_events(batch)
                 except _SinkFailed as exc:
-                    log.critical("event neither stored nor held (%s); its barrier will not rise", exc)
+                    log.critical(
+                        "event neither stored nor held (%s); its barrier will not rise", exc
+                    )
                     durable, lost = False, True
                 if not durable and (lost or self.machine.storage_fault is None) and not withheld:
                     # Decided before the machine knew storage fails: no raise on an unwritten record.
                     withheld = True
                     rises = any(_withholdable(e) for e in effects[index:])
                     if rises:
-                        log.critical("event not stored; the barrier will not rise for this decision")
+                        log.critical(
+                            "event not stored; the barrier will not rise for this decision"
+                        )
                     self._queue.append(StorageFailed(self._fault_text(), open_withheld=rises))
                 if self.snapshots is not None:
                     for ref in captures:
@@ -410,7 +420,9 @@ class Lane:
         elif isinstance(effect, MarkUsed):
             # On a real lane the mark was already stored with the payment (UsedTickets, outbox=…).
             try:
-                self.store.ensure_used(effect.serial, self.machine.now(), effect.fee_minor, effect.method)
+                self.store.ensure_used(
+                    effect.serial, self.machine.now(), effect.fee_minor, effect.method
+                )
             except STORAGE_ERRORS as exc:
                 self.storage.report("used_tickets", exc)
         elif isinstance(effect, RequestPayment):
@@ -479,8 +491,11 @@ class Lane:
             return
         ticket = self.codec.make(effect.serial, effect.entry_at, effect.vehicle_class)
         local = effect.entry_at.astimezone()
-        lines = [f"No. {ticket.serial}", f"入场 Entry {local:%Y-%m-%d %H:%M}",
-                 "请妥善保管,出场时出示 Keep this ticket for the exit"]
+        lines = [
+            f"No. {ticket.serial}",
+            f"入场 Entry {local:%Y-%m-%d %H:%M}",
+            "请妥善保管,出场时出示 Keep this ticket for the exit",
+        ]
         try:
             printer.print_ticket(self.codec.encode_qr(ticket), lines)
         except (GatepostError, OSError) as exc:
@@ -499,12 +514,18 @@ class Lane:
             return
         self._present(self.codec.decode_card, data, "card")
 
-    def _present(self, decode: Callable[[Any], TicketLike], payload: bytes | str, medium: str) -> None:
+    def _present(
+        self, decode: Callable[[Any], TicketLike], payload: bytes | str, medium: str
+    ) -> None:
         """Decode and verify a presented ticket, then hand the verdict to the machine."""
         try:
             ticket = decode(payload)
         except TicketRejected as exc:
-            reason = exc.reason if exc.reason in RejectReason.__members__.values() else RejectReason.MALFORMED
+            reason = (
+                exc.reason
+                if exc.reason in RejectReason.__members__.values()
+                else RejectReason.MALFORMED
+            )
             self.submit(TicketInvalid(RejectReason(reason), None, exc.detail or str(exc)))
             return
         except GatepostError as exc:
@@ -599,7 +620,9 @@ class Lane:
     # ----------------------------------------------------------------- sensors and barrier
 
     def _presence(self) -> bool:
-        return bool(self.safety_loop.is_active) or bool(self.photo_eye is not None and self.photo_eye.is_active)
+        return bool(self.safety_loop.is_active) or bool(
+            self.photo_eye is not None and self.photo_eye.is_active
+        )
 
     def _wire_sensors(self) -> None:
         def arming(active: bool) -> Callable[[], None]:
@@ -607,6 +630,7 @@ class Lane:
                 if active:
                     self._vehicle.set()
                 self._guarded(ArmingChanged(active))
+
             return changed
 
         def presence() -> None:
@@ -626,8 +650,9 @@ class Lane:
 
     # ----------------------------------------------------------------- guard and booth
 
-    def manual_raise(self, reason: str, by: str = "guard", request_id: str | None = None,
-                     remote: bool = False) -> None:
+    def manual_raise(
+        self, reason: str, by: str = "guard", request_id: str | None = None, remote: bool = False
+    ) -> None:
         """Raise by hand: a guard on duty at the booth, or central's audited command (``remote``)."""
         self.submit(ManualRaise(reason, by, request_id, remote))
 
@@ -643,7 +668,9 @@ class Lane:
     def payment_received(self, method: str, reference: str = "", by: str | None = None) -> None:
         """The payment port's confirmation: guard cash button, booth API, or a provider."""
         if method not in ("cash", "epay"):
-            raise LaneRefused(f"unknown payment method {method!r}; use cash or epay", "未知付款方式")
+            raise LaneRefused(
+                f"unknown payment method {method!r}; use cash or epay", "未知付款方式"
+            )
         self.submit(PaymentReceived(method, reference, by))  # type: ignore[arg-type]
 
     def ticket_button(self) -> None:
@@ -676,8 +703,10 @@ class Lane:
         """
         if guard is not None:
             if not isinstance(guard, str) or not guard.strip() or len(guard.strip()) > 64:
-                raise LaneRefused(f"guard on duty must be 1-64 characters, got {guard!r}",
-                                  "当班人员名称须为1至64个字符")
+                raise LaneRefused(
+                    f"guard on duty must be 1-64 characters, got {guard!r}",
+                    "当班人员名称须为1至64个字符",
+                )
             guard = guard.strip()
         self.submit(GuardChanged(guard))
 
@@ -712,8 +741,10 @@ class Lane:
         if not reason:
             raise LaneRefused("an occupancy correction needs a reason", "修正车位数须填写原因")
         with self._lock:
-            self.storage.emit(EventType.OCCUPANCY_CORRECTED,
-                              OccupancyCorrected(occupied=occupied, reason=reason[:500], by=by[:64]))
+            self.storage.emit(
+                EventType.OCCUPANCY_CORRECTED,
+                OccupancyCorrected(occupied=occupied, reason=reason[:500], by=by[:64]),
+            )
             return self.machine.occupancy.correct(occupied)
 
     def set_clock_sync(self, synced: bool) -> None:
@@ -726,11 +757,15 @@ class Lane:
         status.extra = {
             "name": self.name,
             "barrier_driver": str(getattr(self.barrier, "state", "unknown")),
-            "card_station": str(getattr(self.card_station, "status", "none")) if self.card_station else None,
+            "card_station": str(getattr(self.card_station, "status", "none"))
+            if self.card_station
+            else None,
             "storage_error": self.storage_error,
             "storage_held": self.storage.held,
             "ready": self.ready.is_set(),
-            "camera": str(getattr(self.camera, "status", "ok")) if self.camera is not None else None,
+            "camera": str(getattr(self.camera, "status", "ok"))
+            if self.camera is not None
+            else None,
             "snapshots": self.snapshots.status if self.snapshots is not None else None,
         }
         return status
@@ -757,8 +792,9 @@ class _CurrentSink:
     def __init__(self, lane: Lane) -> None:
         self._lane = lane
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
-                  at: datetime | None = None) -> Sequence[Any]:
+    def emit_many(
+        self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None
+    ) -> Sequence[Any]:
         sink = self._lane.sink
         emit_many = getattr(sink, "emit_many", None)
         if callable(emit_many):

@@ -287,7 +287,9 @@ class LaneMachine:
         now = self._clock()
         if self._last_now is not None and now < self._last_now - CLOCK_STEP_TOLERANCE:
             if not self.clock_stepped_back:
-                log.warning("clock stepped backwards", extra={"from": str(self._last_now), "to": str(now)})
+                log.warning(
+                    "clock stepped backwards", extra={"from": str(self._last_now), "to": str(now)}
+                )
             self.clock_stepped_back = True
         if self._last_now is None or now > self._last_now:
             self._last_now = now
@@ -318,8 +320,13 @@ class LaneMachine:
         deadlines = [self._close_at] if self._close_at is not None else []
         since = self._phase_since
         if since is not None:
-            if (self.phase == Phase.WAITING and self.settings.role == "entry" and self.settings.medium == "paper"
-                    and self.attended and self.storage_fault is None):
+            if (
+                self.phase == Phase.WAITING
+                and self.settings.role == "entry"
+                and self.settings.medium == "paper"
+                and self.attended
+                and self.storage_fault is None
+            ):
                 deadlines.append(since + timedelta(seconds=self.settings.issue_delay_s))
             elif self.phase == Phase.OPEN and not self.passing:
                 deadlines.append(since + timedelta(seconds=self.settings.open_timeout_s))
@@ -403,7 +410,10 @@ class LaneMachine:
         self.close_pending = False
         self._close_at = None
         self.passing = self.presence
-        return [Emit(EventType.BARRIER_OPENED, BarrierMoved(cause=cause, serial=serial)), OpenBarrier(cause)]
+        return [
+            Emit(EventType.BARRIER_OPENED, BarrierMoved(cause=cause, serial=serial)),
+            OpenBarrier(cause),
+        ]
 
     def _close(self, cause: str) -> list[Effect]:
         """Lower the barrier, or remember to once the vehicle under it has gone."""
@@ -417,8 +427,10 @@ class LaneMachine:
         self._close_at = None
         self.barrier_open = False
         self.barrier_moving = True
-        return [Emit(EventType.BARRIER_CLOSED, BarrierMoved(cause=cause, serial=self.transit.serial)),
-                CloseBarrier(cause)]
+        return [
+            Emit(EventType.BARRIER_CLOSED, BarrierMoved(cause=cause, serial=self.transit.serial)),
+            CloseBarrier(cause),
+        ]
 
     def _direction(self) -> Direction:
         return Direction.IN if self.settings.role == "entry" else Direction.OUT
@@ -456,14 +468,19 @@ class LaneMachine:
     def _require_storage(self, what: str, what_zh: str) -> None:
         if self.storage_fault is not None:
             log.warning("refused while storage fails: %s", what)
-            raise LaneRefused(f"records cannot be saved ({self.storage_fault}): {what} is refused until storage "
-                              f"recovers", f"记录无法保存(存储故障):暂停{what_zh}")
+            raise LaneRefused(
+                f"records cannot be saved ({self.storage_fault}): {what} is refused until storage "
+                f"recovers",
+                f"记录无法保存(存储故障):暂停{what_zh}",
+            )
 
     def _require_guard(self, what: str, what_zh: str) -> None:
         if not self.attended:
             log.warning("refused with nobody on duty: %s", what)
-            raise LaneRefused(f"nobody is on duty at the booth: {what} needs a guard signed on",
-                              f"岗亭无人值守:{what_zh}须由当班人员签到后操作")
+            raise LaneRefused(
+                f"nobody is on duty at the booth: {what} needs a guard signed on",
+                f"岗亭无人值守:{what_zh}须由当班人员签到后操作",
+            )
 
     def _refuse_in_service(self) -> list[Effect] | None:
         if self.phase == Phase.OUT_OF_SERVICE:
@@ -509,8 +526,10 @@ class LaneMachine:
         if self.settings.role == "entry" and self.occupancy.is_full("visitor"):
             snap = self.occupancy.snapshot()
             effects.append(
-                Emit(EventType.ENTRY_REFUSED_FULL,
-                     EntryRefusedFull(occupied=snap.occupied, capacity=snap.capacity))
+                Emit(
+                    EventType.ENTRY_REFUSED_FULL,
+                    EntryRefusedFull(occupied=snap.occupied, capacity=snap.capacity),
+                )
             )
             effects.append(self._show(messages.LOT_FULL))
             self._enter(Phase.REFUSED_FULL)
@@ -551,12 +570,20 @@ class LaneMachine:
     def _passed(self) -> list[Effect]:
         """The vehicle crossed the safety loop: record the transit, close, count."""
         transit = self.transit
-        event = EventType.VEHICLE_ENTERED if self.settings.role == "entry" else EventType.VEHICLE_EXITED
+        event = (
+            EventType.VEHICLE_ENTERED if self.settings.role == "entry" else EventType.VEHICLE_EXITED
+        )
         effects: list[Effect] = [
-            Emit(event, VehiclePassed(
-                serial=transit.serial, badge=transit.badge, vehicle_class=transit.vehicle_class,
-                minutes=transit.minutes, fee_minor=transit.fee_minor,
-            ))
+            Emit(
+                event,
+                VehiclePassed(
+                    serial=transit.serial,
+                    badge=transit.badge,
+                    vehicle_class=transit.vehicle_class,
+                    minutes=transit.minutes,
+                    fee_minor=transit.fee_minor,
+                ),
+            )
         ]
         if self.settings.role == "entry":
             self.occupancy.entered()
@@ -580,7 +607,9 @@ class LaneMachine:
             return refused
         uid = item.uid.upper()
         if self.phase not in (Phase.WAITING, Phase.REFUSED_FULL) or not self.arming:
-            log.info("card ignored: no vehicle waiting", extra={"uid": uid, "phase": str(self.phase)})
+            log.info(
+                "card ignored: no vehicle waiting", extra={"uid": uid, "phase": str(self.phase)}
+            )
             return []
         if uid in self.whitelist:
             if self._closed_to_all():
@@ -594,7 +623,10 @@ class LaneMachine:
             log.info("card refused: storage failing", extra={"uid": uid})
             return [self._show(messages.STORAGE_FAULT)]
         if self._closed_to_all() or (not self.attended and self.settings.role == "entry"):
-            log.info("card refused: lane unattended", extra={"uid": uid, "mode": self.settings.unattended_mode})
+            log.info(
+                "card refused: lane unattended",
+                extra={"uid": uid, "mode": self.settings.unattended_mode},
+            )
             return [self._show(self._unattended_message())]
         if self.settings.role == "exit":
             self._enter(Phase.CHECKING)
@@ -633,50 +665,79 @@ class LaneMachine:
 
     def _on_TicketWritten(self, item: TicketWritten) -> list[Effect]:
         transit = self.transit
-        if self.phase != Phase.ISSUING or item.serial != transit.serial or transit.pending_entry_at is None:
+        if (
+            self.phase != Phase.ISSUING
+            or item.serial != transit.serial
+            or transit.pending_entry_at is None
+        ):
             log.warning("ticket write result for no pending ticket", extra={"serial": item.serial})
             return []
         if self.storage_fault is not None:
             # Its ticket_issued could not be stored: the ticket is void here and nobody enters on it.
-            log.warning("ticket written as storage failed: not issued", extra={"serial": item.serial})
+            log.warning(
+                "ticket written as storage failed: not issued", extra={"serial": item.serial}
+            )
             transit.serial = None
             transit.pending_entry_at = None
             self._enter(Phase.WAITING if self.arming else Phase.IDLE)
             return [self._show(messages.STORAGE_FAULT)]
         medium: Medium = self.settings.medium
         effects: list[Effect] = [
-            Emit(EventType.TICKET_ISSUED, TicketIssued(
-                serial=item.serial, entry_at=format_ts(transit.pending_entry_at),
-                vehicle_class=transit.vehicle_class, medium=medium, key_id=item.key_id,
-            )),
+            Emit(
+                EventType.TICKET_ISSUED,
+                TicketIssued(
+                    serial=item.serial,
+                    entry_at=format_ts(transit.pending_entry_at),
+                    vehicle_class=transit.vehicle_class,
+                    medium=medium,
+                    key_id=item.key_id,
+                ),
+            ),
         ]
         self._enter(Phase.OPEN)
         effects += self._open("ticket", item.serial)
-        return effects + [self._show(messages.TAKE_CARD if medium == "card" else messages.TAKE_TICKET)]
+        return effects + [
+            self._show(messages.TAKE_CARD if medium == "card" else messages.TAKE_TICKET)
+        ]
 
     def _on_TicketWriteFailed(self, item: TicketWriteFailed) -> list[Effect]:
         if self.phase != Phase.ISSUING:
             return []
-        log.warning("ticket not issued", extra={"serial": self.transit.serial, "detail": item.detail})
+        log.warning(
+            "ticket not issued", extra={"serial": self.transit.serial, "detail": item.detail}
+        )
         self.transit.serial = None
         self.transit.pending_entry_at = None
         self._enter(Phase.WAITING if self.arming else Phase.IDLE)
         if item.lifted:
             return [self._show(messages.CARD_LIFTED)]
         reader = "card_station" if self.settings.medium == "card" else "printer"
-        return [Emit(EventType.READER_FAULT, ReaderFault(reader=reader, detail=item.detail[:500])),
-                self._show(messages.ISSUE_FAILED)]
+        return [
+            Emit(EventType.READER_FAULT, ReaderFault(reader=reader, detail=item.detail[:500])),
+            self._show(messages.ISSUE_FAILED),
+        ]
 
     def _on_OverrideFull(self, item: OverrideFull) -> list[Effect]:
         self._require_guard("overriding a full lot", "车位已满放行")
         self._require_storage("overriding a full lot", "车位已满放行")
         reason = self._reason(item.reason, "overriding a full lot")
         if self.phase != Phase.REFUSED_FULL:
-            raise LaneRefused("no vehicle is being refused for a full lot", "当前没有因车位已满被拒的车辆")
+            raise LaneRefused(
+                "no vehicle is being refused for a full lot", "当前没有因车位已满被拒的车辆"
+            )
         snap = self.occupancy.snapshot()
-        effects: list[Effect] = [Emit(EventType.ENTRY_REFUSED_FULL, EntryRefusedFull(
-            occupied=snap.occupied, capacity=snap.capacity, override=True, reason=reason, by=item.by,
-        ))]
+        effects: list[Effect] = [
+            Emit(
+                EventType.ENTRY_REFUSED_FULL,
+                EntryRefusedFull(
+                    occupied=snap.occupied,
+                    capacity=snap.capacity,
+                    override=True,
+                    reason=reason,
+                    by=item.by,
+                ),
+            )
+        ]
         self._enter(Phase.WAITING)
         if self.settings.medium == "paper":
             return effects + self._issue_paper()
@@ -688,13 +749,20 @@ class LaneMachine:
         if (refused := self._refuse_in_service()) is not None:
             return refused
         badge = item.badge.strip().upper()
-        if self.phase not in (Phase.WAITING, Phase.REFUSED_FULL, Phase.AWAITING_PAYMENT) or not self.arming:
+        if (
+            self.phase not in (Phase.WAITING, Phase.REFUSED_FULL, Phase.AWAITING_PAYMENT)
+            or not self.arming
+        ):
             return []  # repeats while the badge stays in the field, or nobody waiting
         holder = self.whitelist.get(badge)
         if holder is None:
             return [
-                Emit(EventType.BADGE_REJECTED, BadgeRejected(
-                    badge=badge[:32], reason="not on whitelist", direction=self._direction())),
+                Emit(
+                    EventType.BADGE_REJECTED,
+                    BadgeRejected(
+                        badge=badge[:32], reason="not on whitelist", direction=self._direction()
+                    ),
+                ),
                 self._show(messages.BADGE_UNKNOWN),
             ]
         if self._closed_to_all():
@@ -709,16 +777,28 @@ class LaneMachine:
     def _badge_refused_storage(self, badge: str) -> list[Effect]:
         log.info("badge refused: storage failing", extra={"badge": badge})
         return [
-            Emit(EventType.BADGE_REJECTED, BadgeRejected(
-                badge=badge[:32], reason="storage fault: records cannot be saved", direction=self._direction())),
+            Emit(
+                EventType.BADGE_REJECTED,
+                BadgeRejected(
+                    badge=badge[:32],
+                    reason="storage fault: records cannot be saved",
+                    direction=self._direction(),
+                ),
+            ),
             self._show(messages.STORAGE_FAULT),
         ]
 
     def _badge_refused_closed(self, badge: str) -> list[Effect]:
         log.info("badge refused: lane unattended, refusing all", extra={"badge": badge})
         return [
-            Emit(EventType.BADGE_REJECTED, BadgeRejected(
-                badge=badge[:32], reason="unattended: lane refuses all", direction=self._direction())),
+            Emit(
+                EventType.BADGE_REJECTED,
+                BadgeRejected(
+                    badge=badge[:32],
+                    reason="unattended: lane refuses all",
+                    direction=self._direction(),
+                ),
+            ),
             self._show(messages.UNATTENDED_CLOSED),
         ]
 
@@ -727,8 +807,12 @@ class LaneMachine:
         self._reset_transit()
         self.transit.badge = badge
         effects: list[Effect] = [
-            Emit(EventType.BADGE_ACCEPTED, BadgeAccepted(
-                badge=badge[:32], holder_class=holder[:32], direction=self._direction())),
+            Emit(
+                EventType.BADGE_ACCEPTED,
+                BadgeAccepted(
+                    badge=badge[:32], holder_class=holder[:32], direction=self._direction()
+                ),
+            ),
         ]
         self._enter(Phase.OPEN)
         return effects + self._open("badge") + cancel + [self._show(messages.BADGE_WELCOME)]
@@ -736,11 +820,17 @@ class LaneMachine:
     # ----------------------------------------------------------------- exit: fees
 
     def _reject(self, reason: RejectReason, serial: str | None, detail: str) -> list[Effect]:
-        log.warning("ticket rejected", extra={"reason": str(reason), "serial": serial, "detail": detail})
+        log.warning(
+            "ticket rejected", extra={"reason": str(reason), "serial": serial, "detail": detail}
+        )
         self._enter(Phase.WAITING if self.arming else Phase.IDLE)
         return [
-            Emit(EventType.TICKET_REJECTED, TicketRejected(
-                reason=reason, serial=serial[:32] if serial else None, detail=detail[:500])),
+            Emit(
+                EventType.TICKET_REJECTED,
+                TicketRejected(
+                    reason=reason, serial=serial[:32] if serial else None, detail=detail[:500]
+                ),
+            ),
             self._show(messages.ticket_rejected(reason)),
         ]
 
@@ -754,29 +844,43 @@ class LaneMachine:
             return refused
         if self.settings.role != "exit":
             return []
-        if self.phase not in (Phase.WAITING, Phase.CHECKING, Phase.AWAITING_PAYMENT) or not self.arming:
+        if (
+            self.phase not in (Phase.WAITING, Phase.CHECKING, Phase.AWAITING_PAYMENT)
+            or not self.arming
+        ):
             return []
         ticket = item.ticket
         if self.storage_fault is not None:
             # No fee quoted, no exit: neither the payment nor the used mark could be recorded.
             log.info("ticket refused: storage failing", extra={"serial": ticket.serial})
-            cancel: list[Effect] = [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            cancel: list[Effect] = (
+                [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            )
             self._reset_transit()
             self._enter(Phase.WAITING)
             return cancel + [self._show(messages.STORAGE_FAULT)]
         if self._closed_to_all():
-            log.info("ticket refused: lane unattended, refusing all", extra={"serial": ticket.serial})
-            closing: list[Effect] = [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            log.info(
+                "ticket refused: lane unattended, refusing all", extra={"serial": ticket.serial}
+            )
+            closing: list[Effect] = (
+                [CancelPayment(self._pending.serial)] if self._pending is not None else []
+            )
             self._reset_transit()
             self._enter(Phase.WAITING)
             return closing + [self._show(messages.UNATTENDED_CLOSED)]
         if item.already_used:
-            return self._reject(RejectReason.ALREADY_USED, ticket.serial, "serial already used at exit")
+            return self._reject(
+                RejectReason.ALREADY_USED, ticket.serial, "serial already used at exit"
+            )
         now = self.now()
         ahead = (ticket.entry_at - now).total_seconds()
         if ahead > self.settings.future_tolerance_s:
-            return self._reject(RejectReason.FROM_FUTURE, ticket.serial,
-                                f"entry {int(ahead)} s after the lane clock")
+            return self._reject(
+                RejectReason.FROM_FUTURE,
+                ticket.serial,
+                f"entry {int(ahead)} s after the lane clock",
+            )
         exit_at = max(now, ticket.entry_at)  # a small step back never makes a negative stay
         try:
             quote = self._quoter(ticket.entry_at, exit_at, ticket.vehicle_class, False)
@@ -788,11 +892,22 @@ class LaneMachine:
         self._reset_transit()
         return effects + self._quoted(ticket.serial, quote, ticket.vehicle_class, mark_used=True)
 
-    def _quoted(self, serial: str, quote: QuoteLike, vehicle_class: str, *, mark_used: bool) -> list[Effect]:
-        effects: list[Effect] = [Emit(EventType.FEE_QUOTED, FeeQuoted(
-            serial=serial, minutes=quote.minutes, fee_minor=quote.fee_minor, currency=quote.currency,
-            vehicle_class=vehicle_class, lines=_line_items(quote.lines),
-        ))]
+    def _quoted(
+        self, serial: str, quote: QuoteLike, vehicle_class: str, *, mark_used: bool
+    ) -> list[Effect]:
+        effects: list[Effect] = [
+            Emit(
+                EventType.FEE_QUOTED,
+                FeeQuoted(
+                    serial=serial,
+                    minutes=quote.minutes,
+                    fee_minor=quote.fee_minor,
+                    currency=quote.currency,
+                    vehicle_class=vehicle_class,
+                    lines=_line_items(quote.lines),
+                ),
+            )
+        ]
         self.transit.serial = serial
         self.transit.vehicle_class = vehicle_class
         self.transit.minutes = quote.minutes
@@ -803,15 +918,26 @@ class LaneMachine:
         self._enter(Phase.AWAITING_PAYMENT)
         if not self.attended:
             # Nobody can take the money: the fee stays pending for a guard who signs on.
-            log.info("fee due at an unattended lane", extra={"serial": serial, "fee_minor": quote.fee_minor})
-            return effects + [self._show(messages.fee_due_unattended(quote.minutes, quote.fee_minor,
-                                                                     quote.currency))]
+            log.info(
+                "fee due at an unattended lane",
+                extra={"serial": serial, "fee_minor": quote.fee_minor},
+            )
+            return effects + [
+                self._show(
+                    messages.fee_due_unattended(quote.minutes, quote.fee_minor, quote.currency)
+                )
+            ]
         effects.append(self._show(messages.fee_due(quote.minutes, quote.fee_minor, quote.currency)))
         effects.append(RequestPayment(serial, quote.fee_minor, quote.currency))
         return effects
 
-    def _paid(self, method: Literal["cash", "epay", "none"], reference: str, by: str | None,
-              message: Message = messages.PAID) -> list[Effect]:
+    def _paid(
+        self,
+        method: Literal["cash", "epay", "none"],
+        reference: str,
+        by: str | None,
+        message: Message = messages.PAID,
+    ) -> list[Effect]:
         """Paid (or nothing to pay): record it, raise, then tell the driver and mark the ticket used.
 
         The events go first (one durable write), the relay next, and the slower
@@ -819,11 +945,21 @@ class LaneMachine:
         """
         pending = self._pending
         assert pending is not None
-        effects: list[Effect] = [Emit(EventType.PAYMENT_CONFIRMED, PaymentConfirmed(
-            serial=pending.serial, fee_minor=pending.fee_minor, currency=self.settings.currency,
-            method=method, reference=reference[:64], minutes=pending.minutes,
-            vehicle_class=pending.vehicle_class, guard=by,
-        ))]
+        effects: list[Effect] = [
+            Emit(
+                EventType.PAYMENT_CONFIRMED,
+                PaymentConfirmed(
+                    serial=pending.serial,
+                    fee_minor=pending.fee_minor,
+                    currency=self.settings.currency,
+                    method=method,
+                    reference=reference[:64],
+                    minutes=pending.minutes,
+                    vehicle_class=pending.vehicle_class,
+                    guard=by,
+                ),
+            )
+        ]
         self._pending = None
         self._enter(Phase.OPEN)
         effects += self._open("paid", pending.serial)
@@ -850,9 +986,13 @@ class LaneMachine:
         self._require_storage("a lost ticket", "遗失卡处理")
         plate = (item.plate or "").strip().upper()
         if not plate or len(plate) > 16:
-            raise LaneRefused("lost ticket needs the vehicle's plate (1-16 characters)", "遗失卡须登记车牌号")
+            raise LaneRefused(
+                "lost ticket needs the vehicle's plate (1-16 characters)", "遗失卡须登记车牌号"
+            )
         if self.phase in (Phase.OPEN, Phase.OUT_OF_SERVICE, Phase.ISSUING):
-            raise LaneRefused(f"lane is {self.phase}; finish that first", "车道正忙,请先完成当前操作")
+            raise LaneRefused(
+                f"lane is {self.phase}; finish that first", "车道正忙,请先完成当前操作"
+            )
         now = self.now()
         try:
             quote = self._quoter(now, now, item.vehicle_class, True)
@@ -863,8 +1003,14 @@ class LaneMachine:
         if self._pending is not None:
             effects.append(CancelPayment(self._pending.serial))
         self._reset_transit()
-        effects.append(Emit(EventType.LOST_TICKET, LostTicket(
-            serial=serial, plate=plate, fee_minor=quote.fee_minor, currency=quote.currency)))
+        effects.append(
+            Emit(
+                EventType.LOST_TICKET,
+                LostTicket(
+                    serial=serial, plate=plate, fee_minor=quote.fee_minor, currency=quote.currency
+                ),
+            )
+        )
         return effects + self._quoted(serial, quote, item.vehicle_class, mark_used=False)
 
     # ----------------------------------------------------------------- guard overrides
@@ -873,8 +1019,12 @@ class LaneMachine:
         if not item.remote:  # central's raise is audited at central and allowed in every mode
             self._require_guard("a manual raise", "手动抬杆")
         reason = self._reason(item.reason, "manual raise")
-        effects: list[Effect] = [Emit(EventType.MANUAL_RAISE, ManualAction(
-            reason=reason, by=item.by[:64], request_id=item.request_id))]
+        effects: list[Effect] = [
+            Emit(
+                EventType.MANUAL_RAISE,
+                ManualAction(reason=reason, by=item.by[:64], request_id=item.request_id),
+            )
+        ]
         cancel = [CancelPayment(self._pending.serial)] if self._pending is not None else []
         self._reset_transit()
         self.transit.manual = True
@@ -887,9 +1037,15 @@ class LaneMachine:
         self._require_guard("a manual close", "手动落杆")
         reason = self._reason(item.reason, "manual close")
         if self.presence:
-            raise LaneRefused("a vehicle is under the barrier; it will not close on it", "道闸下有车辆,不能落杆")
-        effects: list[Effect] = [Emit(EventType.MANUAL_CLOSE, ManualAction(
-            reason=reason, by=item.by[:64], request_id=item.request_id))]
+            raise LaneRefused(
+                "a vehicle is under the barrier; it will not close on it", "道闸下有车辆,不能落杆"
+            )
+        effects: list[Effect] = [
+            Emit(
+                EventType.MANUAL_CLOSE,
+                ManualAction(reason=reason, by=item.by[:64], request_id=item.request_id),
+            )
+        ]
         if self._pending is not None:
             effects.append(CancelPayment(self._pending.serial))
         self.barrier_moving = True  # force the command even if we think it is closed
@@ -904,7 +1060,11 @@ class LaneMachine:
     def _on_BarrierReached(self, item: BarrierReached) -> list[Effect]:
         if (item.position == "open") == self.barrier_open:
             self.barrier_moving = False
-        if item.position == "closed" and self.phase == Phase.OUT_OF_SERVICE and not self.barrier_open:
+        if (
+            item.position == "closed"
+            and self.phase == Phase.OUT_OF_SERVICE
+            and not self.barrier_open
+        ):
             log.info("barrier closed again: back in service")
             self.fault = None
             self._settle()
@@ -915,7 +1075,10 @@ class LaneMachine:
         self.fault = item.detail or f"did not reach {item.expected}"
         self.barrier_moving = False
         effects: list[Effect] = [
-            Emit(EventType.BARRIER_FAULT, BarrierFault(expected=item.expected, detail=self.fault[:500]))
+            Emit(
+                EventType.BARRIER_FAULT,
+                BarrierFault(expected=item.expected, detail=self.fault[:500]),
+            )
         ]
         if self._pending is not None:
             effects.append(CancelPayment(self._pending.serial))
@@ -926,7 +1089,10 @@ class LaneMachine:
 
     def _on_ReaderFailed(self, item: ReaderFailed) -> list[Effect]:
         effects: list[Effect] = [
-            Emit(EventType.READER_FAULT, ReaderFault(reader=item.reader[:32], detail=item.detail[:500]))
+            Emit(
+                EventType.READER_FAULT,
+                ReaderFault(reader=item.reader[:32], detail=item.detail[:500]),
+            )
         ]
         if self.phase == Phase.CHECKING:
             self._enter(Phase.WAITING if self.arming else Phase.IDLE)
@@ -956,7 +1122,9 @@ class LaneMachine:
     def _on_Recover(self, item: Recover) -> list[Effect]:
         now = self.now()
         if item.last_seen is not None and now < item.last_seen - CLOCK_STEP_TOLERANCE:
-            log.warning("clock is earlier than before the restart", extra={"last_seen": str(item.last_seen)})
+            log.warning(
+                "clock is earlier than before the restart", extra={"last_seen": str(item.last_seen)}
+            )
             self.clock_stepped_back = True
         self._reset_transit()
         self.barrier_open = True  # unknown: assume the worst and command a close
@@ -972,17 +1140,24 @@ class LaneMachine:
     def _on_GuardChanged(self, item: GuardChanged) -> list[Effect]:
         before = self.attended
         self.guard_on_duty = item.guard
-        log.info("guard on duty: %s", item.guard or f"nobody (unattended, {self.settings.unattended_mode})")
+        log.info(
+            "guard on duty: %s",
+            item.guard or f"nobody (unattended, {self.settings.unattended_mode})",
+        )
         if before == self.attended:
             return []
         pending = self._pending
         if self.phase == Phase.AWAITING_PAYMENT and pending is not None:
             minutes, fee, currency = pending.minutes, pending.fee_minor, self.settings.currency
             if self.attended:
-                return [self._show(messages.fee_due(minutes, fee, currency)),
-                        RequestPayment(pending.serial, fee, currency)]
-            return [CancelPayment(pending.serial),
-                    self._show(messages.fee_due_unattended(minutes, fee, currency))]
+                return [
+                    self._show(messages.fee_due(minutes, fee, currency)),
+                    RequestPayment(pending.serial, fee, currency),
+                ]
+            return [
+                CancelPayment(pending.serial),
+                self._show(messages.fee_due_unattended(minutes, fee, currency)),
+            ]
         if self.phase in (Phase.WAITING, Phase.CHECKING) and self.arming:
             self._phase_since = self.now()  # a paper lane's issue delay starts again
             if not self.attended and (self.settings.role == "entry" or self._closed_to_all()):
@@ -1001,8 +1176,12 @@ class LaneMachine:
         effects: list[Effect] = []
         if item.near_full:
             log.error("outbox backlog: %d of %d rows unsent", item.depth, item.bound)
-            effects.append(Emit(EventType.OUTBOX_BACKLOG,
-                                OutboxBacklog(depth=max(0, item.depth), bound=max(0, item.bound))))
+            effects.append(
+                Emit(
+                    EventType.OUTBOX_BACKLOG,
+                    OutboxBacklog(depth=max(0, item.depth), bound=max(0, item.bound)),
+                )
+            )
         # The pole display is the driver's: the alarm never replaces a fee or a refusal on it.
         if self.phase == Phase.IDLE:
             effects.append(self._show(self._idle_message()))
@@ -1024,10 +1203,13 @@ class LaneMachine:
         if self._pending is not None:
             effects.append(CancelPayment(self._pending.serial))
         if self.phase in (Phase.WAITING, Phase.AWAITING_PAYMENT, Phase.CHECKING) or (
-                self.phase == Phase.OPEN and item.open_withheld):
+            self.phase == Phase.OPEN and item.open_withheld
+        ):
             self._reset_transit()
             self._enter(Phase.WAITING if self.arming else Phase.IDLE)
-        if self.phase in (Phase.IDLE, Phase.WAITING, Phase.REFUSED_FULL) and (first or item.open_withheld):
+        if self.phase in (Phase.IDLE, Phase.WAITING, Phase.REFUSED_FULL) and (
+            first or item.open_withheld
+        ):
             effects.append(self._show(messages.STORAGE_FAULT))
         return effects
 
@@ -1058,15 +1240,28 @@ class LaneMachine:
         else:
             barrier = "closing" if self.barrier_moving else "closed"
         return LaneStatus(
-            phase=self.phase, role=self.settings.role, barrier=barrier, presence=self.presence,
-            vehicle_waiting=self.arming, out_of_service=self.phase == Phase.OUT_OF_SERVICE,
-            fault=self.fault, message=self.message.key if self.message else None,
-            fee_due_minor=pending.fee_minor if pending and self.phase == Phase.AWAITING_PAYMENT else None,
-            currency=self.settings.currency, serial=self.transit.serial, minutes=self.transit.minutes,
-            clock_trusted=self.clock_trusted, clock_stepped_back=self.clock_stepped_back,
-            occupied=snap.occupied, capacity=snap.capacity,
-            guard_on_duty=self.guard_on_duty, attended=self.attended,
-            unattended_mode=self.settings.unattended_mode, backlog_alarm=self.backlog_alarm,
+            phase=self.phase,
+            role=self.settings.role,
+            barrier=barrier,
+            presence=self.presence,
+            vehicle_waiting=self.arming,
+            out_of_service=self.phase == Phase.OUT_OF_SERVICE,
+            fault=self.fault,
+            message=self.message.key if self.message else None,
+            fee_due_minor=pending.fee_minor
+            if pending and self.phase == Phase.AWAITING_PAYMENT
+            else None,
+            currency=self.settings.currency,
+            serial=self.transit.serial,
+            minutes=self.transit.minutes,
+            clock_trusted=self.clock_trusted,
+            clock_stepped_back=self.clock_stepped_back,
+            occupied=snap.occupied,
+            capacity=snap.capacity,
+            guard_on_duty=self.guard_on_duty,
+            attended=self.attended,
+            unattended_mode=self.settings.unattended_mode,
+            backlog_alarm=self.backlog_alarm,
             storage_fault=self.storage_fault,
         )
 
@@ -1076,11 +1271,13 @@ def _line_items(lines: object) -> list[LineItem]:
     items: list[LineItem] = []
     for line in lines if isinstance(lines, (list, tuple)) else []:
         try:
-            items.append(LineItem(
-                label=str(getattr(line, "label", ""))[:200],
-                minutes=max(0, int(getattr(line, "minutes", 0))),
-                amount_minor=int(getattr(line, "amount_minor", 0)),
-            ))
+            items.append(
+                LineItem(
+                    label=str(getattr(line, "label", ""))[:200],
+                    minutes=max(0, int(getattr(line, "minutes", 0))),
+                    amount_minor=int(getattr(line, "amount_minor", 0)),
+                )
+            )
         except (TypeError, ValueError):
             log.warning("tariff line item not understood", extra={"line": repr(line)[:200]})
     return items[:400]

@@ -39,7 +39,9 @@ LOT_FULL = Message(
     "No spaces available here. Please park at the car park opposite. Thank you!",
 )
 TAKE_CARD = Message("take_card", "请取卡,祝您停车愉快", "Please take your card. Enjoy your stay.")
-TAKE_TICKET = Message("take_ticket", "请取票,祝您停车愉快", "Please take your ticket. Enjoy your stay.")
+TAKE_TICKET = Message(
+    "take_ticket", "请取票,祝您停车愉快", "Please take your ticket. Enjoy your stay."
+)
 PLACE_CARD = Message("place_card", "请将卡放在读卡区", "Please place the card on the reader.")
 CARD_LIFTED = Message(
     "card_lifted",
@@ -51,8 +53,12 @@ ISSUE_FAILED = Message(
     "暂时无法出票,请联系岗亭",
     "Cannot issue a ticket right now. Please ask the guard.",
 )
-BADGE_WELCOME = Message("badge_ok", "业主/员工车辆,请通行", "Resident / staff vehicle, please proceed.")
-BADGE_UNKNOWN = Message("badge_unknown", "此卡未登记,请联系岗亭", "Badge not registered. Please ask the guard.")
+BADGE_WELCOME = Message(
+    "badge_ok", "业主/员工车辆,请通行", "Resident / staff vehicle, please proceed."
+)
+BADGE_UNKNOWN = Message(
+    "badge_unknown", "此卡未登记,请联系岗亭", "Badge not registered. Please ask the guard."
+)
 GOODBYE = Message("goodbye", "谢谢,一路平安", "Thank you. Drive safely.")
 PAID = Message("paid", "已收费,请通行", "Paid. Please proceed.")
 OUT_OF_SERVICE = Message(
@@ -61,19 +67,24 @@ OUT_OF_SERVICE = Message(
     "Barrier out of service. Please ask the guard.",
 )
 MANUAL_OPEN = Message("manual_open", "岗亭已放行,请通行", "Opened by the guard. Please proceed.")
-REMOTE_OPEN = Message("remote_open", "管理中心远程放行,请通行", "Opened remotely by the control room. Please proceed.")
+REMOTE_OPEN = Message(
+    "remote_open", "管理中心远程放行,请通行", "Opened remotely by the control room. Please proceed."
+)
 # Short on purpose: a pole display has two rows of 20 columns (10 Chinese characters each).
 UNATTENDED_BADGES_ONLY = Message(
     "unattended_badges_only", "无人值守,仅限业主卡通行", "Unattended: residents' badges only"
 )
 UNATTENDED_CLOSED = Message(
-    "unattended_closed", "无人值守,暂停通行,请按对讲", "Unattended: lane closed. Please use the intercom."
+    "unattended_closed",
+    "无人值守,暂停通行,请按对讲",
+    "Unattended: lane closed. Please use the intercom.",
 )
 OUTBOX_BACKLOG = Message(
     "outbox_backlog", "记录积压未上传,请检查网络", "Records piling up unsent: check the network"
 )
 STORAGE_FAULT = Message(
-    "storage_fault", "记录故障,暂停发卡收费,请联系岗亭",
+    "storage_fault",
+    "记录故障,暂停发卡收费,请联系岗亭",
     "Records cannot be saved: no tickets or payments. Please ask the guard.",
 )
 """The lane cannot write its records (disk full, read-only, I/O error): it starts no transit it cannot record."""

@@ -51,7 +51,9 @@ class Occupancy:
 
     def set_capacity(self, capacity: int, reserved: int = 0) -> None:
         if capacity < 0 or reserved < 0 or reserved > capacity:
-            raise ConfigError(f"capacity {capacity} / reserved {reserved}: need 0 ≤ reserved ≤ capacity")
+            raise ConfigError(
+                f"capacity {capacity} / reserved {reserved}: need 0 ≤ reserved ≤ capacity"
+            )
         with self._lock:
             self._capacity = capacity
             self._reserved = reserved

@@ -49,7 +49,9 @@ class PaymentDesk:
         with self._lock:
             self._due = due
             listeners = list(self._listeners)
-        log.info("payment due", extra={"serial": serial, "fee_minor": fee_minor, "currency": currency})
+        log.info(
+            "payment due", extra={"serial": serial, "fee_minor": fee_minor, "currency": currency}
+        )
         self._tell(listeners, due)
 
     def cancel(self, serial: str) -> None:

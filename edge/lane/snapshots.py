@@ -92,7 +92,7 @@ class Snapshots:
 
     @property
     def status(self) -> str:
-        """"ok", or "error: why" (folder first, then camera) for the health report."""
+        """ "ok", or "error: why" (folder first, then camera) for the health report."""
         if self._dir_error is not None:
             return f"error: snapshot folder {self.directory}: {self._dir_error}"
         camera = str(getattr(self.camera, "status", "ok"))
@@ -218,7 +218,9 @@ class Snapshots:
         except OSError as exc:
             why = exc.strerror or str(exc)
             if self._dir_error != why:
-                log.error("snapshot folder %s unusable: %s; transits get no snapshot", self.directory, why)
+                log.error(
+                    "snapshot folder %s unusable: %s; transits get no snapshot", self.directory, why
+                )
             self._dir_error = why
             return
         if self._dir_error is not None:
@@ -270,4 +272,9 @@ class Snapshots:
                 log.warning("old snapshot %s not removed: %s", name, exc)
         self._files = len(jpegs) - sum(1 for name in doomed if name.endswith(SUFFIX))
         if removed:
-            log.info("pruned %d old snapshots (keep %d, max age %.0f s)", removed, self.keep, self.max_age_s)
+            log.info(
+                "pruned %d old snapshots (keep %d, max age %.0f s)",
+                removed,
+                self.keep,
+                self.max_age_s,
+            )

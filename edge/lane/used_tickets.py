@@ -66,7 +66,9 @@ A lost-ticket payment marks its new serial too: no card carries that serial,
 so the mark only says it was settled.
 """
 
-_INSERT = "INSERT OR IGNORE INTO used_ticket (serial, used_at, fee_minor, method) VALUES (?, ?, ?, ?)"
+_INSERT = (
+    "INSERT OR IGNORE INTO used_ticket (serial, used_at, fee_minor, method) VALUES (?, ?, ?, ?)"
+)
 
 
 class StoreError(GatepostError, OSError):
@@ -92,8 +94,9 @@ class UsedTickets:
         the events that spend them (see the module docstring).
     """
 
-    def __init__(self, path: str | Path, retention_days: int = 400, *,
-                 outbox: SharedOutbox | None = None) -> None:
+    def __init__(
+        self, path: str | Path, retention_days: int = 400, *, outbox: SharedOutbox | None = None
+    ) -> None:
         self.path = Path(path)
         self.retention = timedelta(days=retention_days)
         self.used_path = Path(outbox.path) if outbox is not None else self.path
@@ -133,14 +136,18 @@ class UsedTickets:
 
     def is_used(self, serial: str) -> bool:
         with self._used_lock:
-            row = self._used_db.execute("SELECT 1 FROM used_ticket WHERE serial = ?", (serial,)).fetchone()
+            row = self._used_db.execute(
+                "SELECT 1 FROM used_ticket WHERE serial = ?", (serial,)
+            ).fetchone()
         return row is not None
 
     def mark(self, serial: str, at: datetime, fee_minor: int, method: str) -> bool:
         """Record ``serial`` as used; False if it already was (the first use stands)."""
         try:
             with self._used_lock:
-                cur = self._used_db.execute(_INSERT, (serial, format_ts(at), int(fee_minor), method))
+                cur = self._used_db.execute(
+                    _INSERT, (serial, format_ts(at), int(fee_minor), method)
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record used ticket {serial}: {exc}") from exc
         if cur.rowcount == 0:
@@ -157,7 +164,10 @@ class UsedTickets:
         if self.is_used(serial):
             return
         if self.shares_outbox:
-            log.error("ticket %s let out without a used mark stored with its event; marking it now", serial)
+            log.error(
+                "ticket %s let out without a used mark stored with its event; marking it now",
+                serial,
+            )
         self.mark(serial, at, fee_minor, method)
 
     def _record_spent(self, db: sqlite3.Connection, envelopes: Sequence[Any]) -> None:
@@ -175,11 +185,16 @@ class UsedTickets:
     def _adopt_legacy_marks(self) -> None:
         """Move used serials from the lane-state file (the layout before they joined the outbox's)."""
         found = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'used_ticket'").fetchone()
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'used_ticket'"
+        ).fetchone()
         if found is None:
             return
-        rows = [(serial, _normal_ts(used_at), fee, method) for serial, used_at, fee, method in
-                self._db.execute("SELECT serial, used_at, fee_minor, method FROM used_ticket").fetchall()]
+        rows = [
+            (serial, _normal_ts(used_at), fee, method)
+            for serial, used_at, fee, method in self._db.execute(
+                "SELECT serial, used_at, fee_minor, method FROM used_ticket"
+            ).fetchall()
+        ]
         # Copied and committed first, dropped after: a crash in between only copies them again.
         self._used_db.execute("BEGIN IMMEDIATE")
         try:
@@ -189,8 +204,12 @@ class UsedTickets:
             self._used_db.execute("ROLLBACK")
             raise
         self._db.execute("DROP TABLE used_ticket")
-        log.warning("moved %d used ticket(s) from %s into %s (written with their payments from now on)",
-                    len(rows), self.path, self.used_path)
+        log.warning(
+            "moved %d used ticket(s) from %s into %s (written with their payments from now on)",
+            len(rows),
+            self.path,
+            self.used_path,
+        )
 
     def purge(self, now: datetime) -> int:
         """Forget serials older than the retention (a ticket that old is refused by date anyway)."""

@@ -39,7 +39,9 @@ class ClockSkew:
         that a clock step (NTP, a power cut) shows within a minute.
     """
 
-    def __init__(self, *, threshold_ms: int = 2000, stale_after_s: float = 60.0, window: int = 6) -> None:
+    def __init__(
+        self, *, threshold_ms: int = 2000, stale_after_s: float = 60.0, window: int = 6
+    ) -> None:
         if threshold_ms <= 0 or stale_after_s <= 0 or window < 1:
             raise ValueError("threshold_ms, stale_after_s and window must be positive")
         self.threshold_ms = threshold_ms
@@ -145,8 +147,11 @@ class ClockWatch:
         if out and not self._alarmed:
             self._alarmed = True
             self._synced_told = False
-            log.error("clock skew %d ms exceeds %d ms: lane clock untrustworthy (时钟偏差过大)",
-                      estimate, self.skew.threshold_ms)
+            log.error(
+                "clock skew %d ms exceeds %d ms: lane clock untrustworthy (时钟偏差过大)",
+                estimate,
+                self.skew.threshold_ms,
+            )
             _tell(self._on_unsynced, estimate, "on_unsynced")
         elif not out and (self._alarmed or not self._synced_told):
             if self._alarmed:

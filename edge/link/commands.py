@@ -74,7 +74,9 @@ class CommandHandler:
         self._filter = device_cmd_filter(site, device)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db = sqlite3.connect(
+                db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
@@ -105,35 +107,66 @@ class CommandHandler:
                 return self._decide(topic, payload, retained, now)
             except CommandStoreError as exc:
                 log.error("command on %s not acted on: %s", topic, exc)
-                return self._answer(_raw_id(payload), topic.rsplit("/", 1)[-1], False, "refused",
-                                    "device cannot record commands", now)
+                return self._answer(
+                    _raw_id(payload),
+                    topic.rsplit("/", 1)[-1],
+                    False,
+                    "refused",
+                    "device cannot record commands",
+                    now,
+                )
 
     def _decide(self, topic: str, payload: bytes, retained: bool, now: datetime) -> CommandResult:
         try:
             command = parse_command(topic, payload, retained)
         except PayloadError as exc:
             log.warning("invalid command on %s: %s", topic, exc)
-            return self._answer(_raw_id(payload), topic.rsplit("/", 1)[-1], False, "invalid", str(exc), now)
+            return self._answer(
+                _raw_id(payload), topic.rsplit("/", 1)[-1], False, "invalid", str(exc), now
+            )
         if retained:
             # A retained command is a replay by construction: never act on it.
             log.warning("retained command %s (%s) ignored", command.id, command.name)
-            return self._answer(command.id, command.name, False, "retained",
-                                "retained commands are never acted on", now)
+            return self._answer(
+                command.id,
+                command.name,
+                False,
+                "retained",
+                "retained commands are never acted on",
+                now,
+            )
         if self._seen(command.id):
             log.warning("duplicate command %s (%s) ignored", command.id, command.name)
-            return self._answer(command.id, command.name, False, "duplicate",
-                                "this request id was already handled", now)
+            return self._answer(
+                command.id,
+                command.name,
+                False,
+                "duplicate",
+                "this request id was already handled",
+                now,
+            )
         if command.expired(now):
             self._remember(command, "expired", now)
-            log.warning("expired command %s (%s, expired %s) ignored",
-                        command.id, command.name, command.expires_at)
-            return self._answer(command.id, command.name, False, "expired",
-                                f"expired at {command.expires_at}", now)
+            log.warning(
+                "expired command %s (%s, expired %s) ignored",
+                command.id,
+                command.name,
+                command.expires_at,
+            )
+            return self._answer(
+                command.id, command.name, False, "expired", f"expired at {command.expires_at}", now
+            )
         fn = self._handlers.get(command.name)
         if fn is None:
             self._remember(command, "refused", now)
-            return self._answer(command.id, command.name, False, "refused",
-                                f"{command.name} is not supported by this device", now)
+            return self._answer(
+                command.id,
+                command.name,
+                False,
+                "refused",
+                f"{command.name} is not supported by this device",
+                now,
+            )
         self._remember(command, "acting", now)
         try:
             ok, detail = fn(command)
@@ -145,15 +178,21 @@ class CommandHandler:
             ok, detail = False, f"internal error: {type(exc).__name__}"
         status = "done" if ok else "refused"
         self._set_status(command.id, status)
-        log.info("command %s (%s) by %s: %s %s", command.id, command.name, command.by, status, detail)
+        log.info(
+            "command %s (%s) by %s: %s %s", command.id, command.name, command.by, status, detail
+        )
         return self._answer(command.id, command.name, ok, status, detail, self._clock())
 
     def _answer(
         self, request_id: str, name: str, ok: bool, status: str, detail: str, now: datetime
     ) -> CommandResult:
         result = CommandResult(
-            id=request_id[:64], name=str(name)[:32], ok=ok, status=status,  # type: ignore[arg-type]
-            detail=detail[:500], ts=format_ts(now),
+            id=request_id[:64],
+            name=str(name)[:32],
+            ok=ok,
+            status=status,  # type: ignore[arg-type]
+            detail=detail[:500],
+            ts=format_ts(now),
         )
         try:
             self.link.publish(self._result_topic, result.model_dump_json().encode(), 1, False)
@@ -165,7 +204,12 @@ class CommandHandler:
 
     def _seen(self, request_id: str) -> bool:
         try:
-            return self._db.execute("SELECT 1 FROM seen_commands WHERE id = ?", (request_id,)).fetchone() is not None
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM seen_commands WHERE id = ?", (request_id,)
+                ).fetchone()
+                is not None
+            )
         except sqlite3.Error as exc:
             raise CommandStoreError(f"seen-commands lookup failed: {exc}") from exc
 
@@ -181,14 +225,18 @@ class CommandHandler:
 
     def _set_status(self, request_id: str, status: str) -> None:
         try:
-            self._db.execute("UPDATE seen_commands SET status = ? WHERE id = ?", (status, request_id))
+            self._db.execute(
+                "UPDATE seen_commands SET status = ? WHERE id = ?", (status, request_id)
+            )
         except sqlite3.Error as exc:
             log.error("cannot record result of %s: %s", request_id, exc)
 
     def _prune(self) -> None:
         cutoff = self._clock() - SEEN_RETENTION
         removed = 0
-        for request_id, expires_at in self._db.execute("SELECT id, expires_at FROM seen_commands").fetchall():
+        for request_id, expires_at in self._db.execute(
+            "SELECT id, expires_at FROM seen_commands"
+        ).fetchall():
             try:
                 stale = parse_ts(expires_at) < cutoff
             except ValueError:
@@ -201,7 +249,9 @@ class CommandHandler:
 
     def status_of(self, request_id: str) -> str | None:
         """What this device did with a request id (``None`` if never seen)."""
-        row = self._db.execute("SELECT status FROM seen_commands WHERE id = ?", (request_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT status FROM seen_commands WHERE id = ?", (request_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def close(self) -> None:

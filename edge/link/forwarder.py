@@ -229,7 +229,11 @@ class Forwarder:
             seq = self._central.popleft()
             # Each ack is judged alone: an impossible one queued beside a good one must not hide it.
             if seq > last:
-                log.error("central acknowledged seq %d, beyond the last seq handed out (%d); ignored", seq, last)
+                log.error(
+                    "central acknowledged seq %d, beyond the last seq handed out (%d); ignored",
+                    seq,
+                    last,
+                )
                 continue
             upto = max(upto, seq)
         if upto <= self.outbox.confirmed:
@@ -247,7 +251,8 @@ class Forwarder:
         if self._mono() - self._last_progress > self.ack_timeout_s:
             log.warning(
                 "no PUBACK for %d events in %.0f s; republishing from the oldest",
-                len(self._inflight), self.ack_timeout_s,
+                len(self._inflight),
+                self.ack_timeout_s,
             )
             self._inflight.clear()
             self._rewind()
@@ -267,7 +272,9 @@ class Forwarder:
         log.warning(
             "central has not acknowledged %d sent events (confirmed up to seq %d) in %.0f s;"
             " sending them again",
-            self.outbox.unacked, self.outbox.confirmed, self._central_wait,
+            self.outbox.unacked,
+            self.outbox.confirmed,
+            self._central_wait,
         )
         self._rewind()
         self._central_wait = min(self._central_wait * 2, self.central_ack_backoff_max_s)
@@ -282,7 +289,9 @@ class Forwarder:
         if self.rate is None:
             self._tokens = float(self.window)
         else:
-            self._tokens = min(float(self.window), self._tokens + (now - self._last_refill) * self.rate)
+            self._tokens = min(
+                float(self.window), self._tokens + (now - self._last_refill) * self.rate
+            )
         self._last_refill = now
 
     def _publish_some(self) -> None:

@@ -64,16 +64,22 @@ class AgentMetrics:
         self.connected = connected
         self.registry = CollectorRegistry()
         self.events = Counter(
-            "gatepost_agent_events", "Events written to the outbox, by type", ["type"],
+            "gatepost_agent_events",
+            "Events written to the outbox, by type",
+            ["type"],
             registry=self.registry,
         )
         self.transits = Counter(
-            "gatepost_agent_transits", "Vehicles that passed the barrier, by direction", ["direction"],
+            "gatepost_agent_transits",
+            "Vehicles that passed the barrier, by direction",
+            ["direction"],
             registry=self.registry,
         )
         self.reader_errors = Counter(
-            "gatepost_agent_reader_errors", "Reader faults (failed reads, broken frames, no answer)",
-            ["reader"], registry=self.registry,
+            "gatepost_agent_reader_errors",
+            "Reader faults (failed reads, broken frames, no answer)",
+            ["reader"],
+            registry=self.registry,
         )
         self.registry.register(_AgentState(self, site, device, role, monotonic))
         self._server: Any = None
@@ -123,8 +129,9 @@ class CountingSink:
         self._metrics.observe(event_type, data)
         return envelope
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
-                  at: datetime | None = None) -> list[Envelope]:
+    def emit_many(
+        self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None
+    ) -> list[Envelope]:
         envelopes: list[Envelope] = self._sink.emit_many(events, at=at)  # type: ignore[attr-defined]
         for event_type, data in events:
             self._metrics.observe(event_type, data)
@@ -139,7 +146,12 @@ class _AgentState(Collector):
     """Series read at scrape time: the outbox on disk and the broker link."""
 
     def __init__(
-        self, metrics: AgentMetrics, site: str, device: str, role: str, monotonic: Callable[[], float]
+        self,
+        metrics: AgentMetrics,
+        site: str,
+        device: str,
+        role: str,
+        monotonic: Callable[[], float],
     ) -> None:
         self.metrics = metrics
         self.labels = {"site": site, "device": device, "role": role}
@@ -148,28 +160,51 @@ class _AgentState(Collector):
 
     def collect(self) -> Iterator[Any]:
         outbox = self.metrics.outbox
-        info = GaugeMetricFamily("gatepost_agent_info", "Who this agent is", labels=list(self.labels))
+        info = GaugeMetricFamily(
+            "gatepost_agent_info", "Who this agent is", labels=list(self.labels)
+        )
         info.add_metric(list(self.labels.values()), 1)
         yield info
-        yield _gauge("gatepost_agent_uptime_seconds", "Seconds since the agent started",
-                     self.monotonic() - self.started)
-        yield _gauge("gatepost_agent_outbox_depth", "Events central has not acknowledged yet",
-                     outbox.depth)
-        yield _gauge("gatepost_agent_outbox_unacked",
-                     "Events the broker took that central has not acknowledged yet", outbox.unacked)
-        yield _gauge("gatepost_agent_outbox_bound", "Rows the outbox aims to stay under", outbox.bound)
-        yield _gauge("gatepost_agent_outbox_near_full", "1 while telemetry is being coalesced",
-                     1 if outbox.near_full else 0)
+        yield _gauge(
+            "gatepost_agent_uptime_seconds",
+            "Seconds since the agent started",
+            self.monotonic() - self.started,
+        )
+        yield _gauge(
+            "gatepost_agent_outbox_depth", "Events central has not acknowledged yet", outbox.depth
+        )
+        yield _gauge(
+            "gatepost_agent_outbox_unacked",
+            "Events the broker took that central has not acknowledged yet",
+            outbox.unacked,
+        )
+        yield _gauge(
+            "gatepost_agent_outbox_bound", "Rows the outbox aims to stay under", outbox.bound
+        )
+        yield _gauge(
+            "gatepost_agent_outbox_near_full",
+            "1 while telemetry is being coalesced",
+            1 if outbox.near_full else 0,
+        )
         try:
             age = outbox.oldest_unsent_age_s()
-        except (GatepostError, sqlite3.Error) as exc:  # a closed or broken outbox must not break the scrape
+        except (
+            GatepostError,
+            sqlite3.Error,
+        ) as exc:  # a closed or broken outbox must not break the scrape
             log.warning("metrics: outbox age unreadable: %s", exc)
         else:
-            yield _gauge("gatepost_agent_outbox_oldest_unsent_seconds",
-                         "How long the oldest unsent event has waited", age)
+            yield _gauge(
+                "gatepost_agent_outbox_oldest_unsent_seconds",
+                "How long the oldest unsent event has waited",
+                age,
+            )
         if self.metrics.connected is not None:
-            yield _gauge("gatepost_agent_broker_connected", "1 while the MQTT link is up",
-                         1 if self.metrics.connected() else 0)
+            yield _gauge(
+                "gatepost_agent_broker_connected",
+                "1 while the MQTT link is up",
+                1 if self.metrics.connected() else 0,
+            )
 
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:

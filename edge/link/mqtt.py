@@ -108,9 +108,13 @@ class MqttLink:
             self._configure_tls(client, tls)
         # paho annotates whole seconds, but it only adds the delay to a monotonic clock: a
         # fraction works (the tests reconnect in 0.2 s)
-        client.reconnect_delay_set(min_delay=cast(int, reconnect_min_s), max_delay=cast(int, reconnect_max_s))
+        client.reconnect_delay_set(
+            min_delay=cast(int, reconnect_min_s), max_delay=cast(int, reconnect_max_s)
+        )
         client.max_inflight_messages_set(max_inflight)
-        client.max_queued_messages_set(0)  # unbounded: the outbox forwarder bounds what it hands over
+        client.max_queued_messages_set(
+            0
+        )  # unbounded: the outbox forwarder bounds what it hands over
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -122,7 +126,9 @@ class MqttLink:
     def _configure_tls(client: paho.Client, tls: dict[str, str]) -> None:
         unknown = set(tls) - {"ca_file", "cert_file", "key_file"}
         if unknown:
-            raise ConfigError(f"unknown TLS settings {sorted(unknown)}; use ca_file, cert_file, key_file")
+            raise ConfigError(
+                f"unknown TLS settings {sorted(unknown)}; use ca_file, cert_file, key_file"
+            )
         for key in ("ca_file", "cert_file", "key_file"):
             if tls.get(key) and not Path(tls[key]).is_file():
                 raise ConfigError(f"TLS {key} {tls[key]!r} does not exist")
@@ -257,14 +263,18 @@ class MqttLink:
             log.warning("mqtt disconnected: %s; reconnecting", reason)
         self._call_all(self._on_disconnect, "disconnect")
 
-    def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+    def _handle_message(
+        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
+    ) -> None:
         try:
             topic = message.topic
         except UnicodeDecodeError:
             log.warning("dropping message with a non-UTF-8 topic")
             return
         with self._subs_lock:
-            handlers = [s.handler for s in self._subs if paho.topic_matches_sub(s.topic_filter, topic)]
+            handlers = [
+                s.handler for s in self._subs if paho.topic_matches_sub(s.topic_filter, topic)
+            ]
         for handler in handlers:
             try:
                 handler(topic, bytes(message.payload), bool(message.retain))
@@ -293,9 +303,14 @@ class MqttLink:
 def _check_filter(topic_filter: str) -> None:
     """MQTT 3.1.1 §4.7: ``#`` only as the whole last level, ``+`` only as a whole level."""
     levels = topic_filter.split("/") if topic_filter else []
-    bad = not levels or "\0" in topic_filter or any(
-        ("#" in level and (level != "#" or i != len(levels) - 1)) or ("+" in level and level != "+")
-        for i, level in enumerate(levels)
+    bad = (
+        not levels
+        or "\0" in topic_filter
+        or any(
+            ("#" in level and (level != "#" or i != len(levels) - 1))
+            or ("+" in level and level != "+")
+            for i, level in enumerate(levels)
+        )
     )
     if bad:
         log.error("invalid topic filter %r", topic_filter)
@@ -317,6 +332,15 @@ def link_from_config(config: AgentConfig, **options: Any) -> MqttLink:
     if simulate and tls and not all(Path(v).is_file() for v in tls.values()):
         log.warning("simulate: TLS files missing; connecting without TLS (simulation only)")
         tls = None
-    return MqttLink(device.site, device.id, host=cfg.host, port=cfg.port, tls=tls,
-                    username=cfg.username or device.id, password=password, keepalive=cfg.keepalive_s,
-                    role=device.role, **options)
+    return MqttLink(
+        device.site,
+        device.id,
+        host=cfg.host,
+        port=cfg.port,
+        tls=tls,
+        username=cfg.username or device.id,
+        password=password,
+        keepalive=cfg.keepalive_s,
+        role=device.role,
+        **options,
+    )

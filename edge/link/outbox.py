@@ -179,7 +179,9 @@ class Outbox:
             self._emit_db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
             self._check_schema()
             (self._depth,) = self._emit_db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-            (max_row,) = self._emit_db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+            (max_row,) = self._emit_db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM outbox"
+            ).fetchone()
             row = self._emit_db.execute(
                 "SELECT value FROM outbox_meta WHERE key = 'last_seq'"
             ).fetchone()
@@ -211,7 +213,9 @@ class Outbox:
         if row is None:
             self._emit_db.execute("INSERT INTO outbox_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"outbox schema {row[0]}, this software knows {SCHEMA_VERSION}")
+            raise sqlite3.DatabaseError(
+                f"outbox schema {row[0]}, this software knows {SCHEMA_VERSION}"
+            )
 
     # ------------------------------------------------------------------ writing
 
@@ -249,13 +253,19 @@ class Outbox:
             return self._append(event_type, data, ckey=ckey)
         self.dropped += 1
         log.warning(
-            "outbox full (%d/%d): telemetry %s refused", self._depth, self.bound, event_type,
+            "outbox full (%d/%d): telemetry %s refused",
+            self._depth,
+            self.bound,
+            event_type,
             extra={"event_type": str(event_type), "dropped_total": self.dropped},
         )
-        raise OutboxFull(f"outbox at its bound ({self._depth}/{self.bound}): {event_type} not stored")
+        raise OutboxFull(
+            f"outbox at its bound ({self._depth}/{self.bound}): {event_type} not stored"
+        )
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
-                  at: datetime | None = None) -> list[Envelope]:
+    def emit_many(
+        self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None
+    ) -> list[Envelope]:
         """Append several events in one transaction and one fsync; all or none are stored.
 
         The lane uses it when a decision and its ``barrier_opened`` go out
@@ -266,11 +276,14 @@ class Outbox:
     def _append(self, event_type: EventType, data: EventData, ckey: str | None) -> Envelope:
         return self._append_all([(event_type, data, ckey)])[0]
 
-    def _append_all(self, items: list[tuple[EventType, EventData, str | None]],
-                    at: datetime | None = None) -> list[Envelope]:
+    def _append_all(
+        self, items: list[tuple[EventType, EventData, str | None]], at: datetime | None = None
+    ) -> list[Envelope]:
         if not items:
             return []
-        now = at or self._clock()  # ``at``: events held in memory through a storage fault keep their time
+        now = (
+            at or self._clock()
+        )  # ``at``: events held in memory through a storage fault keep their time
         with self._lock:
             self._check_open()
             first = self._last_seq + 1
@@ -302,7 +315,9 @@ class Outbox:
                 self._rollback(db)
                 kinds = ", ".join(str(t) for t, _, _ in items)
                 log.error("outbox write failed for %s (seq %d): %s", kinds, first, exc)
-                fault = OutboxWriteFailed if isinstance(exc, (sqlite3.Error, OSError)) else OutboxError
+                fault = (
+                    OutboxWriteFailed if isinstance(exc, (sqlite3.Error, OSError)) else OutboxError
+                )
                 raise fault(f"outbox write failed for {kinds}: {exc}") from exc
             self._last_seq = envelopes[-1].seq
             self._depth += len(envelopes)
@@ -396,7 +411,8 @@ class Outbox:
             if upto > self._last_seq:
                 log.error(
                     "central acknowledged seq %d but this outbox only reached %d; ignored",
-                    upto, self._last_seq,
+                    upto,
+                    self._last_seq,
                 )
                 raise PayloadError(f"ack {upto} beyond the last seq handed out ({self._last_seq})")
             if upto <= self._confirmed:
@@ -541,7 +557,8 @@ class Outbox:
             log.error(
                 "outbox near full: %d rows of %d; telemetry is being coalesced "
                 "(发件箱将满, 请检查网络与中心服务)",
-                self._depth, self.bound,
+                self._depth,
+                self.bound,
             )
             return True
         if self._near_full and self._depth < self._low:

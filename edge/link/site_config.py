@@ -56,7 +56,9 @@ class SiteConfigStore:
         self._validators: dict[ConfigKind, Validator] = {}
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db = sqlite3.connect(
+                db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
@@ -74,8 +76,10 @@ class SiteConfigStore:
                 log.error("stored %s config unreadable, ignoring it: %s", kind, exc)
                 continue
             self._docs[doc.kind] = doc
-        log.info("site config loaded: %s",
-                 {k.value: d.version for k, d in self._docs.items()} or "none stored")
+        log.info(
+            "site config loaded: %s",
+            {k.value: d.version for k, d in self._docs.items()} or "none stored",
+        )
 
     def start(self) -> None:
         """Subscribe; the broker delivers the retained documents at once."""
@@ -119,8 +123,12 @@ class SiteConfigStore:
             held = self._docs.get(doc.kind)
             if held is not None and doc.version <= held.version:
                 if doc.version < held.version:
-                    log.warning("%s config version %d older than held %d; ignored",
-                                doc.kind, doc.version, held.version)
+                    log.warning(
+                        "%s config version %d older than held %d; ignored",
+                        doc.kind,
+                        doc.version,
+                        held.version,
+                    )
                 return False
             try:
                 self._db.execute(
@@ -129,8 +137,12 @@ class SiteConfigStore:
                     (doc.kind.value, doc.version, doc.model_dump_json()),
                 )
             except sqlite3.Error as exc:
-                log.error("cannot store %s config v%d: %s; applying it in memory only",
-                          doc.kind, doc.version, exc)
+                log.error(
+                    "cannot store %s config v%d: %s; applying it in memory only",
+                    doc.kind,
+                    doc.version,
+                    exc,
+                )
             self._docs[doc.kind] = doc
         log.info("%s config v%d applied", doc.kind, doc.version)
         for listener in self._listeners.get(doc.kind, []) + self._listeners.get(None, []):

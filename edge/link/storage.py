@@ -53,8 +53,9 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error)
 class EventWriter(Protocol):
     """What the guard needs of the outbox: an all-or-nothing append that keeps a given time."""
 
-    def emit_many(self, events: Sequence[tuple[EventType, EventData]], *,
-                  at: datetime | None = None) -> Sequence[Any]: ...
+    def emit_many(
+        self, events: Sequence[tuple[EventType, EventData]], *, at: datetime | None = None
+    ) -> Sequence[Any]: ...
 
 
 class HoldFull(StorageFault):
@@ -85,8 +86,14 @@ class StorageGuard:
     :param probe_interval_s: how often a failing storage is tried again.
     """
 
-    def __init__(self, writer: EventWriter, *, hold_bound: int = 5000, probe_interval_s: float = 5.0,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        writer: EventWriter,
+        *,
+        hold_bound: int = 5000,
+        probe_interval_s: float = 5.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         if hold_bound < 1:
             raise ValueError(f"hold_bound must be at least 1, got {hold_bound}")
         self.writer = writer
@@ -151,14 +158,23 @@ class StorageGuard:
         if self._held_count + len(item.events) > self.hold_bound:
             self.overflowed += len(item.events)
             for event_type, data in item.events:
-                log.critical("STORAGE FAULT and the in-memory hold is full (%d events): event NOT kept: %s %s at %s",
-                             self._held_count, event_type, data.model_dump_json(), format_ts(item.at),
-                             extra={"overflowed_total": self.overflowed})
-            raise HoldFull(f"storage failing and {self._held_count} events already held (bound {self.hold_bound})")
+                log.critical(
+                    "STORAGE FAULT and the in-memory hold is full (%d events): event NOT kept: %s %s at %s",
+                    self._held_count,
+                    event_type,
+                    data.model_dump_json(),
+                    format_ts(item.at),
+                    extra={"overflowed_total": self.overflowed},
+                )
+            raise HoldFull(
+                f"storage failing and {self._held_count} events already held (bound {self.hold_bound})"
+            )
         self._held.append(item)
         self._held_count += len(item.events)
         if self._held_count >= self.hold_bound * 0.8:
-            log.error("storage fault: %d of %d events held in memory", self._held_count, self.hold_bound)
+            log.error(
+                "storage fault: %d of %d events held in memory", self._held_count, self.hold_bound
+            )
 
     # ----------------------------------------------------------------- other stores
 
@@ -241,7 +257,9 @@ class StorageGuard:
                     item = self._held[0]
                 try:
                     self.writer.emit_many(item.events, at=item.at)
-                except PayloadError:  # cannot happen for events built once already; never loop on it
+                except (
+                    PayloadError
+                ):  # cannot happen for events built once already; never loop on it
                     log.exception("held events refused as malformed; logged and skipped")
                 except STORAGE_ERRORS as exc:
                     log.info("storage still failing (%s): %d events held", exc, self.held)
@@ -251,7 +269,11 @@ class StorageGuard:
                     self._held_count -= len(item.events)
                     self.flushed += len(item.events)
             with self._lock:
-                others = [(source, self._probes.get(source)) for source in self._faults if source != OUTBOX]
+                others = [
+                    (source, self._probes.get(source))
+                    for source in self._faults
+                    if source != OUTBOX
+                ]
             for source, check in others:
                 try:
                     if check is not None:
@@ -290,8 +312,12 @@ class StorageGuard:
             with self._lock:
                 for item in self._held:
                     for event_type, data in item.events:
-                        log.critical("stopping with storage failing: event never written: %s %s at %s",
-                                     event_type, data.model_dump_json(), format_ts(item.at))
+                        log.critical(
+                            "stopping with storage failing: event never written: %s %s at %s",
+                            event_type,
+                            data.model_dump_json(),
+                            format_ts(item.at),
+                        )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -72,14 +72,19 @@ FIRMWARE = shipped_firmware()  # the checkout's firmware_configs, or the copy pi
 EXAMPLES = FIRMWARE / "examples"
 TARIFF = FIRMWARE / "tariffs" / "day_night_cn.toml"
 SITE = "demo"
-LANES = (("demo-entry-1", "entry", "东门入口 / East gate in"),
-         ("demo-entry-2", "entry", "南门入口 / South gate in"),
-         ("demo-exit-1", "exit", "东门出口 / East gate out"))
+LANES = (
+    ("demo-entry-1", "entry", "东门入口 / East gate in"),
+    ("demo-entry-2", "entry", "南门入口 / South gate in"),
+    ("demo-exit-1", "exit", "东门出口 / East gate out"),
+)
 ROLES = ("admin", "supervisor", "guard")
 KIOSK = "demo-lobby-1"
 POST = "demo-booth"
-GUARDS = (("g001", "王强 Wang Qiang", "guard"), ("g002", "李娜 Li Na", "guard"),
-          ("s001", "张敏 Zhang Min", "supervisor"))
+GUARDS = (
+    ("g001", "王强 Wang Qiang", "guard"),
+    ("g002", "李娜 Li Na", "guard"),
+    ("s001", "张敏 Zhang Min", "supervisor"),
+)
 """The booth roster: two guards who hand over at 08:00 and 20:00 (site time), and a supervisor."""
 HANDOVER_HOURS = (8, 20)
 DEMO_BARRIER = """kind = "barrier"
@@ -98,8 +103,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def lane_config(workdir: Path, device: str, role: str, name: str, broker_port: int, console_port: int,
-                profile: TrafficProfile) -> Path:
+def lane_config(
+    workdir: Path,
+    device: str,
+    role: str,
+    name: str,
+    broker_port: int,
+    console_port: int,
+    profile: TrafficProfile,
+) -> Path:
     """The shipped example for ``role``, simulated, pointed at the demo broker and work dir."""
     text = (EXAMPLES / f"{role}_lane.toml").read_text(encoding="utf-8")
     # The embedded broker speaks plain MQTT on loopback; the emulators bring their own serial ports.
@@ -186,7 +198,9 @@ class ReceiptRoll:
 class DemoCentral:
     """Central in this process: the FastAPI app with ingest, served by uvicorn on a thread; restartable."""
 
-    def __init__(self, db_url: str, broker_port: int, http_port: int, *, invite_key_hex: str | None = None) -> None:
+    def __init__(
+        self, db_url: str, broker_port: int, http_port: int, *, invite_key_hex: str | None = None
+    ) -> None:
         self.db_url, self.broker_port, self.http_port = db_url, broker_port, http_port
         self.invite_key_hex = invite_key_hex
         self._server: uvicorn.Server | None = None
@@ -196,20 +210,37 @@ class DemoCentral:
 
     def start(self) -> DemoCentral:
         # A stable client id: the ingest session survives a restart, so the broker keeps what arrives meanwhile.
-        settings = load_settings(db_url=self.db_url, broker_port=self.broker_port, http_port=self.http_port,
-                                 client_id="gatepost-demo-central", occupancy_publish_s=5.0)
+        settings = load_settings(
+            db_url=self.db_url,
+            broker_port=self.broker_port,
+            http_port=self.http_port,
+            client_id="gatepost-demo-central",
+            occupancy_publish_s=5.0,
+        )
         self._engine = make_engine(settings.db_url)
         upgrade(self._engine)
-        app = create_app(settings, engine=self._engine, ingest=IngestService(settings, self._engine))
+        app = create_app(
+            settings, engine=self._engine, ingest=IngestService(settings, self._engine)
+        )
         if self.invite_key_hex is not None:
             # The kiosk's own key, so an invitation made on the visitor page scans at the demo kiosk.
-            app.state.visitor_settings = VisitorSettings(visitor_invite_keys=SecretStr(f"1={self.invite_key_hex}"))
+            app.state.visitor_settings = VisitorSettings(
+                visitor_invite_keys=SecretStr(f"1={self.invite_key_hex}")
+            )
         # The demo is plain http on 127.0.0.1: the only place the session cookie is not Secure.
         app.state.ops_settings = OpsSettings(cookie_secure=False)
-        self._server = uvicorn.Server(server_config(app, "127.0.0.1", self.http_port,
-                                                    log_level="warning", lifespan="on", log_config=None,
-                                                    # an open dashboard's SSE stream must not hold up Ctrl-C
-                                                    timeout_graceful_shutdown=2))
+        self._server = uvicorn.Server(
+            server_config(
+                app,
+                "127.0.0.1",
+                self.http_port,
+                log_level="warning",
+                lifespan="on",
+                log_config=None,
+                # an open dashboard's SSE stream must not hold up Ctrl-C
+                timeout_graceful_shutdown=2,
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, name="central-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
@@ -275,8 +306,15 @@ class DemoSite(StartScript):
         StartScript.__init__(self)
 
     def steps(self) -> tuple[Callable[[], None], ...]:
-        return (self.make_workdir, self.start_broker, self.start_central, self.start_lanes,
-                lambda: start_booth_console(self), lambda: start_kiosk(self), self.start_traffic)
+        return (
+            self.make_workdir,
+            self.start_broker,
+            self.start_central,
+            self.start_lanes,
+            lambda: start_booth_console(self),
+            lambda: start_kiosk(self),
+            self.start_traffic,
+        )
 
     def start(self) -> DemoSite:
         self.run_steps()
@@ -311,14 +349,25 @@ class DemoSite(StartScript):
                     username = f"demo-{role}"
                     # Fresh per run and printed once: there is never a default password.
                     password = secrets.token_urlsafe(12)
-                    create_user(db, username, password, role, now=datetime.now(UTC),
-                                display_name=f"演示 demo {role}", by="demo")
+                    create_user(
+                        db,
+                        username,
+                        password,
+                        role,
+                        now=datetime.now(UTC),
+                        display_name=f"演示 demo {role}",
+                        by="demo",
+                    )
                     self.logins[role] = (username, password)
                 db.commit()
         finally:
             engine.dispose()
-        self.central = DemoCentral(db_url, self.broker.port, self.options.http_port or _free_port(),
-                                   invite_key_hex=self.site_key_hex).start()
+        self.central = DemoCentral(
+            db_url,
+            self.broker.port,
+            self.options.http_port or _free_port(),
+            invite_key_hex=self.site_key_hex,
+        ).start()
         self.on_stop(self.central.stop)
         self.urls["dashboard"] = f"{self.central.url}/dashboard"
         self.urls["visitor log"] = f"{self.central.url}/visitors"
@@ -336,7 +385,9 @@ class DemoSite(StartScript):
         self.write_roster()
         for device, role, name in LANES:
             port = _free_port()
-            path = lane_config(self.workdir, device, role, name, self.broker.port, port, opts.profile)
+            path = lane_config(
+                self.workdir, device, role, name, self.broker.port, port, opts.profile
+            )
             agent = Agent(load_config(path), state_dir=self.workdir / device, clock=self.clock)
             (self.workdir / device).mkdir(exist_ok=True)
             agent.start()
@@ -350,8 +401,14 @@ class DemoSite(StartScript):
         for staff_id, name, role in GUARDS:
             pin = f"{secrets.randbelow(10**6):06d}"
             self.guard_pins[staff_id] = pin
-            lines += ["[[guard]]", f'id = "{staff_id}"', f'name = "{name}"', f'role = "{role}"',
-                      f'pin_hash = "{hash_pin(pin)}"', ""]
+            lines += [
+                "[[guard]]",
+                f'id = "{staff_id}"',
+                f'name = "{name}"',
+                f'role = "{role}"',
+                f'pin_hash = "{hash_pin(pin)}"',
+                "",
+            ]
         path = self.workdir / "guards.toml"
         path.write_text("\n".join(lines), encoding="utf-8")
         path.chmod(0o600)
@@ -370,11 +427,17 @@ class DemoSite(StartScript):
             return
         expected = int(booth.shift_totals()["expected_cash_minor"])
         # Now and then the count is ¥10 short, so central's shift page shows a variance.
-        declared = expected - (1000 if expected >= 1000 and random.Random(duty["shift_id"]).random() < 0.2 else 0)
+        declared = expected - (
+            1000 if expected >= 1000 and random.Random(duty["shift_id"]).random() < 0.2 else 0
+        )
         incoming = "g002" if duty["staff_id"] == "g001" else "g001"
-        answer = booth.close_shift(uuid.uuid4().hex, by=self.driver.signed_on,
-                                   declared_cash=f"{declared // 100}.{declared % 100:02d}",
-                                   incoming_staff_id=incoming, incoming_pin=self.guard_pins[incoming])
+        answer = booth.close_shift(
+            uuid.uuid4().hex,
+            by=self.driver.signed_on,
+            declared_cash=f"{declared // 100}.{declared % 100:02d}",
+            incoming_staff_id=incoming,
+            incoming_pin=self.guard_pins[incoming],
+        )
         # The incoming guard proved the PIN in the handover; from now on the taps are theirs.
         self.driver.signed_on = booth.roster.get((answer.get("duty") or {}).get("staff_id", ""))
         self.driver.tally.add(shift_handovers=1)
@@ -387,8 +450,16 @@ class DemoSite(StartScript):
             agent.lane.set_whitelist(badges)
         entries = [a for a in self.agents if a.config.device.role == "entry"]
         exit_ = next(a for a in self.agents if a.config.device.role == "exit")
-        self.driver = SiteDriver(model, self.clock, entries, exit_, speed=opts.speed, booth=self.booth,
-                                 kiosk=self.kiosk, on_time=self.handover)
+        self.driver = SiteDriver(
+            model,
+            self.clock,
+            entries,
+            exit_,
+            speed=opts.speed,
+            booth=self.booth,
+            kiosk=self.kiosk,
+            on_time=self.handover,
+        )
         self.driver.signed_on = self.sim_guard
         self.driver.start(until=self.sim_end if opts.exit_after else None)
         self.on_stop(self.driver.stop)
@@ -398,8 +469,10 @@ class DemoSite(StartScript):
     def banner(self) -> str:
         lines = [
             "Gatepost 演示站点 demo site — 2 entry lanes, 1 exit lane, simulated cars, cards, badges and barriers",
-            (f"  模拟时间 simulated time: {self.sim_start:%Y-%m-%d %H:%M} → {self.sim_end:%Y-%m-%d %H:%M} UTC"
-             f" at {self.options.speed:g}x, seed {self.seed}"),
+            (
+                f"  模拟时间 simulated time: {self.sim_start:%Y-%m-%d %H:%M} → {self.sim_end:%Y-%m-%d %H:%M} UTC"
+                f" at {self.options.speed:g}x, seed {self.seed}"
+            ),
         ]
         for name, url in self.urls.items():
             lines.append(f"  {name:<18} {url}")
@@ -428,10 +501,19 @@ def start_booth_console(site: DemoSite) -> None:
     site.receipts = ReceiptRoll()
     site.on_stop(site.receipts.close)
     app = create_console_app(
-        [a.lane for a in site.agents], roster, store, post=POST, site=SITE, clock=site.clock,
-        printer=site.receipts, currency=exit_agent.tariff.currency,
-        receipt_key=exit_agent.keys.sign_with(exit_agent.keys.signing_key_id, b"gatepost receipt key v1"),
-        language="zh-CN")
+        [a.lane for a in site.agents],
+        roster,
+        store,
+        post=POST,
+        site=SITE,
+        clock=site.clock,
+        printer=site.receipts,
+        currency=exit_agent.tariff.currency,
+        receipt_key=exit_agent.keys.sign_with(
+            exit_agent.keys.signing_key_id, b"gatepost receipt key v1"
+        ),
+        language="zh-CN",
+    )
     running = serve_console(app, "127.0.0.1", 0)  # returns once the page answers
     site.on_stop(running.stop)
     site.booth = app.state.booth
@@ -446,7 +528,9 @@ def start_kiosk(site: DemoSite) -> None:
     port = _free_port()
     path = kiosk_config(site.workdir, site.broker.port, port)
     (site.workdir / KIOSK).mkdir(exist_ok=True)
-    site.kiosk = KioskAgent(load_config(path), state_dir=site.workdir / KIOSK, clock=site.clock, port=port).start()
+    site.kiosk = KioskAgent(
+        load_config(path), state_dir=site.workdir / KIOSK, clock=site.clock, port=port
+    ).start()
     site.on_stop(site.kiosk.stop)
     site.kiosk.camera_source.show_nobody()
     site.urls["kiosk"] = site.kiosk.url + "/"
@@ -455,8 +539,12 @@ def start_kiosk(site: DemoSite) -> None:
 # --------------------------------------------------------------------------- the command
 
 
-def run_demo(options: DemoOptions, echo: Callable[[str], None] = click.echo,
-             stop: threading.Event | None = None, on_started: Callable[[DemoSite], None] | None = None) -> DemoSite:
+def run_demo(
+    options: DemoOptions,
+    echo: Callable[[str], None] = click.echo,
+    stop: threading.Event | None = None,
+    on_started: Callable[[DemoSite], None] | None = None,
+) -> DemoSite:
     """Start the site, print where it is, run until ``stop`` (or the end with ``exit_after``), stop it."""
     stop = stop or threading.Event()
     site = DemoSite(options)
@@ -488,25 +576,64 @@ def parse_duration(text: str) -> timedelta:
 
 
 @click.command("demo")
-@click.option("--speed", default=600.0, show_default=True, type=click.FloatRange(1, 100_000),
-              help="time acceleration: simulated seconds per real second")
+@click.option(
+    "--speed",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(1, 100_000),
+    help="time acceleration: simulated seconds per real second",
+)
 @click.option("--seed", default=None, type=int, help="traffic seed (the same seed, the same day)")
-@click.option("--duration", default="1d", show_default=True,
-              help="simulated span to replay, ending now: 90m, 6h, 2d …")
-@click.option("--exit-after", is_flag=True, help="stop when the span is played instead of running on live")
-@click.option("--port", "http_port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="central's HTTP port (0: any free port)")
-@click.option("--broker-port", default=0, type=click.IntRange(0, 65535), help="embedded broker port (0: any free)")
-@click.option("--keep", is_flag=True, help="keep the work dir (databases, configs, outboxes) afterwards")
+@click.option(
+    "--duration",
+    default="1d",
+    show_default=True,
+    help="simulated span to replay, ending now: 90m, 6h, 2d …",
+)
+@click.option(
+    "--exit-after", is_flag=True, help="stop when the span is played instead of running on live"
+)
+@click.option(
+    "--port",
+    "http_port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="central's HTTP port (0: any free port)",
+)
+@click.option(
+    "--broker-port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="embedded broker port (0: any free)",
+)
+@click.option(
+    "--keep", is_flag=True, help="keep the work dir (databases, configs, outboxes) afterwards"
+)
 @click.option("--verbose", is_flag=True, help="show the lanes' and central's own log lines")
-def demo(speed: float, seed: int | None, duration: str, exit_after: bool, http_port: int, broker_port: int,
-         keep: bool, verbose: bool) -> None:
+def demo(
+    speed: float,
+    seed: int | None,
+    duration: str,
+    exit_after: bool,
+    http_port: int,
+    broker_port: int,
+    keep: bool,
+    verbose: bool,
+) -> None:
     """Run a whole simulated site: broker, central, two entry lanes and an exit lane, with traffic."""
     if not verbose:
         # The banner says where everything is; the parts' own INFO lines would bury it.
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-    options = DemoOptions(speed=speed, seed=seed, duration=parse_duration(duration), exit_after=exit_after,
-                          http_port=http_port, broker_port=broker_port, keep=keep)
+    options = DemoOptions(
+        speed=speed,
+        seed=seed,
+        duration=parse_duration(duration),
+        exit_after=exit_after,
+        http_port=http_port,
+        broker_port=broker_port,
+        keep=keep,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -521,5 +648,13 @@ def demo(speed: float, seed: int | None, duration: str, exit_after: bool, http_p
         raise click.ClickException(str(exc)) from exc
 
 
-__all__ = ["DemoCentral", "DemoOptions", "DemoSite", "demo", "parse_duration", "run_demo", "start_booth_console",
-           "start_kiosk"]
+__all__ = [
+    "DemoCentral",
+    "DemoOptions",
+    "DemoSite",
+    "demo",
+    "parse_duration",
+    "run_demo",
+    "start_booth_console",
+    "start_kiosk",
+]

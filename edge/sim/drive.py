@@ -56,7 +56,9 @@ GUARD = "demo-guard"
 WAIT_S = 6.0
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = WAIT_S, stop: threading.Event | None = None) -> bool:
+def _wait(
+    predicate: Callable[[], bool], timeout: float = WAIT_S, stop: threading.Event | None = None
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -167,13 +169,18 @@ class LaneDriver(_OneAtATime):
         reports (``barrier_faults``); the guard's reset only keeps a live demo going.
         """
         fault = self.lane.status().fault
-        log.error("%s barrier fault (%s): the guard checks the arm and closes it by hand",
-                  self.agent.config.device.id, fault)
+        log.error(
+            "%s barrier fault (%s): the guard checks the arm and closes it by hand",
+            self.agent.config.device.id,
+            fault,
+        )
         self.site.tally.add(barrier_faults=1)
         reason = "检查道闸后手动落杆 / arm checked by eye, closed by hand"
         try:
             if self.site.booth is not None:
-                self.site.booth.manual_close(_rid(), self.lane.name, by=self.site.signed_on, reason=reason)
+                self.site.booth.manual_close(
+                    _rid(), self.lane.name, by=self.site.signed_on, reason=reason
+                )
             else:
                 self.lane.manual_close(reason, by=GUARD)
         except (LaneRefused, GatepostError) as exc:
@@ -184,22 +191,34 @@ class LaneDriver(_OneAtATime):
         """The guard reports an incident from the booth (行车纠纷 / 强行进入 → an alarm on central)."""
         if self.site.booth is not None:
             try:
-                self.site.booth.incident(_rid(), self.lane.name, by=self.site.signed_on, kind=job.kind,
-                                         description=job.description)
+                self.site.booth.incident(
+                    _rid(),
+                    self.lane.name,
+                    by=self.site.signed_on,
+                    kind=job.kind,
+                    description=job.description,
+                )
             except GatepostError as exc:
                 log.warning("incident not reported at the booth: %s", exc)
                 return
         else:
-            self.agent.outbox.emit(EventType.INCIDENT_REPORTED, IncidentReported(
-                kind=job.kind, description=job.description, guard=GUARD))
+            self.agent.outbox.emit(
+                EventType.INCIDENT_REPORTED,
+                IncidentReported(kind=job.kind, description=job.description, guard=GUARD),
+            )
         self.site.tally.add(incidents=1)
 
     # ----------------------------------------------------------------- a car at the lane
 
     def _car(self) -> VehicleSimulator:
         lane = self.lane
-        return VehicleSimulator(arming_loop=lane.arming_loop, safety_loop=lane.safety_loop,
-                                photo_eye=lane.photo_eye, barrier=lane.barrier, step_s=0.02)
+        return VehicleSimulator(
+            arming_loop=lane.arming_loop,
+            safety_loop=lane.safety_loop,
+            photo_eye=lane.photo_eye,
+            barrier=lane.barrier,
+            step_s=0.02,
+        )
 
     def _phase(self) -> str:
         return str(self.lane.status().phase)
@@ -236,7 +255,9 @@ class LaneDriver(_OneAtATime):
             reason = "业主访客,岗亭放行 / guest of a resident, let in by the guard"
             try:
                 if self.site.booth is not None:
-                    self.site.booth.override_full(_rid(), self.lane.name, by=self.site.signed_on, reason=reason)
+                    self.site.booth.override_full(
+                        _rid(), self.lane.name, by=self.site.signed_on, reason=reason
+                    )
                 else:
                     self.lane.override_full(reason, by=GUARD)
             except (LaneRefused, GatepostError) as exc:
@@ -293,7 +314,10 @@ class LaneDriver(_OneAtATime):
         """Place the card; a reader that is down gets two more tries after a pause."""
         for attempt in range(3):
             self.sims.pn532.place_card(card)
-            if _wait(lambda: self.lane.payments.due is not None or self.lane.barrier.state == "open", timeout=3.0):
+            if _wait(
+                lambda: self.lane.payments.due is not None or self.lane.barrier.state == "open",
+                timeout=3.0,
+            ):
                 return self._pay()
             self.sims.pn532.remove_card()
             log.info("card not read (attempt %d); trying again", attempt + 1)
@@ -303,20 +327,30 @@ class LaneDriver(_OneAtATime):
     def _lost_ticket(self, vehicle: Vehicle) -> None:
         """The guard types the plate for a lost card (lost-ticket fee)."""
         if self.site.booth is not None:
-            self.site.booth.lost_card(_rid(), self.lane.name, by=self.site.signed_on, plate=vehicle.plate)
+            self.site.booth.lost_card(
+                _rid(), self.lane.name, by=self.site.signed_on, plate=vehicle.plate
+            )
         else:
             self.lane.lost_ticket(vehicle.plate, by=GUARD)
 
     def _pay(self) -> bool:
-        if not _wait(lambda: self.lane.payments.due is not None or self.lane.barrier.state == "open", timeout=3.0):
+        if not _wait(
+            lambda: self.lane.payments.due is not None or self.lane.barrier.state == "open",
+            timeout=3.0,
+        ):
             return False
         due = self.lane.payments.due
         if due is not None:
             if self.site.booth is not None:
                 # The guard takes the cash and taps "confirm payment" for the serial on the screen.
                 try:
-                    self.site.booth.confirm_payment(_rid(), self.lane.name, by=self.site.signed_on,
-                                                    serial=due.serial, method="cash")
+                    self.site.booth.confirm_payment(
+                        _rid(),
+                        self.lane.name,
+                        by=self.site.signed_on,
+                        serial=due.serial,
+                        method="cash",
+                    )
                 except GatepostError as exc:
                     log.warning("payment not confirmed at the booth: %s", exc)
                     return False
@@ -331,7 +365,11 @@ class LaneDriver(_OneAtATime):
         for _ in range(answers):
             self.sims.pn532.fault_next("silence")
         self.site.tally.add(reader_faults=1)
-        log.warning("simulated card reader fault at %s (%d silent answers)", self.agent.config.device.id, answers)
+        log.warning(
+            "simulated card reader fault at %s (%d silent answers)",
+            self.agent.config.device.id,
+            answers,
+        )
 
     def _entered(self, vehicle: Vehicle) -> None:
         self.site.tally.add(entries=1)
@@ -340,7 +378,9 @@ class LaneDriver(_OneAtATime):
 
     def _gave_up(self, vehicle: Vehicle, failed: bool = False) -> None:
         if failed:
-            log.warning("simulated entry of %s failed at %s", vehicle.id, self.agent.config.device.id)
+            log.warning(
+                "simulated entry of %s failed at %s", vehicle.id, self.agent.config.device.id
+            )
             self.site.tally.add(failed=1)
         self.site.decide(lambda m: m.gave_up(vehicle))
 
@@ -371,10 +411,19 @@ class KioskDriver(_OneAtATime):
             self.kiosk.camera_source.show_face()
             photo = desk.take_photo()
             photo_id = photo.get("photo_id") if photo.get("ok") else None
-        form = VisitorForm(category=visitor.category, name=visitor.name, host=visitor.host, unit=visitor.unit,
-                           purpose=visitor.purpose, party_size=visitor.party_size, agency=visitor.agency,
-                           pass_number=visitor.pass_number, company=visitor.company,
-                           work_order=visitor.work_order, consent=True)
+        form = VisitorForm(
+            category=visitor.category,
+            name=visitor.name,
+            host=visitor.host,
+            unit=visitor.unit,
+            purpose=visitor.purpose,
+            party_size=visitor.party_size,
+            agency=visitor.agency,
+            pass_number=visitor.pass_number,
+            company=visitor.company,
+            work_order=visitor.work_order,
+            consent=True,
+        )
         try:
             answer = desk.check_in(_rid(), form, photo_id)
         except KioskError as exc:
@@ -419,10 +468,19 @@ class SiteDriver:
     MAX_QUEUE = 8
     """Cars waiting at one lane before the simulated clock holds back (the lanes set the pace)."""
 
-    def __init__(self, model: TrafficModel, clock: SimClock, entries: list[Any], exit_: Any, *,
-                 speed: float, wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 booth: Any = None, kiosk: Any = None,
-                 on_time: Callable[[datetime], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: TrafficModel,
+        clock: SimClock,
+        entries: list[Any],
+        exit_: Any,
+        *,
+        speed: float,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        booth: Any = None,
+        kiosk: Any = None,
+        on_time: Callable[[datetime], None] | None = None,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.model = model
@@ -472,7 +530,9 @@ class SiteDriver:
                 if until is not None and at > until:
                     break
                 paced = real0 + (at - sim0).total_seconds() / self.speed - time.monotonic()
-                live = (at - self.wall()).total_seconds()  # the simulated site never runs ahead of now
+                live = (
+                    at - self.wall()
+                ).total_seconds()  # the simulated site never runs ahead of now
                 if max(paced, live) > 0 and self.stop_event.wait(max(paced, live)):
                     break
                 while self._busy() and not self.stop_event.is_set():

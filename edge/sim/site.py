@@ -154,8 +154,13 @@ class SimulatedLane:
     def vehicle(self, **kwargs: Any) -> VehicleSimulator:
         """A car for this lane on the profile's loops and photo-eye; it drives once the barrier reports open."""
         kwargs.setdefault("step_s", 0.03)
-        return VehicleSimulator(arming_loop=self.lane.arming_loop, safety_loop=self.lane.safety_loop,
-                                photo_eye=self.lane.photo_eye, barrier=self.barrier, **kwargs)
+        return VehicleSimulator(
+            arming_loop=self.lane.arming_loop,
+            safety_loop=self.lane.safety_loop,
+            photo_eye=self.lane.photo_eye,
+            barrier=self.barrier,
+            **kwargs,
+        )
 
     def place_card(self, data: bytes | None = None, uid: bytes | None = None) -> NtagMemory:
         """Put an NTAG card on the station: blank, or holding ``data`` in user memory."""
@@ -211,7 +216,9 @@ def build_sim_lane(
     hardware = board_profile(profile) if isinstance(profile, str | Path) else profile
     lane_cfg = lane or LaneSection(capacity=100)
     if camera is False and hardware.board.camera is not None:
-        hardware = hardware.model_copy(update={"board": hardware.board.model_copy(update={"camera": None})})
+        hardware = hardware.model_copy(
+            update={"board": hardware.board.model_copy(update={"camera": None})}
+        )
     elif camera and hardware.board.camera is None:
         board = hardware.board.model_copy(update={"camera": CameraProfile(source="sim")})
         hardware = hardware.model_copy(update={"board": board})
@@ -222,13 +229,21 @@ def build_sim_lane(
         closers.append(outbox.close)
         store = UsedTickets(workdir / f"{device}-state.db", outbox=outbox)
         closers.append(store.close)
-        assembly = assemble_lane(hardware, role=role, medium=lane_cfg.ticket_medium, simulate=True,
-                                 pin_factory=pin_factory, initially_open=store.get("barrier") == "open")
+        assembly = assemble_lane(
+            hardware,
+            role=role,
+            medium=lane_cfg.ticket_medium,
+            simulate=True,
+            pin_factory=pin_factory,
+            initially_open=store.get("barrier") == "open",
+        )
         closers.append(assembly.close)
         sims = assembly.sims
         assert sims is not None and sims.mechanics is not None
         if sims.pn532 is None:
-            raise ValueError(f"board {hardware.board.name!r} has no card reader: a simulated lane needs one")
+            raise ValueError(
+                f"board {hardware.board.name!r} has no card reader: a simulated lane needs one"
+            )
         display = assembly.parts.display
         if display is None:
             raise ValueError(f"board {hardware.board.name!r} has no fee display")
@@ -237,20 +252,41 @@ def build_sim_lane(
         assembly.parts.announcer = text  # the voice's far end: what the lane says is captured
         codec = SiteTickets(keys, site, device)
         lane_obj = build_lane(
-            assembly, lane_settings(role, lane_cfg, currency=tariff.currency, language="zh"),
-            device=device, clock=wall,
+            assembly,
+            lane_settings(role, lane_cfg, currency=tariff.currency, language="zh"),
+            device=device,
+            clock=wall,
             occupancy=occupancy or Occupancy(lane_cfg.capacity, lane_cfg.reserved_spaces),
             quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
-            sink=outbox, store=store, codec=codec, guard_on_duty="booth",
-            whitelist=DEMO_WHITELIST if whitelist is None else whitelist, storage=lane_cfg,
+            sink=outbox,
+            store=store,
+            codec=codec,
+            guard_on_duty="booth",
+            whitelist=DEMO_WHITELIST if whitelist is None else whitelist,
+            storage=lane_cfg,
         )
         closers.append(lane_obj.stop)
-        lane_obj.on_effect = lambda effect: text.show(effect.message.lines()) if isinstance(effect, Show) else None
+        lane_obj.on_effect = lambda effect: (
+            text.show(effect.message.lines()) if isinstance(effect, Show) else None
+        )
         payments = lane_obj.payments if isinstance(lane_obj.payments, PaymentDesk) else None
         sim = SimulatedLane(
-            lane=lane_obj, role=role, profile=hardware, assembly=assembly, pn532=sims.pn532, rdm6300=sims.rdm6300,
-            mechanics=sims.mechanics, text=text, display=display, printer=assembly.parts.printer, outbox=outbox,
-            store=store, codec=codec, payments=payments, buttons=assembly.buttons, factory=assembly.factory,
+            lane=lane_obj,
+            role=role,
+            profile=hardware,
+            assembly=assembly,
+            pn532=sims.pn532,
+            rdm6300=sims.rdm6300,
+            mechanics=sims.mechanics,
+            text=text,
+            display=display,
+            printer=assembly.parts.printer,
+            outbox=outbox,
+            store=store,
+            codec=codec,
+            payments=payments,
+            buttons=assembly.buttons,
+            factory=assembly.factory,
             closers=closers,
         )
         if start:

@@ -32,8 +32,30 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 VISITOR_HOURLY: tuple[float, ...] = (
-    0.05, 0.02, 0.02, 0.02, 0.05, 0.1, 0.3, 0.5, 0.6, 0.8, 1.0, 0.9,
-    0.7, 0.6, 0.7, 0.8, 0.8, 0.9, 1.0, 1.0, 0.8, 0.5, 0.3, 0.1,
+    0.05,
+    0.02,
+    0.02,
+    0.02,
+    0.05,
+    0.1,
+    0.3,
+    0.5,
+    0.6,
+    0.8,
+    1.0,
+    0.9,
+    0.7,
+    0.6,
+    0.7,
+    0.8,
+    0.8,
+    0.9,
+    1.0,
+    1.0,
+    0.8,
+    0.5,
+    0.3,
+    0.1,
 )
 """Relative visitor arrival rate per local hour (1.0 = the profile's peak rate)."""
 
@@ -41,7 +63,10 @@ Kind = Literal["resident", "visitor"]
 Category = Literal["guest", "official", "home_buyer", "contractor"]
 LOBBY_CATEGORIES: tuple[Category, ...] = ("guest", "official", "home_buyer", "contractor")
 LOBBY_STAY_MIN: dict[str, tuple[float, float]] = {
-    "guest": (30, 150), "official": (20, 90), "home_buyer": (40, 120), "contractor": (60, 240),
+    "guest": (30, 150),
+    "official": (20, 90),
+    "home_buyer": (40, 120),
+    "contractor": (60, 240),
 }
 """How long each kind of lobby visitor stays, in minutes (uniform between the two)."""
 
@@ -153,7 +178,10 @@ class CheckOut:
 Happening = Arrive | Depart | Incident | ReaderFault | CheckIn | CheckOut
 
 INCIDENTS = (
-    ("forced_entry", "车辆尾随强行进入,已记录车牌 / a car tailgated through the entry; plate noted"),
+    (
+        "forced_entry",
+        "车辆尾随强行进入,已记录车牌 / a car tailgated through the entry; plate noted",
+    ),
     ("dispute", "司机对收费有异议,已解释收费标准 / driver disputed the fee; tariff explained"),
     ("damage", "道闸杆被轻微碰撞,已检查 / the barrier arm was nudged; checked, no damage"),
 )
@@ -283,8 +311,13 @@ class TrafficModel:
             out_at = at(rng.gauss(7.75 * 60, 40))
             back_at = at(rng.gauss(18.5 * 60, 60))
             if first:  # the site opens with residents out; they come home through the first evening
-                self._push(Arrive(max(back_at, self.start + timedelta(minutes=rng.uniform(1, 90))),
-                                  resident, rng.randrange(p.entry_lanes)))
+                self._push(
+                    Arrive(
+                        max(back_at, self.start + timedelta(minutes=rng.uniform(1, 90))),
+                        resident,
+                        rng.randrange(p.entry_lanes),
+                    )
+                )
             elif rng.random() < p.resident_away_share:
                 self._push(Depart(out_at, resident))
                 self._push(Arrive(back_at, resident, rng.randrange(p.entry_lanes)))
@@ -292,7 +325,9 @@ class TrafficModel:
             self._lose_card_after.append(at(rng.uniform(9 * 60, 20 * 60)))
         for _ in range(p.incidents_per_day):
             kind, text = INCIDENTS[rng.randrange(len(INCIDENTS))]
-            self._push(Incident(at(rng.uniform(8 * 60, 22 * 60)), rng.randrange(p.entry_lanes), kind, text))  # type: ignore[arg-type]
+            self._push(
+                Incident(at(rng.uniform(8 * 60, 22 * 60)), rng.randrange(p.entry_lanes), kind, text)  # type: ignore[arg-type]
+            )
         for _ in range(p.reader_faults_per_day):
             self._push(ReaderFault(at(rng.uniform(8 * 60, 20 * 60)), p.reader_fault_min))
         self._plan_lobby(at)
@@ -314,15 +349,37 @@ class TrafficModel:
         name = rng.choice(_SURNAMES) + rng.choice(_GIVEN)
         unit = f"{rng.randrange(1, 9)}-{rng.randrange(2, 33)}{rng.randrange(1, 5):02d}"
         if category == "guest":
-            return LobbyVisitor(vid, category, name, host=rng.choice(_SURNAMES) + rng.choice(_GIVEN), unit=unit,
-                                purpose="探亲访友 / visiting family", party_size=rng.choice((1, 1, 2, 3)))
+            return LobbyVisitor(
+                vid,
+                category,
+                name,
+                host=rng.choice(_SURNAMES) + rng.choice(_GIVEN),
+                unit=unit,
+                purpose="探亲访友 / visiting family",
+                party_size=rng.choice((1, 1, 2, 3)),
+            )
         if category == "official":
-            return LobbyVisitor(vid, category, name, agency=rng.choice(_AGENCIES),
-                                pass_number=f"GA-{rng.randrange(100000, 999999)}", purpose="消防检查 / fire inspection")
+            return LobbyVisitor(
+                vid,
+                category,
+                name,
+                agency=rng.choice(_AGENCIES),
+                pass_number=f"GA-{rng.randrange(100000, 999999)}",
+                purpose="消防检查 / fire inspection",
+            )
         if category == "home_buyer":
-            return LobbyVisitor(vid, category, name, purpose="看房 / viewing a flat", party_size=rng.choice((1, 2)))
-        return LobbyVisitor(vid, category, name, company=rng.choice(_COMPANIES), unit=unit,
-                            work_order=f"WO-{rng.randrange(10000, 99999)}", purpose="送货安装 / delivery and fitting")
+            return LobbyVisitor(
+                vid, category, name, purpose="看房 / viewing a flat", party_size=rng.choice((1, 2))
+            )
+        return LobbyVisitor(
+            vid,
+            category,
+            name,
+            company=rng.choice(_COMPANIES),
+            unit=unit,
+            work_order=f"WO-{rng.randrange(10000, 99999)}",
+            purpose="送货安装 / delivery and fitting",
+        )
 
     def _push(self, happening: Happening) -> None:
         heapq.heappush(self._queue, (happening.at, next(self._order), happening))
@@ -333,8 +390,16 @@ class TrafficModel:
 
 _SURNAMES = ("王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴")
 _GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "晓明", "建华")
-_AGENCIES = ("市消防支队 / City fire brigade", "街道办事处 / Sub-district office", "供电局 / Power supply bureau")
-_COMPANIES = ("顺达快递 / Shunda Express", "安家装修 / Anjia Renovation", "美的售后 / Midea Service")
+_AGENCIES = (
+    "市消防支队 / City fire brigade",
+    "街道办事处 / Sub-district office",
+    "供电局 / Power supply bureau",
+)
+_COMPANIES = (
+    "顺达快递 / Shunda Express",
+    "安家装修 / Anjia Renovation",
+    "美的售后 / Midea Service",
+)
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -120,7 +120,9 @@ class World:
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        self.run = self._exec("INSERT INTO runs (started) VALUES (?)", (time.time(),)).lastrowid or 0
+        self.run = (
+            self._exec("INSERT INTO runs (started) VALUES (?)", (time.time(),)).lastrowid or 0
+        )
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -135,8 +137,10 @@ class World:
 
     def car_at(self, role: str) -> Car | None:
         """The car standing at (or driving through) ``role``'s lane, if any."""
-        rows = self.rows("SELECT id, uid, card, serial, phase, stage FROM car WHERE phase IN (?, ?) ORDER BY id",
-                         (role, f"{role}_pass"))
+        rows = self.rows(
+            "SELECT id, uid, card, serial, phase, stage FROM car WHERE phase IN (?, ?) ORDER BY id",
+            (role, f"{role}_pass"),
+        )
         return rows[0] if rows else None
 
     def new_car(self) -> int:
@@ -152,25 +156,33 @@ class World:
         return bool(rows and rows[0][0])
 
     def set_arm(self, role: str, up: bool) -> None:
-        self._exec("INSERT INTO arm (role, up) VALUES (?, ?) ON CONFLICT (role) DO UPDATE SET up = excluded.up",
-                   (role, int(up)))
+        self._exec(
+            "INSERT INTO arm (role, up) VALUES (?, ?) ON CONFLICT (role) DO UPDATE SET up = excluded.up",
+            (role, int(up)),
+        )
 
     def saw(self, role: str, event_type: str, serial: str | None) -> None:
-        self._exec("INSERT INTO seen (role, type, serial, at, run) VALUES (?, ?, ?, ?, ?)",
-                   (role, event_type, serial, time.time(), self.run))
+        self._exec(
+            "INSERT INTO seen (role, type, serial, at, run) VALUES (?, ?, ?, ?, ?)",
+            (role, event_type, serial, time.time(), self.run),
+        )
 
     def passed(self, role: str, car: int, serial: str | None) -> None:
         """The car is clear of the lane: its stage and the transit are written together."""
         with self._lock:
             self._db.execute("BEGIN")
             self._db.execute("UPDATE car SET stage = ? WHERE id = ?", (CLEAR, car))
-            self._db.execute("INSERT INTO passes (role, car, serial, at, run) VALUES (?, ?, ?, ?, ?)",
-                             (role, car, serial, time.time(), self.run))
+            self._db.execute(
+                "INSERT INTO passes (role, car, serial, at, run) VALUES (?, ?, ?, ?, ?)",
+                (role, car, serial, time.time(), self.run),
+            )
             self._db.execute("COMMIT")
 
     def guard(self, role: str, car: int, serial: str | None, action: str, detail: str) -> None:
-        self._exec("INSERT INTO guard (role, car, serial, action, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
-                   (role, car, serial, action, detail, time.time()))
+        self._exec(
+            "INSERT INTO guard (role, car, serial, action, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (role, car, serial, action, detail, time.time()),
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -260,8 +272,15 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
 class Driver:
     """Cars through the entry lane, a short stay, then out through the exit lane."""
 
-    def __init__(self, agents: dict[str, TrafficAgent], world: World, *, cars: int, stay_s: float,
-                 max_parked: int = 200) -> None:
+    def __init__(
+        self,
+        agents: dict[str, TrafficAgent],
+        world: World,
+        *,
+        cars: int,
+        stay_s: float,
+        max_parked: int = 200,
+    ) -> None:
         self.agents = agents
         self.world = world
         self.cars = cars
@@ -269,8 +288,10 @@ class Driver:
         self.max_parked = max_parked
         self.stopping = threading.Event()
         self.failed: list[str] = []
-        self._threads = [threading.Thread(target=self._guarded, args=(self._entry_loop,), name="drive-entry"),
-                         threading.Thread(target=self._guarded, args=(self._exit_loop,), name="drive-exit")]
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(self._entry_loop,), name="drive-entry"),
+            threading.Thread(target=self._guarded, args=(self._exit_loop,), name="drive-exit"),
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -299,8 +320,12 @@ class Driver:
                 continue
             if self.stopping.is_set() or world.count("SELECT count(*) FROM car") >= self.cars:
                 return
-            if world.count("SELECT count(*) FROM car WHERE phase IN ('parked', 'exit', 'exit_pass')") \
-                    >= self.max_parked:
+            if (
+                world.count(
+                    "SELECT count(*) FROM car WHERE phase IN ('parked', 'exit', 'exit_pass')"
+                )
+                >= self.max_parked
+            ):
                 time.sleep(0.02)
                 continue
             world.new_car()
@@ -314,13 +339,17 @@ class Driver:
                 continue
             if self.stopping.is_set() and world.car_at("entry") is None:
                 return
-            ready = world.rows("SELECT id FROM car WHERE phase = 'parked' AND parked_at <= ? ORDER BY id LIMIT 1",
-                               (time.time() - self.stay_s,))
+            ready = world.rows(
+                "SELECT id FROM car WHERE phase = 'parked' AND parked_at <= ? ORDER BY id LIMIT 1",
+                (time.time() - self.stay_s,),
+            )
             if ready:
                 world.set(ready[0][0], phase="exit")
                 continue
-            if world.count("SELECT count(*) FROM car") >= self.cars and \
-                    world.count("SELECT count(*) FROM car WHERE phase != 'gone'") == 0:
+            if (
+                world.count("SELECT count(*) FROM car") >= self.cars
+                and world.count("SELECT count(*) FROM car WHERE phase != 'gone'") == 0
+            ):
                 return
             time.sleep(0.02)
 
@@ -344,7 +373,9 @@ class Driver:
         self.world.set(car_id, phase=after, parked_at=time.time() + random.uniform(0, self.stay_s))
         self._await_closed(role)
 
-    def _let_through(self, role: str, car: int, uid: bytes, card: bytes | None, serial: str | None) -> str | None:
+    def _let_through(
+        self, role: str, car: int, uid: bytes, card: bytes | None, serial: str | None
+    ) -> str | None:
         """Pull up, present the card, do what the lane asks (pay), until the arm is up."""
         agent, world = self.agents[role], self.world
         lane, sims = agent.lane, agent.assembly.sims
@@ -357,10 +388,18 @@ class Driver:
         started = last_try = time.monotonic()
         while _arm(lane) != "open":
             if time.monotonic() - started > GIVE_UP_S:
-                raise RuntimeError(f"{role}: car {car} ({serial}) not let through; lane {lane.status().phase}")
+                raise RuntimeError(
+                    f"{role}: car {car} ({serial}) not let through; lane {lane.status().phase}"
+                )
             status = lane.status()
-            if role == "exit" and status.phase == Phase.AWAITING_PAYMENT and status.serial == serial:
-                self._guard(role, car, serial, "cash", lambda: lane.payment_received("cash", by=GUARD))
+            if (
+                role == "exit"
+                and status.phase == Phase.AWAITING_PAYMENT
+                and status.serial == serial
+            ):
+                self._guard(
+                    role, car, serial, "cash", lambda: lane.payment_received("cash", by=GUARD)
+                )
                 last_try = time.monotonic()
             elif role == "exit" and serial is not None and serial in agent.rejected:
                 reason = agent.rejected.pop(serial)
@@ -368,8 +407,15 @@ class Driver:
                     raise RuntimeError(f"exit: car {car}'s valid ticket {serial} refused: {reason}")
                 # Used before a restart (paid, then the lane went down before the car passed): the
                 # guard checks and raises by hand with a reason, which the lane audits.
-                self._guard(role, car, serial, "manual_raise", lambda: lane.manual_raise(
-                    "card already used before a lane restart; checked by the guard", by=GUARD))
+                self._guard(
+                    role,
+                    car,
+                    serial,
+                    "manual_raise",
+                    lambda: lane.manual_raise(
+                        "card already used before a lane restart; checked by the guard", by=GUARD
+                    ),
+                )
                 last_try = time.monotonic()
             elif time.monotonic() - last_try > REPLACE_AFTER_S and status.phase == Phase.WAITING:
                 sims.pn532.remove_card()  # no answer: lift the card and present it again
@@ -384,7 +430,9 @@ class Driver:
         world.set(car, card=card, serial=serial, phase=f"{role}_pass", stage=AT_LOOP)
         return serial
 
-    def _guard(self, role: str, car: int, serial: str | None, what: str, action: Callable[[], None]) -> None:
+    def _guard(
+        self, role: str, car: int, serial: str | None, what: str, action: Callable[[], None]
+    ) -> None:
         try:
             action()
             self.world.guard(role, car, serial, what, "ok")
@@ -429,23 +477,40 @@ def _drain(agents: dict[str, TrafficAgent], timeout: float) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entry", required=True, help="entry lane config (hardware.simulate = true)")
+    parser.add_argument(
+        "--entry", required=True, help="entry lane config (hardware.simulate = true)"
+    )
     parser.add_argument("--exit", required=True, help="exit lane config (hardware.simulate = true)")
     parser.add_argument("--state-dir", required=True, type=Path)
-    parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
-    parser.add_argument("--anchor-sim", required=True, help="simulated UTC time at --anchor-real (RFC 3339)")
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--anchor-sim", required=True, help="simulated UTC time at --anchor-real (RFC 3339)"
+    )
     parser.add_argument("--anchor-real", required=True, type=float, help="wall-clock epoch seconds")
-    parser.add_argument("--cars", type=int, default=250, help="cars that enter and leave (2 transits each)")
+    parser.add_argument(
+        "--cars", type=int, default=250, help="cars that enter and leave (2 transits each)"
+    )
     parser.add_argument("--stay", type=float, default=0.3, help="real seconds a car stays parked")
-    parser.add_argument("--kill-after", metavar="ROLE:TYPE:N", default=None,
-                        help="SIGKILL this process right after ROLE's N-th TYPE event is durable")
+    parser.add_argument(
+        "--kill-after",
+        metavar="ROLE:TYPE:N",
+        default=None,
+        help="SIGKILL this process right after ROLE's N-th TYPE event is durable",
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
 
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s")
-    clock = SimClock(datetime.fromisoformat(args.anchor_sim).astimezone(UTC), args.anchor_real, args.speed)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s",
+    )
+    clock = SimClock(
+        datetime.fromisoformat(args.anchor_sim).astimezone(UTC), args.anchor_real, args.speed
+    )
     world = World(args.state_dir / "world.sqlite3")
     agents: dict[str, TrafficAgent] = {}
     for role, path in (("entry", args.entry), ("exit", args.exit)):
@@ -462,12 +527,20 @@ def main(argv: list[str] | None = None) -> int:
     except GatepostError as exc:
         _emit({"error": f"agent did not start: {exc}"})
         return 2
-    _emit({"ready": True, "pid": os.getpid(), "run": world.run,
-           "api": {r: a.config.console.port for r, a in agents.items()}})
+    _emit(
+        {
+            "ready": True,
+            "pid": os.getpid(),
+            "run": world.run,
+            "api": {r: a.config.console.port for r, a in agents.items()},
+        }
+    )
 
     driver = Driver(agents, world, cars=args.cars, stay_s=args.stay)
     finished = threading.Event()
-    commands = threading.Thread(target=_read_commands, args=(driver, finished), daemon=True, name="stdin")
+    commands = threading.Thread(
+        target=_read_commands, args=(driver, finished), daemon=True, name="stdin"
+    )
     for line in sys.stdin:
         if line.strip() == "go":
             break
@@ -478,8 +551,14 @@ def main(argv: list[str] | None = None) -> int:
         driver.start()
         driver.join()
         left = _drain(agents, timeout=60.0)
-        _emit({"done": True, "failed": driver.failed, "outbox_depth": left,
-               "passes": world.count("SELECT count(*) FROM passes")})
+        _emit(
+            {
+                "done": True,
+                "failed": driver.failed,
+                "outbox_depth": left,
+                "passes": world.count("SELECT count(*) FROM passes"),
+            }
+        )
         finished.wait()
     for agent in agents.values():
         agent.stop()

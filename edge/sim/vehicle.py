@@ -230,11 +230,18 @@ class LimitSwitchSimulator:
             if self.model == "hold":
                 self.direction = 1 if open_on else -1
             else:
-                pulses = [(at, step) for at, step in ((self._latched("open", self.open_relay, open_on), 1),
-                                                      (self._latched("close", self.close_relay, close_on), -1))
-                          if at is not None]
+                pulses = [
+                    (at, step)
+                    for at, step in (
+                        (self._latched("open", self.open_relay, open_on), 1),
+                        (self._latched("close", self.close_relay, close_on), -1),
+                    )
+                    if at is not None
+                ]
                 if pulses:
-                    self.direction = max(pulses)[1]  # two pulses since the last sample: the later one counts
+                    self.direction = max(pulses)[
+                        1
+                    ]  # two pulses since the last sample: the later one counts
             self._was_on = {"open": open_on, "close": close_on}
             if not self.jammed and self.direction:
                 self.position = min(
@@ -272,7 +279,10 @@ class LimitSwitchSimulator:
     def _drive_limits(self) -> None:
         with self._wiring_lock:  # one writer of the limit pins, whichever thread asks
             with self._lock:
-                limits = ((self.opened_limit, self.position >= 1.0), (self.closed_limit, self.position <= 0.0))
+                limits = (
+                    (self.opened_limit, self.position >= 1.0),
+                    (self.closed_limit, self.position <= 0.0),
+                )
             # Release before make: an arm that crossed its whole travel within one poll must never
             # show both switches made at once (the barrier would rightly call that a wiring fault).
             for device, made in sorted(limits, key=lambda pair: pair[1]):
@@ -287,7 +297,9 @@ class LimitSwitchSimulator:
         if self._thread is None:
             self._last = self._clock()
             self._thread = threading.Thread(target=self._run, name="sim-barrier", daemon=True)
-            self._wiring = threading.Thread(target=self._run_wiring, name="sim-barrier-limits", daemon=True)
+            self._wiring = threading.Thread(
+                target=self._run_wiring, name="sim-barrier-limits", daemon=True
+            )
             self._thread.start()
             self._wiring.start()
         return self

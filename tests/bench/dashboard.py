@@ -74,12 +74,22 @@ def main() -> None:
     central = start_central(tmp, broker.port)
     lanes: list[SimLane] = []
     try:
-        lanes = [SimLane("bench", f"lane-{i:02d}", broker.port).connect() for i in range(args.lanes)]
+        lanes = [
+            SimLane("bench", f"lane-{i:02d}", broker.port).connect() for i in range(args.lanes)
+        ]
         sup = central.client("sup")
-        central.wait_for(lambda: len(sup.get("/api/devices", params={"site": "bench"}).json()["items"]) == args.lanes, timeout=20, what="lanes known")
+        central.wait_for(
+            lambda: (
+                len(sup.get("/api/devices", params={"site": "bench"}).json()["items"]) == args.lanes
+            ),
+            timeout=20,
+            what="lanes known",
+        )
 
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
             page.goto(f"{central.url}/login")
             page.evaluate("() => localStorage.setItem('gp.site', 'bench')")
@@ -97,7 +107,11 @@ def main() -> None:
             def poll_api() -> None:
                 nonlocal api_errors
                 client = central.client("sup")
-                paths = ["/api/events?site=bench&limit=50", "/api/devices?site=bench", "/api/alarms?state=active"]
+                paths = [
+                    "/api/events?site=bench&limit=50",
+                    "/api/devices?site=bench",
+                    "/api/alarms?state=active",
+                ]
                 i = 0
                 while not stop.wait(0.2):
                     t0 = time.perf_counter()
@@ -122,9 +136,17 @@ def main() -> None:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                env = wire.make_event("bench", lane.device, next(lane.seq), wire.VehicleArrived(lane_role="exit"), wire.EventType.VEHICLE_ARRIVED)
+                env = wire.make_event(
+                    "bench",
+                    lane.device,
+                    next(lane.seq),
+                    wire.VehicleArrived(lane_role="exit"),
+                    wire.EventType.VEHICLE_ARRIVED,
+                )
                 sent[env.id] = time.time() * 1000
-                lane.client.publish(wire.event_topic("bench", lane.device, "vehicle_arrived"), env.to_json(), qos=1)
+                lane.client.publish(
+                    wire.event_topic("bench", lane.device, "vehicle_arrived"), env.to_json(), qos=1
+                )
 
             deadline = time.monotonic() + 10
             seen: dict[str, float] = {}

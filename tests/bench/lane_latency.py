@@ -62,7 +62,9 @@ from edge.tariff import load_tariff  # noqa: E402
 TARIFF = ROOT / "firmware_configs" / "tariffs" / "grace_per_minute.toml"
 GATEPOST = Path(sys.executable).with_name("gatepost")
 """The ``gatepost`` console script of the venv running this benchmark, whichever venv that is."""
-PROFILE = with_barrier(board_profile("pi4_lane"), pulse_s=0.3, max_pulse_s=1.0, travel_s=0.05, travel_timeout_s=2.0)
+PROFILE = with_barrier(
+    board_profile("pi4_lane"), pulse_s=0.3, max_pulse_s=1.0, travel_s=0.05, travel_timeout_s=2.0
+)
 """The shipped Pi 4 lane board; only the arm is quicker (barrier profile fields), so transits keep up."""
 
 
@@ -133,9 +135,17 @@ def lane_latencies(workdir: Path, transits: int) -> list[float]:
     for role in ("entry", "exit"):
         count = transits // 2 if role == "entry" else transits - transits // 2
         factory = MockFactory(pin_class=TimedPin)
-        sim = build_sim_lane(role, workdir, profile=PROFILE, tariff=tariff, occupancy=occupancy,
-                             lane=LaneSection(capacity=100_000, close_delay_s=0), whitelist=badges,
-                             camera=False, pin_factory=factory)
+        sim = build_sim_lane(
+            role,
+            workdir,
+            profile=PROFILE,
+            tariff=tariff,
+            occupancy=occupancy,
+            lane=LaneSection(capacity=100_000, close_delay_s=0),
+            whitelist=badges,
+            camera=False,
+            pin_factory=factory,
+        )
         relay_pin = factory.pin(RELAY.pin)
         relay_pin.on_level = RELAY.active_high
         relay_pin.high_event = threading.Event()
@@ -216,17 +226,35 @@ def agent_ready_and_rss(workdir: Path) -> tuple[float, float]:
     """Spawn `gatepost edge` on the simulated example config; time to ready and idle RSS."""
     text = (ROOT / "firmware_configs" / "examples" / "entry_lane.toml").read_text(encoding="utf-8")
     text = text.replace("simulate = false", "simulate = true")
-    text = text.replace('profile = "boards/pi4_lane.toml"', f'profile = "{ROOT}/firmware_configs/boards/pi4_lane.toml"')
-    text = text.replace('file = "../tariffs/day_night_cn.toml"', f'file = "{ROOT}/firmware_configs/tariffs/day_night_cn.toml"')
+    text = text.replace(
+        'profile = "boards/pi4_lane.toml"',
+        f'profile = "{ROOT}/firmware_configs/boards/pi4_lane.toml"',
+    )
+    text = text.replace(
+        'file = "../tariffs/day_night_cn.toml"',
+        f'file = "{ROOT}/firmware_configs/tariffs/day_night_cn.toml"',
+    )
     text = text.replace("port = 8080", f"port = {_free_port()}")
     config = workdir / "entry_sim.toml"
     config.write_text(text, encoding="utf-8")
-    env = dict(os.environ, GATEPOST_SITE_KEYS=json.dumps({"1": "ab" * 32}), GATEPOST_LOG_FORMAT="json")
+    env = dict(
+        os.environ, GATEPOST_SITE_KEYS=json.dumps({"1": "ab" * 32}), GATEPOST_LOG_FORMAT="json"
+    )
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [str(GATEPOST), "edge", "--config", str(config),
-         "--state-dir", str(workdir / "agent"), "--offline"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        [
+            str(GATEPOST),
+            "edge",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(workdir / "agent"),
+            "--offline",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     ready_s = float("nan")
     try:
@@ -259,16 +287,20 @@ def main() -> None:
         lane = lane_latencies(workdir, args.transits)
         base = baseline_latencies(args.transits)
         ready_s, rss_mb = agent_ready_and_rss(workdir)
-    print(json.dumps({
-        "bench": "lane_latency",
-        "transits": len(lane),
-        "p50_ms": round(statistics.median(lane), 3),
-        "p99_ms": round(percentile(lane, 0.99), 3),
-        "baseline_p50_ms": round(statistics.median(base), 3),
-        "baseline_p99_ms": round(percentile(base, 0.99), 3),
-        "idle_rss_mb": round(rss_mb, 1),
-        "ready_s": round(ready_s, 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "lane_latency",
+                "transits": len(lane),
+                "p50_ms": round(statistics.median(lane), 3),
+                "p99_ms": round(percentile(lane, 0.99), 3),
+                "baseline_p50_ms": round(statistics.median(base), 3),
+                "baseline_p99_ms": round(percentile(base, 0.99), 3),
+                "idle_rss_mb": round(rss_mb, 1),
+                "ready_s": round(ready_s, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def main() -> None:
         try:
             for i in range(args.events):
                 start = time.perf_counter()
-                box.emit(EventType.PAYMENT_CONFIRMED,
-                         PaymentConfirmed(serial=f"S{i}", fee_minor=100, currency="CNY", method="cash"))
+                box.emit(
+                    EventType.PAYMENT_CONFIRMED,
+                    PaymentConfirmed(serial=f"S{i}", fee_minor=100, currency="CNY", method="cash"),
+                )
                 if len(sub.wait_for(i + 1, 15)) < i + 1:
                     raise SystemExit(f"bench: event {i + 1} did not arrive")
                 samples.append(time.perf_counter() - start)
@@ -62,13 +64,17 @@ def main() -> None:
             box.close()
             broker.stop()
     samples.sort()
-    print(json.dumps({
-        "bench": "live_link",
-        "events": len(samples),
-        "p50_ms": round(statistics.median(samples) * 1000, 2),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1] * 1000, 2),
-        "worst_ms": round(samples[-1] * 1000, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "live_link",
+                "events": len(samples),
+                "p50_ms": round(statistics.median(samples) * 1000, 2),
+                "p95_ms": round(samples[int(len(samples) * 0.95) - 1] * 1000, 2),
+                "worst_ms": round(samples[-1] * 1000, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

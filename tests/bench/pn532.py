@@ -86,14 +86,18 @@ def main() -> None:
     args = parser.parse_args()
     listing = listing_round_trips(args.rounds)
     cards = card_to_poll(max(10, args.rounds // 4))
-    print(json.dumps({
-        "bench": "pn532",
-        "listing_p50_ms": round(statistics.median(listing) * 1000, 3),
-        "listing_p95_ms": pct(listing, 0.95),
-        "card_to_poll_p50_ms": round(statistics.median(cards) * 1000, 3),
-        "card_to_poll_p90_ms": pct(cards, 0.90),
-        "card_to_poll_p99_ms": pct(cards, 0.99),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "pn532",
+                "listing_p50_ms": round(statistics.median(listing) * 1000, 3),
+                "listing_p95_ms": pct(listing, 0.95),
+                "card_to_poll_p50_ms": round(statistics.median(cards) * 1000, 3),
+                "card_to_poll_p90_ms": pct(cards, 0.90),
+                "card_to_poll_p99_ms": pct(cards, 0.99),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,12 @@ class CentralIngest:
         from sqlalchemy import create_engine, text
 
         self._text = text
-        self.proc = subprocess.Popen([sys.executable, "-c", INGEST, db_url, str(port)],
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", INGEST, db_url, str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
             self.proc.kill()
@@ -117,9 +121,11 @@ class CentralIngest:
             return self._unique
         self._last = time.monotonic()
         with self.engine.connect() as conn:
-            row = conn.execute(self._text(
-                "SELECT COUNT(*), COUNT(DISTINCT seq) FROM events WHERE site = 'bench' AND device = 'lane-1'"
-            )).one()
+            row = conn.execute(
+                self._text(
+                    "SELECT COUNT(*), COUNT(DISTINCT seq) FROM events WHERE site = 'bench' AND device = 'lane-1'"
+                )
+            ).one()
         self.total, self._unique = int(row[0]), int(row[1])
         return self._unique
 
@@ -144,7 +150,9 @@ class CountingSubscriber:
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SUBSCRIBER, str(port), ALL_EVENTS],
-            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
@@ -174,7 +182,9 @@ def fill(box: Outbox, count: int) -> float:
     for i in range(count):
         box.emit(
             EventType.PAYMENT_CONFIRMED,
-            PaymentConfirmed(serial=f"S{i:08d}", fee_minor=500 + i % 3000, currency="CNY", method="cash"),
+            PaymentConfirmed(
+                serial=f"S{i:08d}", fee_minor=500 + i % 3000, currency="CNY", method="cash"
+            ),
         )
     box._emit_db.execute("PRAGMA synchronous=FULL")
     return time.monotonic() - start
@@ -184,10 +194,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100, help="QoS 1 messages in flight")
-    parser.add_argument("--rate", type=float, default=0, help="replay rate limit per second (0: none)")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="replay rate limit per second (0: none)"
+    )
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--into", choices=("central", "subscriber"), default="central")
-    parser.add_argument("--db", default=None, help="central's database URL (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--db", default=None, help="central's database URL (default: SQLite in a temp dir)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gatepost-bench-") as tmp:
@@ -199,10 +213,10 @@ def main() -> None:
             sub = CountingSubscriber(broker.port)
         box = Outbox(Path(tmp) / "outbox.db", "bench", "lane-1", bound=max(args.backlog * 2, 100))
         fill_s = fill(box, args.backlog)
-        link = MqttLink("bench", "lane-1", host="127.0.0.1", port=broker.port,
-                        max_inflight=args.window + 10)
-        forwarder = Forwarder(box, link, window=args.window,
-                              replay_rate_per_s=args.rate or None)
+        link = MqttLink(
+            "bench", "lane-1", host="127.0.0.1", port=broker.port, max_inflight=args.window + 10
+        )
+        forwarder = Forwarder(box, link, window=args.window, replay_rate_per_s=args.rate or None)
         link.start()
         if not link.connected.wait(10):
             raise SystemExit("bench: could not connect to the broker")
@@ -224,20 +238,25 @@ def main() -> None:
         box.close()
         broker.stop()
 
-    print(json.dumps({
-        "bench": "replay",
-        "backlog": args.backlog,
-        "drain_s": round(drain_s, 3),
-        "eps": round(args.backlog / drain_s, 1) if drain_s > 0 else None,
-        "lost": args.backlog - unique,
-        "duplicates": total - unique,
-        "left_in_outbox": depth,
-        "window": args.window,
-        "rate_limit": args.rate or None,
-        "fill_s": round(fill_s, 3),
-        "into": "central ingest (rows committed)" if args.into == "central"
-        else "counting subscriber (not central ingest)",
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "replay",
+                "backlog": args.backlog,
+                "drain_s": round(drain_s, 3),
+                "eps": round(args.backlog / drain_s, 1) if drain_s > 0 else None,
+                "lost": args.backlog - unique,
+                "duplicates": total - unique,
+                "left_in_outbox": depth,
+                "window": args.window,
+                "rate_limit": args.rate or None,
+                "fill_s": round(fill_s, 3),
+                "into": "central ingest (rows committed)"
+                if args.into == "central"
+                else "counting subscriber (not central ingest)",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,12 +43,16 @@ def main() -> None:
         started = time.perf_counter()
         quote(tariff, entry, exit_)
         samples.append(time.perf_counter() - started)
-    print(json.dumps({
-        "bench": "tariff",
-        "stay_days": (exit_ - entry).days,
-        "quote_ms_best": round(min(samples) * 1000, 1),
-        "quote_ms_median": round(statistics.median(samples) * 1000, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "tariff",
+                "stay_days": (exit_ - entry).days,
+                "quote_ms_best": round(min(samples) * 1000, 1),
+                "quote_ms_median": round(statistics.median(samples) * 1000, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,11 +37,15 @@ def test_embedded_broker_carries_qos1_retained_and_will():
         events = [int(p) for t, p, _ in seen if t.endswith("vehicle_arrived")]
         assert events == list(range(200))
         lane._sock.close()  # the connection dies without DISCONNECT: the Will fires
-        wait_until(lambda: any(t.endswith("/status") and p == b"offline" for t, p, _ in seen),
-                   what="the Last Will")
+        wait_until(
+            lambda: any(t.endswith("/status") and p == b"offline" for t, p, _ in seen),
+            what="the Last Will",
+        )
         late: list = []
         subscribe_and_wait(_client(port, "late", late), "gatepost/v1/s/config/+")
-        wait_until(lambda: ("gatepost/v1/s/config/tariff", b"{}", True) in late, what="the retained config")
+        wait_until(
+            lambda: ("gatepost/v1/s/config/tariff", b"{}", True) in late, what="the retained config"
+        )
         sub.loop_stop()
     finally:
         broker.stop()

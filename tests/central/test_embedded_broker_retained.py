@@ -42,21 +42,32 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
         lane = _client(port, "lane-1", lane_seen)
         clients.append(lane)
         subscribe_and_wait(lane, "gatepost/v1/s/config/+")
-        lane.publish("gatepost/v1/s/config/occupancy", b'{"occupied": 3}', qos=1, retain=True).wait_for_publish(5)
-        lane.publish("gatepost/v1/s/lane-1/health", b'{"ok": 1}', qos=1, retain=True).wait_for_publish(5)
+        lane.publish(
+            "gatepost/v1/s/config/occupancy", b'{"occupied": 3}', qos=1, retain=True
+        ).wait_for_publish(5)
+        lane.publish(
+            "gatepost/v1/s/lane-1/health", b'{"ok": 1}', qos=1, retain=True
+        ).wait_for_publish(5)
 
         # Central's ingest restarts with a persistent session, subscribed to events and health only.
         for attempt in range(2):
             seen: list = []
             ingest = _client(port, "central-ingest", seen, clean=False)
-            subscribe_and_wait(ingest, [("gatepost/v1/+/+/event/+", 1), ("gatepost/v1/+/+/health", 1)])
-            wait_until(lambda seen=seen: any(t.endswith("/health") for t, _, _ in seen), what="the retained health")
+            subscribe_and_wait(
+                ingest, [("gatepost/v1/+/+/event/+", 1), ("gatepost/v1/+/+/health", 1)]
+            )
+            wait_until(
+                lambda seen=seen: any(t.endswith("/health") for t, _, _ in seen),
+                what="the retained health",
+            )
             received = _flush(ingest, seen, "gatepost/v1/s/lane-1/event/marker")
             ingest.disconnect()
             ingest.loop_stop()
             topics = {t for t, _, _ in received}
             assert "gatepost/v1/s/config/occupancy" not in topics, f"attempt {attempt}: {seen}"
-            assert "gatepost/v1/s/lane-1/health" in topics  # its own subscription still gets the retained one
+            assert (
+                "gatepost/v1/s/lane-1/health" in topics
+            )  # its own subscription still gets the retained one
 
         # The lane itself reconnecting still gets its retained config.
         late: list = []

@@ -249,18 +249,31 @@ def test_cli_check_prints_error_without_traceback(write):
 
 def test_the_console_has_no_switch_that_turns_sign_on_off(write):
     for value in ("false", "true"):
-        path, _text = lane_with(write, 'bind = "127.0.0.1"', f'bind = "127.0.0.1"\nsign_on_required = {value}')
+        path, _text = lane_with(
+            write, 'bind = "127.0.0.1"', f'bind = "127.0.0.1"\nsign_on_required = {value}'
+        )
         err = problem(path)
         assert err.field.startswith("console") and "sign_on_required: removed" in str(err)
 
 
 def test_a_console_reached_from_another_machine_needs_tls_and_its_host_names(write):
-    path, _text = lane_with(write, 'bind = "127.0.0.1"', 'bind = "0.0.0.0"\nhosts = ["booth.local"]')
+    path, _text = lane_with(
+        write, 'bind = "127.0.0.1"', 'bind = "0.0.0.0"\nhosts = ["booth.local"]'
+    )
     assert "serve it over TLS" in str(problem(path))
-    path, _text = lane_with(write, 'bind = "127.0.0.1"',
-                            'bind = "0.0.0.0"\ntls_cert_file = "c.pem"\ntls_key_file = "k.pem"')
+    path, _text = lane_with(
+        write,
+        'bind = "127.0.0.1"',
+        'bind = "0.0.0.0"\ntls_cert_file = "c.pem"\ntls_key_file = "k.pem"',
+    )
     assert "console.hosts" in str(problem(path))
-    path, _text = lane_with(write, 'bind = "127.0.0.1"', 'bind = "127.0.0.1"\ntls_cert_file = "c.pem"')
+    path, _text = lane_with(
+        write, 'bind = "127.0.0.1"', 'bind = "127.0.0.1"\ntls_cert_file = "c.pem"'
+    )
     assert "go together" in str(problem(path))
-    path, _text = lane_with(write, 'bind = "127.0.0.1"', 'bind = "127.0.0.1"\nbehind_tls_proxy = true\nhosts = ["booth.local"]')
+    path, _text = lane_with(
+        write,
+        'bind = "127.0.0.1"',
+        'bind = "127.0.0.1"\nbehind_tls_proxy = true\nhosts = ["booth.local"]',
+    )
     assert load_config(path).console.secure  # a TLS proxy on this Pi: cookies are Secure

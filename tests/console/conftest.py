@@ -89,16 +89,38 @@ def board(request: pytest.FixtureRequest) -> str:
 def make_post(tmp_path, tariff, pin_hashes, board):
     made: list[Post] = []
 
-    def make(names: tuple[str, ...] = ("exit-1",), *, serve: bool = True, sims: dict[str, SimulatedLane] | None = None,
-             **kwargs: Any) -> Post:
-        lanes = sims or {name: build_sim_lane("exit" if "exit" in name else "entry", tmp_path, tariff=tariff,
-                                              profile=sim_profile(board), lane=lane_config(), device=name,
-                                              camera=False) for name in names}
+    def make(
+        names: tuple[str, ...] = ("exit-1",),
+        *,
+        serve: bool = True,
+        sims: dict[str, SimulatedLane] | None = None,
+        **kwargs: Any,
+    ) -> Post:
+        lanes = sims or {
+            name: build_sim_lane(
+                "exit" if "exit" in name else "entry",
+                tmp_path,
+                tariff=tariff,
+                profile=sim_profile(board),
+                lane=lane_config(),
+                device=name,
+                camera=False,
+            )
+            for name in names
+        }
         store = ConsoleStore(tmp_path / f"console-{len(made)}.sqlite3")
         printer = TicketPrinter.open("dummy")
-        app = create_console_app([s.lane for s in lanes.values()], kwargs.pop("roster", None) or make_roster(pin_hashes),
-                                 store, post="booth-a", site="demo", clock=lambda: datetime.now(UTC),
-                                 printer=printer, receipt_key=RECEIPT_KEY, **kwargs)
+        app = create_console_app(
+            [s.lane for s in lanes.values()],
+            kwargs.pop("roster", None) or make_roster(pin_hashes),
+            store,
+            post="booth-a",
+            site="demo",
+            clock=lambda: datetime.now(UTC),
+            printer=printer,
+            receipt_key=RECEIPT_KEY,
+            **kwargs,
+        )
         post = Post(lanes=lanes, app=app, store=store, printer=printer)
         if serve:
             port = free_port()

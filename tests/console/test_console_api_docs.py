@@ -20,7 +20,10 @@ def operations_shown(page, url: str) -> set[str]:
     page.wait_for_selector(".opblock-summary-path", timeout=20000)
     assert blocked == [], f"the docs page asked for outside files: {blocked}"
     assert all(urlsplit(u).netloc == urlsplit(url).netloc for u in asked)
-    return {p.strip().replace("\u200b", "") for p in page.locator(".opblock-summary-path").all_inner_texts()}
+    return {
+        p.strip().replace("\u200b", "")
+        for p in page.locator(".opblock-summary-path").all_inner_texts()
+    }
 
 
 def test_console_docs_list_its_operations_with_the_network_blocked(page, make_post):

@@ -38,7 +38,9 @@ def test_full_exit_with_payment_from_the_keyboard(page, make_post):
     assert sim.barrier.state == "closed"
     page.click("#lang-toggle")  # the English form of the same sentence
     assert card.locator(".fee").text_content().startswith("Parking time ")
-    page.wait_for_selector("article.lane[data-lane='exit-1'] button[data-action='pay-cash']:not([disabled])")
+    page.wait_for_selector(
+        "article.lane[data-lane='exit-1'] button[data-action='pay-cash']:not([disabled])"
+    )
     page.keyboard.press("1")
     page.keyboard.press("F1")  # confirm cash
     wait_for(lambda: sim.barrier.state == "open", what="barrier open")
@@ -75,7 +77,9 @@ def test_lost_card_priced_from_the_plate_then_paid(page, make_post):
     page.click("#action-submit")
     wait_for(lambda: sim.barrier.state == "open", what="barrier open")
     paid = events_of(sim.outbox, "payment_confirmed")
-    assert [(p["serial"], p["method"], p["reference"]) for p in paid] == [(lost[0]["serial"], "epay", "WX20260302-0001")]
+    assert [(p["serial"], p["method"], p["reference"]) for p in paid] == [
+        (lost[0]["serial"], "epay", "WX20260302-0001")
+    ]
     assert "粤B12345".encode("gb18030") in post.printer.captured
     car.drive_through()
     wait_for(lambda: sim.barrier.state == "closed", what="barrier closed")
@@ -98,7 +102,11 @@ def test_manual_raise_refused_without_a_reason_then_done_with_one(page, make_pos
     page.click("#action-submit")
     wait_for(lambda: sim.barrier.state == "open", what="barrier open")
     raised = events_of(sim.outbox, "manual_raise")
-    assert len(raised) == 1 and raised[0]["reason"] == "救护车 ambulance" and raised[0]["by"] == "g001 王强"
+    assert (
+        len(raised) == 1
+        and raised[0]["reason"] == "救护车 ambulance"
+        and raised[0]["by"] == "g001 王强"
+    )
 
 
 def test_actions_need_a_guard_and_a_wrong_pin_is_refused(page, make_post):

@@ -28,7 +28,9 @@ def linked(broker):
         for name, sim in post.lanes.items():
             # a short backoff cap: with the field default (30 s) a slow run can leave the
             # lane's next retry past the test's wait after the broker comes back
-            mqtt = MqttLink("demo", name, host="127.0.0.1", port=broker.port, role=sim.role, reconnect_max_s=2)
+            mqtt = MqttLink(
+                "demo", name, host="127.0.0.1", port=broker.port, role=sim.role, reconnect_max_s=2
+            )
             forwarder = Forwarder(sim.outbox, mqtt)
             forwarder.start()
             mqtt.start()
@@ -48,7 +50,9 @@ def central_events(central, event_type: str) -> list[dict]:
         s.close()
 
 
-def test_sign_on_pay_and_handover_with_a_cash_variance_shown_on_central(page, make_post, central, linked):
+def test_sign_on_pay_and_handover_with_a_cash_variance_shown_on_central(
+    page, make_post, central, linked
+):
     post = make_post()
     linked(post)
     sim = post.lanes["exit-1"]
@@ -76,7 +80,9 @@ def test_sign_on_pay_and_handover_with_a_cash_variance_shown_on_central(page, ma
     page.click("#handover-dialog .cancel")
     page.wait_for_selector("#duty >> text=g002 李娜")
 
-    closed = central.wait_for(lambda: central_events(central, "shift_closed"), timeout=15, what="shift_closed at central")
+    closed = central.wait_for(
+        lambda: central_events(central, "shift_closed"), timeout=15, what="shift_closed at central"
+    )
     data = closed[0]["data"]
     assert (data["expected_cash_minor"], data["declared_cash_minor"]) == (fee, declared)
     assert data["counts"]["payments"] == 1 and data["incoming_guard"] == "g002 李娜"
@@ -90,16 +96,23 @@ def test_sign_on_pay_and_handover_with_a_cash_variance_shown_on_central(page, ma
     row = page.wait_for_selector(f"tr[data-shift-id='{data['shift_id']}']")
     assert "-1.00 CNY" in row.query_selector("td.variance").text_content()
     assert row.query_selector("td.expected").text_content() == f"{fee // 100}.{fee % 100:02d} CNY"
-    assert row.query_selector("td.declared").text_content() == f"{declared // 100}.{declared % 100:02d} CNY"
+    assert (
+        row.query_selector("td.declared").text_content()
+        == f"{declared // 100}.{declared % 100:02d} CNY"
+    )
     page.wait_for_selector("#on-duty >> text=g002 李娜")
 
 
-def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(page, make_post, central, linked, broker):
+def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(
+    page, make_post, central, linked, broker
+):
     post = make_post()
     linked(post)
     sim = post.lanes["exit-1"]
     open_console(page, post)
-    central.wait_for(lambda: central_events(central, "guard_signed_on"), timeout=15, what="sign-on at central")
+    central.wait_for(
+        lambda: central_events(central, "guard_signed_on"), timeout=15, what="sign-on at central"
+    )
 
     # A clean stop: the broker saves its sessions, as a restarted site broker has them. (A SIGKILL
     # within its autosave interval forgets central's subscription; tests/faults covers crashes.)
@@ -115,17 +128,32 @@ def test_console_keeps_serving_with_the_broker_down_and_events_arrive_after(page
     page.fill("#action-form textarea[name='reason']", "消防检查 fire inspection")
     page.click("#action-submit")
     wait_for(lambda: sim.barrier.state == "open", what="barrier open with the broker down")
-    assert {"incident_reported", "manual_raise"} <= {row.event_type for row in sim.outbox.pending(limit=1000)}
+    assert {"incident_reported", "manual_raise"} <= {
+        row.event_type for row in sim.outbox.pending(limit=1000)
+    }
     assert not central_events(central, "incident_reported")
 
     broker.start()  # same port, the broker's own persistence
-    incident = central.wait_for(lambda: central_events(central, "incident_reported"), timeout=30, what="incident at central")
-    assert incident[0]["data"]["kind"] == "forced_entry" and incident[0]["data"]["guard"] == "g001 王强"
-    central.wait_for(lambda: central_events(central, "manual_raise"), timeout=15, what="manual raise at central")
+    incident = central.wait_for(
+        lambda: central_events(central, "incident_reported"), timeout=30, what="incident at central"
+    )
+    assert (
+        incident[0]["data"]["kind"] == "forced_entry"
+        and incident[0]["data"]["guard"] == "g001 王强"
+    )
+    central.wait_for(
+        lambda: central_events(central, "manual_raise"), timeout=15, what="manual raise at central"
+    )
     s = central.client("sup")
     # Other alarms (a lane seen offline while the broker was down) may come first: wait for this one.
-    alarms = central.wait_for(lambda: [a for a in s.get("/api/alarms", params={"site": "demo"}).json()["items"]
-                                       if a["kind"] in ("forced_entry", "incident")], what="incident alarm")
+    alarms = central.wait_for(
+        lambda: [
+            a
+            for a in s.get("/api/alarms", params={"site": "demo"}).json()["items"]
+            if a["kind"] in ("forced_entry", "incident")
+        ],
+        what="incident alarm",
+    )
     s.close()
     assert alarms
     wait_for(lambda: sim.outbox.depth == 0, timeout=15, what="outbox drained")

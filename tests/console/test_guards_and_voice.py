@@ -59,7 +59,9 @@ def test_pin_brute_force_is_throttled_even_with_the_right_pin(pin_hashes):
 
 def test_roster_file_refuses_plain_pins(tmp_path):
     good = tmp_path / "guards.toml"
-    good.write_text(f'[[guard]]\nid = "g9"\nname = "赵"\npin_hash = "{hash_pin("4321")}"\nbadge = "0a0a0a0a0a"\n')
+    good.write_text(
+        f'[[guard]]\nid = "g9"\nname = "赵"\npin_hash = "{hash_pin("4321")}"\nbadge = "0a0a0a0a0a"\n'
+    )
     roster = GuardRoster.load(good, lambda: datetime.now(UTC))
     assert roster.check_pin("g9", "4321").badge == "0A0A0A0A0A"
     bad = tmp_path / "bad.toml"
@@ -80,7 +82,9 @@ def local_clock(hour: int, minute: int = 0):
 
 
 def test_quiet_hours_across_midnight():
-    settings = VoiceSettings(quiet_start=time(22, 0), quiet_end=time(7, 0), amplitude=120, quiet_amplitude=40)
+    settings = VoiceSettings(
+        quiet_start=time(22, 0), quiet_end=time(7, 0), amplitude=120, quiet_amplitude=40
+    )
     assert Voice(settings, local_clock(23, 30)).amplitude_now() == 40
     assert Voice(settings, local_clock(6, 59)).amplitude_now() == 40
     assert Voice(settings, local_clock(7, 0)).amplitude_now() == 120
@@ -108,7 +112,9 @@ def test_announce_plays_each_language_and_stays_silent_in_quiet_hours(tmp_path):
     played = tmp_path / "played"
     played.mkdir()
     # The "player" copies each rendered WAV aside: a real subprocess, as aplay would be.
-    settings = VoiceSettings(player=("cp", "--backup=numbered", "-t", str(played)), quiet_amplitude=0)
+    settings = VoiceSettings(
+        player=("cp", "--backup=numbered", "-t", str(played)), quiet_amplitude=0
+    )
     day = Voice(settings, local_clock(12))
     require(day._binary is not None, "espeak-ng")
     day.announce(messages.LOT_FULL)

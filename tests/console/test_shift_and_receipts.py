@@ -31,16 +31,21 @@ OPENED = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 
 def shift_events() -> list[tuple[str, dict]]:
     return [
-        ("ticket_issued", {"serial": "A"}), ("vehicle_entered", {}),
+        ("ticket_issued", {"serial": "A"}),
+        ("vehicle_entered", {}),
         ("fee_quoted", {"serial": "A", "fee_minor": 600}),
-        ("payment_confirmed", {"serial": "A", "fee_minor": 600, "method": "cash"}), ("vehicle_exited", {}),
+        ("payment_confirmed", {"serial": "A", "fee_minor": 600, "method": "cash"}),
+        ("vehicle_exited", {}),
         ("lost_ticket", {"serial": "B", "fee_minor": 6000}),
         ("payment_confirmed", {"serial": "B", "fee_minor": 6000, "method": "epay"}),
         ("payment_confirmed", {"serial": "C", "fee_minor": 0, "method": "none"}),
         ("payment_confirmed", {"serial": "D", "fee_minor": 1250, "method": "cash"}),
-        ("free_exit", {"serial": "E"}), ("manual_raise", {"request_id": FREE_EXIT_REQUEST_PREFIX + "x1"}),
-        ("manual_raise", {"request_id": "abc"}), ("incident_reported", {"kind": "dispute"}),
-        ("badge_accepted", {}), ("something_new", {"fee_minor": 99999}),
+        ("free_exit", {"serial": "E"}),
+        ("manual_raise", {"request_id": FREE_EXIT_REQUEST_PREFIX + "x1"}),
+        ("manual_raise", {"request_id": "abc"}),
+        ("incident_reported", {"kind": "dispute"}),
+        ("badge_accepted", {}),
+        ("something_new", {"fee_minor": 99999}),
     ]
 
 
@@ -48,7 +53,12 @@ def test_tally_counts_each_thing_once_and_expects_only_cash():
     totals = tally(shift_events())
     c = totals.counts
     assert (c["cards_issued"], c["entries"], c["exits"], c["payments"]) == (1, 1, 1, 3)
-    assert (c["free_within_grace"], c["lost_cards"], c["exemptions"], c["manual_raises"]) == (1, 1, 1, 1)
+    assert (c["free_within_grace"], c["lost_cards"], c["exemptions"], c["manual_raises"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert (c["incidents"], c["badge_passes"]) == (1, 1)
     assert totals.fees_by_method == {"cash": 1850, "epay": 6000}
     assert totals.expected_cash_minor == 1850  # the quote and the lost fee are not counted again
@@ -56,24 +66,63 @@ def test_tally_counts_each_thing_once_and_expects_only_cash():
 
 def test_close_shift_variance_and_event():
     clock = StepClock(OPENED + timedelta(hours=8))
-    close = close_shift(shift_id="s1", guard="g001 王强", post="booth-a", opened_at=OPENED, events=shift_events(),
-                        declared_cash_minor=1800, currency="CNY", clock=clock, incoming_guard="g002 李娜")
+    close = close_shift(
+        shift_id="s1",
+        guard="g001 王强",
+        post="booth-a",
+        opened_at=OPENED,
+        events=shift_events(),
+        declared_cash_minor=1800,
+        currency="CNY",
+        clock=clock,
+        incoming_guard="g002 李娜",
+    )
     assert close.variance_minor == -50
     event = close.event()
-    assert (event.expected_cash_minor, event.declared_cash_minor, event.incoming_guard) == (1850, 1800, "g002 李娜")
+    assert (event.expected_cash_minor, event.declared_cash_minor, event.incoming_guard) == (
+        1850,
+        1800,
+        "g002 李娜",
+    )
     assert event.closed_at == "2026-03-02T08:00:00.000Z"
-    back = StepClock(OPENED - timedelta(minutes=5))  # a clock stepped back never makes a negative shift
-    assert close_shift(shift_id="s2", guard="g", post="p", opened_at=OPENED, events=[], declared_cash_minor=0,
-                       currency="CNY", clock=back).closed_at == OPENED
+    back = StepClock(
+        OPENED - timedelta(minutes=5)
+    )  # a clock stepped back never makes a negative shift
+    assert (
+        close_shift(
+            shift_id="s2",
+            guard="g",
+            post="p",
+            opened_at=OPENED,
+            events=[],
+            declared_cash_minor=0,
+            currency="CNY",
+            clock=back,
+        ).closed_at
+        == OPENED
+    )
 
 
-@pytest.mark.parametrize("typed, minor", [("125.5", 12550), ("125.50", 12550), ("80", 8000), (" 0 ", 0), ("3,20", 320), (7, 700)])
+@pytest.mark.parametrize(
+    "typed, minor",
+    [("125.5", 12550), ("125.50", 12550), ("80", 8000), (" 0 ", 0), ("3,20", 320), (7, 700)],
+)
 def test_cash_typed_by_a_guard(typed, minor):
     assert parse_cash(typed) == minor
 
 
-@pytest.mark.parametrize("typed, zh", [("-5", "负数"), ("1e5", "格式"), ("12.345", "格式"), ("", "格式"), (True, "格式"),
-                                       (str(MAX_CASH_MINOR // 100 + 1), "不合理"), ("99999999999", "不合理")])
+@pytest.mark.parametrize(
+    "typed, zh",
+    [
+        ("-5", "负数"),
+        ("1e5", "格式"),
+        ("12.345", "格式"),
+        ("", "格式"),
+        (True, "格式"),
+        (str(MAX_CASH_MINOR // 100 + 1), "不合理"),
+        ("99999999999", "不合理"),
+    ],
+)
 def test_absurd_or_malformed_cash_is_refused_with_a_reason(typed, zh):
     with pytest.raises(ShiftError) as err:
         parse_cash(typed)
@@ -81,9 +130,19 @@ def test_absurd_or_malformed_cash_is_refused_with_a_reason(typed, zh):
 
 
 def receipt() -> FeeReceipt:
-    return FeeReceipt(site="demo", lane="exit-1", serial="1M8DGK77W-HD8MFN5Z", minutes=95, fee_minor=600, currency="CNY",
-                      method="cash", paid_at=OPENED + timedelta(minutes=95), guard="g001 王强", entry_at=OPENED,
-                      lines=(LineItem("每小时 per hour", 95, 600),))
+    return FeeReceipt(
+        site="demo",
+        lane="exit-1",
+        serial="1M8DGK77W-HD8MFN5Z",
+        minutes=95,
+        fee_minor=600,
+        currency="CNY",
+        method="cash",
+        paid_at=OPENED + timedelta(minutes=95),
+        guard="g001 王强",
+        entry_at=OPENED,
+        lines=(LineItem("每小时 per hour", 95, 600),),
+    )
 
 
 def test_receipt_qr_verifies_and_an_altered_amount_fails():

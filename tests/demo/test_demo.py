@@ -51,17 +51,35 @@ def _wait(predicate, timeout: float, what: str):
 def test_gatepost_demo_runs_hours_at_speed_reaches_central_and_stops_cleanly_on_sigint():
     port = free_port()
     proc = subprocess.Popen(
-        [*GATEPOST, "demo", "--speed", "3600", "--duration", "3h", "--seed", "4", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *GATEPOST,
+            "demo",
+            "--speed",
+            "3600",
+            "--duration",
+            "3h",
+            "--seed",
+            "4",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader = threading.Thread(
+        target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True
+    )
     reader.start()
     try:
         banner = _wait(lambda: "Ctrl-C" in "".join(out) and "".join(out), 60, "the demo's banner")
         assert f"http://127.0.0.1:{port}/dashboard" in banner
-        logins = dict(re.findall(r"^\s+(admin|supervisor|guard)\s+\S+ / (\S+)$", banner, re.MULTILINE))
+        logins = dict(
+            re.findall(r"^\s+(admin|supervisor|guard)\s+\S+ / (\S+)$", banner, re.MULTILINE)
+        )
         assert set(logins) == {"admin", "supervisor", "guard"}
         assert len(set(logins.values())) == 3 and all(len(p) >= 10 for p in logins.values())
         # The booth console and the lobby kiosk answer at the printed URLs; the demo guard is on duty.
@@ -76,10 +94,30 @@ def test_gatepost_demo_runs_hours_at_speed_reaches_central_and_stops_cleanly_on_
         workdir = Path(re.search(r"work dir: (\S+)", banner).group(1))
         db = workdir / "central.db"
         # Three simulated hours: cars in (cards and badges), cars out, fees paid, all in central's database.
-        _wait(lambda: _count(db, "SELECT count(*) FROM events WHERE type='vehicle_exited'") >= 3, 60, "exits at central")
-        types = {t for (t,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT DISTINCT type FROM events")}
-        assert {"ticket_issued", "vehicle_entered", "vehicle_exited", "payment_confirmed", "barrier_opened"} <= types
-        devices = {d for (d,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT DISTINCT device FROM events")}
+        _wait(
+            lambda: _count(db, "SELECT count(*) FROM events WHERE type='vehicle_exited'") >= 3,
+            60,
+            "exits at central",
+        )
+        types = {
+            t
+            for (t,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute(
+                "SELECT DISTINCT type FROM events"
+            )
+        }
+        assert {
+            "ticket_issued",
+            "vehicle_entered",
+            "vehicle_exited",
+            "payment_confirmed",
+            "barrier_opened",
+        } <= types
+        devices = {
+            d
+            for (d,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute(
+                "SELECT DISTINCT device FROM events"
+            )
+        }
         assert {"demo-entry-1", "demo-entry-2", "demo-exit-1"} <= devices
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(60)
@@ -98,10 +136,22 @@ def test_gatepost_demo_runs_hours_at_speed_reaches_central_and_stops_cleanly_on_
 def test_run_demo_plays_a_span_and_exits_with_its_threads_stopped(tmp_path):
     before = {t.ident for t in threading.enumerate()}
     started: list[DemoSite] = []
-    site = run_demo(DemoOptions(speed=3600, seed=2, duration=timedelta(hours=1), exit_after=True, http_port=0,
-                                workdir=tmp_path / "site"), echo=lambda line: None, on_started=started.append)
+    site = run_demo(
+        DemoOptions(
+            speed=3600,
+            seed=2,
+            duration=timedelta(hours=1),
+            exit_after=True,
+            http_port=0,
+            workdir=tmp_path / "site",
+        ),
+        echo=lambda line: None,
+        on_started=started.append,
+    )
     tally = site.driver.tally.as_dict()
-    assert started and tally["entries"] > 0 and tally["failed"] == 0 and tally["barrier_faults"] == 0
+    assert (
+        started and tally["entries"] > 0 and tally["failed"] == 0 and tally["barrier_faults"] == 0
+    )
     # Everything the lanes and the kiosk wrote reached central: the outboxes are empty.
     db = tmp_path / "site" / "central.db"
     entered = _count(db, "SELECT count(*) FROM events WHERE type='vehicle_entered'")
@@ -111,11 +161,18 @@ def test_run_demo_plays_a_span_and_exits_with_its_threads_stopped(tmp_path):
         assert _count(outbox, "SELECT count(*) FROM outbox") == 0
     # The guard confirmed each cash payment at the booth console, which printed its receipt (and a shift
     # report at a handover, should the span cross 08:00 or 20:00).
-    cash = _count(db, "SELECT count(*) FROM events WHERE type='payment_confirmed' AND json_extract(data, '$.method')='cash'")
+    cash = _count(
+        db,
+        "SELECT count(*) FROM events WHERE type='payment_confirmed' AND json_extract(data, '$.method')='cash'",
+    )
     shifts = _count(db, "SELECT count(*) FROM events WHERE type='shift_closed'")
     assert cash + shifts == site.receipts.printed
-    guards = {g for (g,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute(
-        "SELECT DISTINCT json_extract(data, '$.guard') FROM events WHERE type='payment_confirmed'")}
+    guards = {
+        g
+        for (g,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute(
+            "SELECT DISTINCT json_extract(data, '$.guard') FROM events WHERE type='payment_confirmed'"
+        )
+    }
     assert guards <= {"g001 王强 Wang Qiang", "g002 李娜 Li Na"}
     assert _count(db, "SELECT count(*) FROM quarantine") == 0
     deadline = time.monotonic() + 30  # bounds a leak, not the demo's shutdown speed

@@ -29,9 +29,18 @@ def test_demo_dashboard_console_and_kiosk_in_the_browser(page):
     stop = threading.Event()
     # A busy lobby in office hours, so there are visitors on site at the end of the span.
     profile = TrafficProfile(tz=office_hours_zone(datetime.now(UTC)), lobby_visitors_per_day=40)
-    runner = threading.Thread(target=run_demo, kwargs={
-        "options": DemoOptions(speed=1800, seed=9, duration=timedelta(hours=2), http_port=0, profile=profile),
-        "echo": lambda line: None, "stop": stop, "on_started": started.append}, daemon=True)
+    runner = threading.Thread(
+        target=run_demo,
+        kwargs={
+            "options": DemoOptions(
+                speed=1800, seed=9, duration=timedelta(hours=2), http_port=0, profile=profile
+            ),
+            "echo": lambda line: None,
+            "stop": stop,
+            "on_started": started.append,
+        },
+        daemon=True,
+    )
     runner.start()
     try:
         site = _wait(lambda: started and started[0], 60, "the demo to start")
@@ -60,14 +69,19 @@ def test_demo_dashboard_console_and_kiosk_in_the_browser(page):
         page.wait_for_url("**/dashboard")
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_function("document.querySelectorAll('#feed tr').length >= 3", timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('#lane-tiles .tile.online').length >= 3", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#lane-tiles .tile.online').length >= 3", timeout=30_000
+        )
         assert page.locator("#feed tr").count() >= 3
         # Visitors on site: the kiosk's check-ins, through the broker and central, on the dashboard.
-        page.wait_for_function("Number(document.getElementById('visitors-count').textContent) >= 1",
-                               timeout=45_000)
+        page.wait_for_function(
+            "Number(document.getElementById('visitors-count').textContent) >= 1", timeout=45_000
+        )
         shown = int(page.locator("#visitors-count").inner_text())
         api = page.evaluate("fetch('/api/visitors/on-site-count?site=demo').then(r => r.json())")
-        assert api["count"] >= 1 and abs(shown - api["count"]) <= 3  # both live; a check-out may fall between
+        assert (
+            api["count"] >= 1 and abs(shown - api["count"]) <= 3
+        )  # both live; a check-out may fall between
 
         # From the dashboard to the visitor log: an invitation that the demo's kiosk accepts today.
         page.click("#visitors-link")
@@ -82,7 +96,10 @@ def test_demo_dashboard_console_and_kiosk_in_the_browser(page):
         page.click("#invite-go")
         page.locator("#invite-card").wait_for()
         qr = page.locator("#invite-qr").get_attribute("data-qr")
-        assert wire.verify_invite(qr, kiosk.settings.keys, site="demo", today=today).name == "演示访客 Demo Guest"
+        assert (
+            wire.verify_invite(qr, kiosk.settings.keys, site="demo", today=today).name
+            == "演示访客 Demo Guest"
+        )
     finally:
         stop.set()
         runner.join(60)

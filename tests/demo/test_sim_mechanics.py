@@ -29,8 +29,19 @@ def _wait(predicate, timeout: float) -> bool:
 
 
 def _barrier(factory, **kwargs) -> Barrier:
-    return Barrier(model="pulse", open_pin=17, close_pin=27, opened_limit_pin=5, closed_limit_pin=6,
-                   pulse_s=0.1, max_pulse_s=1.0, travel_timeout_s=1.5, pin_factory=factory, name="sim", **kwargs)
+    return Barrier(
+        model="pulse",
+        open_pin=17,
+        close_pin=27,
+        opened_limit_pin=5,
+        closed_limit_pin=6,
+        pulse_s=0.1,
+        max_pulse_s=1.0,
+        travel_timeout_s=1.5,
+        pin_factory=factory,
+        name="sim",
+        **kwargs,
+    )
 
 
 def test_a_pulse_given_while_the_limit_switch_callback_is_busy_still_moves_the_arm():

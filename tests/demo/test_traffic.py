@@ -57,8 +57,15 @@ def run_site(seed: int, days: float, profile: TrafficProfile | None = None) -> d
             elif isinstance(h, (Incident, ReaderFault)):
                 log.append((type(h).__name__, h.at, ""))
         peak = max(peak, lot.snapshot().occupied)
-    return {"log": log, "by_hour": arrivals_by_hour, "peak": peak, "refusals": full_refusals_at,
-            "stats": model.stats, "inside": len(model.inside), "occupied": lot.snapshot().occupied}
+    return {
+        "log": log,
+        "by_hour": arrivals_by_hour,
+        "peak": peak,
+        "refusals": full_refusals_at,
+        "stats": model.stats,
+        "inside": len(model.inside),
+        "occupied": lot.snapshot().occupied,
+    }
 
 
 def test_arrivals_peak_by_time_of_day():
@@ -77,7 +84,9 @@ def test_the_lot_fills_to_full_at_the_evening_peak_and_the_guard_sometimes_overr
     assert result["peak"] >= profile.capacity - profile.reserved  # visitors see 车位已满
     assert result["refusals"], "the lot never filled"
     hours = Counter(t.astimezone(TZ).hour for t in result["refusals"])
-    assert sum(n for h, n in hours.items() if 16 <= h <= 23) > sum(n for h, n in hours.items() if h < 12)
+    assert sum(n for h, n in hours.items() if 16 <= h <= 23) > sum(
+        n for h, n in hours.items() if h < 12
+    )
     assert result["stats"].get("override", 0) >= 1
     assert result["stats"]["refused_full"] >= result["stats"]["override"]
     # The model's own count of who is inside agrees with the lot's.
@@ -129,7 +138,10 @@ def test_the_lobby_sees_every_kind_of_visitor_each_day_in_office_hours_and_they_
     full_days = [d for d in days if d > START.date()]
     assert len(full_days) == 2
     for day in full_days:
-        assert set(days[day]) == {"guest", "official", "home_buyer", "contractor"} and sum(days[day].values()) == 6
+        assert (
+            set(days[day]) == {"guest", "official", "home_buyer", "contractor"}
+            and sum(days[day].values()) == 6
+        )
     assert left >= 12 - len(model.in_lobby) and left > 0
 
 

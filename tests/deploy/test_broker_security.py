@@ -54,8 +54,12 @@ def test_device_publishes_only_under_its_own_prefix(site):
     other_site = wire.event_topic("site-2", "lane-x", "vehicle_arrived")
     # A denied publish is dropped, and Mosquitto may also drop the connection:
     # so each attempt gets a fresh one, and only delivery is judged.
-    for topic in (as_b, other_site, wire.cmd_topic("site-1", "lane-b", "raise"),
-                  wire.config_topic("site-1", "tariff")):
+    for topic in (
+        as_b,
+        other_site,
+        wire.cmd_topic("site-1", "lane-b", "raise"),
+        wire.config_topic("site-1", "tariff"),
+    ):
         attacker = Client(broker, etc, "lane-a", creds["lane-a"].password)
         assert attacker.wait_connected()
         # The broker's PUBACK (or its dropping the connection) says it has dealt with the publish.
@@ -83,13 +87,19 @@ def test_device_reads_only_its_own_commands_and_its_sites_config(site):
     central = Client(broker, etc, "central.ops", creds["central"].password, tls=False)
     assert central.wait_connected()
     mine = wire.cmd_topic("site-1", "lane-a", "raise")
-    for topic in (wire.cmd_topic("site-1", "lane-b", "raise"), wire.config_topic("site-2", "tariff"),
-                  wire.config_topic("site-1", "tariff"), mine):
+    for topic in (
+        wire.cmd_topic("site-1", "lane-b", "raise"),
+        wire.config_topic("site-2", "tariff"),
+        wire.config_topic("site-1", "tariff"),
+        mine,
+    ):
         central.client.publish(topic, b"{}", qos=1).wait_for_publish(15)
     # Sync point: ``mine`` was published last on central's one connection, and the broker keeps
     # that order to lane-a: once it is in, any other it was allowed to get is in too.
     assert wait_until(lambda: any(t == mine for t, _ in lane_a.messages))
-    assert sorted(t for t, _ in lane_a.messages) == sorted([mine, wire.config_topic("site-1", "tariff")])
+    assert sorted(t for t, _ in lane_a.messages) == sorted(
+        [mine, wire.config_topic("site-1", "tariff")]
+    )
     lane_a.close()
     central.close()
 
@@ -125,8 +135,15 @@ def test_wrong_password_anonymous_and_plaintext_are_refused(site):
 def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
     """The default max_queued_messages (1000) would drop most of this silently."""
     broker, creds, etc = site
-    sub = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
-                 client_id="central.ingest-0", clean=False)
+    sub = Client(
+        broker,
+        etc,
+        "central.ingest-0",
+        creds["central"].password,
+        tls=False,
+        client_id="central.ingest-0",
+        clean=False,
+    )
     assert sub.wait_connected()
     sub.subscribe("gatepost/v1/+/+/event/+")
     sub.close()  # offline with a persistent session: the broker queues for it
@@ -140,8 +157,15 @@ def test_a_backlog_larger_than_mosquittos_default_queue_survives(site):
         info.wait_for_publish(10)
     lane.close()
 
-    back = Client(broker, etc, "central.ingest-0", creds["central"].password, tls=False,
-                 client_id="central.ingest-0", clean=False)
+    back = Client(
+        broker,
+        etc,
+        "central.ingest-0",
+        creds["central"].password,
+        tls=False,
+        client_id="central.ingest-0",
+        clean=False,
+    )
     assert back.wait_connected()
     assert wait_until(lambda: len(back.messages) >= burst, timeout=20)
     assert sorted(int(p) for _, p in back.messages) == list(range(burst))
@@ -163,7 +187,9 @@ def test_provision_refuses_to_overwrite_credentials_without_force(tmp_path: Path
     assert acl.count("user lane-a") == 1
 
 
-@pytest.mark.parametrize("site_id, device", [("Site 1", "lane-a"), ("site-1", "lane/a"), ("site-1", "central")])
+@pytest.mark.parametrize(
+    "site_id, device", [("Site 1", "lane-a"), ("site-1", "lane/a"), ("site-1", "central")]
+)
 def test_provision_refuses_ids_that_would_break_topics(tmp_path: Path, site_id: str, device: str):
     with pytest.raises(ConfigError):
         Provisioner(tmp_path).provision_device(site_id, device, role="entry")
@@ -178,13 +204,17 @@ def test_password_hash_matches_mosquitto_passwd_format():
 def test_provision_cli_prints_where_things_went(tmp_path: Path):
     out = subprocess.run(
         [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "lane-9" in out.stdout and (tmp_path / "devices" / "lane-9.toml").exists()
     again = subprocess.run(
         [GATEPOST, "provision", "lane-9", "--site", "site-1", "--dir", str(tmp_path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
@@ -199,7 +229,9 @@ def test_provisioned_skeleton_is_a_valid_config_with_the_site_key(tmp_path: Path
     done = prov.provision_device("site-9", "dev-1", role=role)
     assert done.site_key_created
     assert done.config_path is not None  # a device (unlike a central login) gets a config file
-    tariff = Path(__file__).resolve().parents[2] / "firmware_configs" / "tariffs" / "day_night_cn.toml"
+    tariff = (
+        Path(__file__).resolve().parents[2] / "firmware_configs" / "tariffs" / "day_night_cn.toml"
+    )
     text = done.config_path.read_text().replace("/etc/gatepost/tariff.toml", str(tariff))
     text = text.replace("/etc/gatepost/keys/", f"{tmp_path}/keys/")
     done.config_path.write_text(text)

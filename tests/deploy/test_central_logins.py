@@ -32,7 +32,11 @@ CLI = [sys.executable, "-c", "from edge.cli import main; main()", "--log-level",
 
 
 def env_file(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
 
 
 def unit_env(name: str) -> dict[str, str]:
@@ -65,7 +69,9 @@ def test_the_web_app_and_an_ingest_instance_each_use_their_own_logins(tmp_path: 
     # The units' own settings, then their env files in order (later wins, as in systemd), then
     # this test's database and broker port in place of /var/lib/gatepost and 1883.
     here = {"GATEPOST_DB_URL": url, "GATEPOST_BROKER_PORT": str(broker.port)}
-    central_env = os.environ | unit_env("gatepost-central.service") | env_file(etc / "central.env") | here
+    central_env = (
+        os.environ | unit_env("gatepost-central.service") | env_file(etc / "central.env") | here
+    )
     ingest_unit = parse_unit(UNITS / "gatepost-ingest@.service")["Service"]
     ingest_env = dict(os.environ | unit_env("gatepost-ingest@.service"))
     for path in ingest_unit["EnvironmentFile"]:
@@ -73,13 +79,22 @@ def test_the_web_app_and_an_ingest_instance_each_use_their_own_logins(tmp_path: 
     ingest_env = {k: v.replace("%i", "1") for k, v in ingest_env.items()} | here
     assert one(ingest_unit, "ExecStart").endswith("--metrics-port 911%i")
     procs = [
-        subprocess.Popen(CLI + ["central", "run", "--port", str(port)], env=central_env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
-        subprocess.Popen(CLI + ["central", "run", "--ingest-only"], env=ingest_env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+        subprocess.Popen(
+            CLI + ["central", "run", "--port", str(port)],
+            env=central_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        ),
+        subprocess.Popen(
+            CLI + ["central", "run", "--ingest-only"],
+            env=ingest_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        ),
     ]
     publisher = None
     try:
+
         def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
@@ -87,21 +102,34 @@ def test_the_web_app_and_an_ingest_instance_each_use_their_own_logins(tmp_path: 
             except OSError:
                 return False
 
-        expected = {"central.ingest-0", "central.ingest-1", "central.house", "central.ops",
-                    "central-ingest-1.ingest-0"}
+        expected = {
+            "central.ingest-0",
+            "central.ingest-1",
+            "central.house",
+            "central.ops",
+            "central-ingest-1.ingest-0",
+        }
 
         def connected() -> set[str]:
             return set(re.findall(r"New client connected from \S+ as (\S+) ", broker.log_text()))
 
         if not wait_until(healthy, 60):
             procs[0].send_signal(signal.SIGTERM)
-            raise AssertionError(f"central never reported its broker link up: {procs[0].communicate(timeout=20)[1][-3000:]!r}"
-                                 f"\n{broker.log_text()[-3000:]}")
+            raise AssertionError(
+                f"central never reported its broker link up: {procs[0].communicate(timeout=20)[1][-3000:]!r}"
+                f"\n{broker.log_text()[-3000:]}"
+            )
         assert wait_until(lambda: expected <= connected(), 30), connected()
         publisher = Client(broker, etc, "lane-a", lane.password, client_id="lane-a")
         assert publisher.wait_connected()
-        infos = [publisher.client.publish(wire.event_topic("site-1", "lane-a", "vehicle_arrived"),
-                                          arrived("site-1", "lane-a", seq).to_json(), qos=1) for seq in range(1, 61)]
+        infos = [
+            publisher.client.publish(
+                wire.event_topic("site-1", "lane-a", "vehicle_arrived"),
+                arrived("site-1", "lane-a", seq).to_json(),
+                qos=1,
+            )
+            for seq in range(1, 61)
+        ]
         for info in infos:
             info.wait_for_publish(10)
         engine = make_engine(url)

@@ -40,7 +40,10 @@ def compose() -> dict:
 
 
 def test_compose_file_follows_the_compose_spec(compose):
-    errors = [f"{e.instance_path}: {e.message}" for e in jsonschema_rs.validator_for(SCHEMA).iter_errors(compose)]
+    errors = [
+        f"{e.instance_path}: {e.message}"
+        for e in jsonschema_rs.validator_for(SCHEMA).iter_errors(compose)
+    ]
     assert not errors, errors
 
 
@@ -61,7 +64,10 @@ def test_compose_stack_shape(compose):
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("./"):
-                if source in ("./tls", "./gatepost/mosquitto"):  # made by make-certs.sh / gatepost provision
+                if source in (
+                    "./tls",
+                    "./gatepost/mosquitto",
+                ):  # made by make-certs.sh / gatepost provision
                     continue
                 assert (COMPOSE / source).exists(), f"{name} mounts missing {source}"
             else:
@@ -96,21 +102,46 @@ def test_compose_broker_keeps_the_shipped_broker_settings():
 
     shipped = settings(ROOT / "deploy/mosquitto/gatepost.conf")
     stack = settings(COMPOSE / "mosquitto.conf")
-    for key in ("allow_anonymous", "max_queued_messages", "max_queued_bytes", "persistence",
-                "persistent_client_expiration", "tls_version", "password_file", "acl_file"):
+    for key in (
+        "allow_anonymous",
+        "max_queued_messages",
+        "max_queued_bytes",
+        "persistence",
+        "persistent_client_expiration",
+        "tls_version",
+        "password_file",
+        "acl_file",
+    ):
         assert stack[key] == shipped[key], key
 
 
 def test_postgres_setup_script_creates_a_role_that_can_migrate():
-    require(_pg_available() and shutil.which("psql") is not None, f"PostgreSQL at {PG_ADMIN_URL} and psql")
+    require(
+        _pg_available() and shutil.which("psql") is not None,
+        f"PostgreSQL at {PG_ADMIN_URL} and psql",
+    )
     suffix = uuid.uuid4().hex[:8]
     role, db, password = f"gp_role_{suffix}", f"gp_db_{suffix}", uuid.uuid4().hex
     admin = PG_ADMIN_URL
     try:
         done = subprocess.run(
-            ["psql", admin, "-q", "-v", f"role={role}", "-v", f"db={db}", "-v", f"password={password}",
-             "-f", str(ROOT / "deploy/postgresql/setup.sql")],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                "psql",
+                admin,
+                "-q",
+                "-v",
+                f"role={role}",
+                "-v",
+                f"db={db}",
+                "-v",
+                f"password={password}",
+                "-f",
+                str(ROOT / "deploy/postgresql/setup.sql"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         base = admin.split("://", 1)[1].split("@", 1)[1].rsplit("/", 1)[0]
@@ -120,20 +151,44 @@ def test_postgres_setup_script_creates_a_role_that_can_migrate():
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT current_user")).scalar() == role
                 assert conn.execute(text("SHOW timezone")).scalar() == "UTC"
-                owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")).scalar()
+                owner = conn.execute(
+                    text("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")
+                ).scalar()
             assert owner == role
             assert {"events", "quarantine", "alarms"} <= set(inspect(engine).get_table_names())
         finally:
             engine.dispose()
         # Running it twice fails loudly instead of half-applying (ON_ERROR_STOP).
         again = subprocess.run(
-            ["psql", admin, "-q", "-v", f"role={role}", "-v", f"db={db}", "-v", f"password={password}",
-             "-f", str(ROOT / "deploy/postgresql/setup.sql")],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                "psql",
+                admin,
+                "-q",
+                "-v",
+                f"role={role}",
+                "-v",
+                f"db={db}",
+                "-v",
+                f"password={password}",
+                "-f",
+                str(ROOT / "deploy/postgresql/setup.sql"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert again.returncode != 0 and "already exists" in again.stderr
     finally:
-        subprocess.run(["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
-                       capture_output=True, timeout=60, check=False)
-        subprocess.run(["psql", admin, "-q", "-c", f'DROP ROLE IF EXISTS "{role}"'], capture_output=True,
-                       timeout=60, check=False)
+        subprocess.run(
+            ["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        subprocess.run(
+            ["psql", admin, "-q", "-c", f'DROP ROLE IF EXISTS "{role}"'],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )

@@ -22,20 +22,36 @@ GATEPOST = str(Path(sys.executable).parent / "gatepost")
 
 
 def env_file(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
 
 
 def acl_users(root: Path) -> list[str]:
-    return [line.split()[1] for line in (root / "mosquitto" / "acl").read_text().splitlines() if line.startswith("user ")]
+    return [
+        line.split()[1]
+        for line in (root / "mosquitto" / "acl").read_text().splitlines()
+        if line.startswith("user ")
+    ]
 
 
 def passwd_users(root: Path) -> list[str]:
-    return [line.split(":", 1)[0] for line in (root / "mosquitto" / "passwd").read_text().splitlines()]
+    return [
+        line.split(":", 1)[0] for line in (root / "mosquitto" / "passwd").read_text().splitlines()
+    ]
 
 
-def test_the_installers_command_still_writes_central_env_and_one_login_per_connection(tmp_path: Path):
-    out = subprocess.run([GATEPOST, "provision", "central", "--central", "--workers", "2", "--dir", str(tmp_path)],
-                         capture_output=True, text=True, check=False)
+def test_the_installers_command_still_writes_central_env_and_one_login_per_connection(
+    tmp_path: Path,
+):
+    out = subprocess.run(
+        [GATEPOST, "provision", "central", "--central", "--workers", "2", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     env = env_file(tmp_path / "central.env")
     assert env["GATEPOST_BROKER_USERNAME"] == "central" and env["GATEPOST_INGEST_WORKERS"] == "2"
@@ -43,14 +59,18 @@ def test_the_installers_command_still_writes_central_env_and_one_login_per_conne
     assert passwd_users(tmp_path) == logins and acl_users(tmp_path) == logins
     assert oct((tmp_path / "central.env").stat().st_mode & 0o777) == "0o600"
     # What central does with that file: each connection logs in as one of those logins, id = login.
-    settings = load_settings(broker_username=env["GATEPOST_BROKER_USERNAME"],
-                             broker_password=env["GATEPOST_BROKER_PASSWORD"],
-                             ingest_workers=int(env["GATEPOST_INGEST_WORKERS"]))
+    settings = load_settings(
+        broker_username=env["GATEPOST_BROKER_USERNAME"],
+        broker_password=env["GATEPOST_BROKER_PASSWORD"],
+        ingest_workers=int(env["GATEPOST_INGEST_WORKERS"]),
+    )
     made = [broker_connection(settings, role) for role in ("ingest-0", "ingest-1", "house", "ops")]
     assert sorted(cid for _, cid in made) == logins
     assert all(address.username == cid for address, cid in made)
     acl = (tmp_path / "mosquitto" / "acl").read_text()
-    assert acl.count("topic write gatepost/v1/+/+/ack") == 4  # central's acknowledgement, from any of them
+    assert (
+        acl.count("topic write gatepost/v1/+/+/ack") == 4
+    )  # central's acknowledgement, from any of them
 
 
 def test_an_ingest_only_process_gets_its_own_logins_and_no_house_or_ops(tmp_path: Path):
@@ -59,9 +79,18 @@ def test_an_ingest_only_process_gets_its_own_logins_and_no_house_or_ops(tmp_path
     extra = prov.provision_central("central-ingest-1", workers=2, ingest_only=True)
     assert extra.password != central.password
     # central's second worker (central.ingest-1) and the process central-ingest-1 do not collide.
-    assert set(passwd_users(tmp_path)) == {"central.ingest-0", "central.ingest-1", "central.house", "central.ops",
-                                          "central-ingest-1.ingest-0", "central-ingest-1.ingest-1"}
-    assert env_file(tmp_path / "central-ingest-1.env")["GATEPOST_BROKER_USERNAME"] == "central-ingest-1"
+    assert set(passwd_users(tmp_path)) == {
+        "central.ingest-0",
+        "central.ingest-1",
+        "central.house",
+        "central.ops",
+        "central-ingest-1.ingest-0",
+        "central-ingest-1.ingest-1",
+    }
+    assert (
+        env_file(tmp_path / "central-ingest-1.env")["GATEPOST_BROKER_USERNAME"]
+        == "central-ingest-1"
+    )
     # Without a login (embedded broker) ids stay distinct per process, as before.
     plain = load_settings(client_id="gatepost-central")
     assert broker_connection(plain, "ingest-0")[1] == "gatepost-central-ingest-0"
@@ -89,12 +118,29 @@ def test_device_ids_cannot_take_central_or_bridge_logins(tmp_path: Path, device:
     with pytest.raises(ConfigError, match="reserved"):
         Provisioner(tmp_path).provision_device("site-1", device, role="entry")
     with pytest.raises(ConfigError):
-        Provisioner(tmp_path).provision_central("ingest-box")  # central process names start with central
+        Provisioner(tmp_path).provision_central(
+            "ingest-box"
+        )  # central process names start with central
 
 
-def test_bridge_provision_fills_the_shipped_template_and_keeps_the_bridge_to_its_site(tmp_path: Path):
-    out = subprocess.run([GATEPOST, "provision", "site-1", "--bridge", "--central-address", "central.example:8883",
-                          "--dir", str(tmp_path)], capture_output=True, text=True, check=False)
+def test_bridge_provision_fills_the_shipped_template_and_keeps_the_bridge_to_its_site(
+    tmp_path: Path,
+):
+    out = subprocess.run(
+        [
+            GATEPOST,
+            "provision",
+            "site-1",
+            "--bridge",
+            "--central-address",
+            "central.example:8883",
+            "--dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     conf = (tmp_path / "bridges" / "site-1.conf").read_text()
     assert "@" not in conf.replace("# ", "").split("connection ", 1)[1]  # every marker filled in
@@ -102,6 +148,9 @@ def test_bridge_provision_fills_the_shipped_template_and_keeps_the_bridge_to_its
     assert oct((tmp_path / "bridges" / "site-1.conf").stat().st_mode & 0o777) == "0o600"
     assert passwd_users(tmp_path) == ["bridge-site-1"]
     acl = (tmp_path / "mosquitto" / "acl").read_text()
-    assert "topic read gatepost/v1/site-1/+/ack" in acl and "topic write gatepost/v1/site-1/+/event/+" in acl
+    assert (
+        "topic read gatepost/v1/site-1/+/ack" in acl
+        and "topic write gatepost/v1/site-1/+/event/+" in acl
+    )
     assert "site-2" not in acl and "gatepost/v1/#" not in acl and "/+/+/" not in acl
     assert BRIDGE_TEMPLATE.read_text().count("@SITE@") >= 10

@@ -66,13 +66,19 @@ class Bridged:
         """(rows, distinct seqs) central holds for ``device``: a duplicate would make them differ."""
         with self.engine.connect() as conn:
             rows, distinct = conn.execute(
-                select(func.count(), func.count(func.distinct(Event.seq))).where(Event.device == device)).one()
+                select(func.count(), func.count(func.distinct(Event.seq))).where(
+                    Event.device == device
+                )
+            ).one()
         return int(rows), int(distinct)
 
     def open_gaps(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(SeqGap).where(SeqGap.closed_at.is_(None))).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(SeqGap).where(SeqGap.closed_at.is_(None))
+                ).scalar_one()
+            )
 
 
 @pytest.fixture
@@ -90,28 +96,52 @@ def bridged(tmp_path: Path) -> Iterator[Bridged]:
     on_site = Provisioner(site_etc)
     devices = {lane: on_site.provision_device(SITE, lane, role="entry") for lane in LANES}
 
-    central_broker = SecureBroker(tmp_path / "central-broker", etc=central_etc, tls_port=central_tls).start()
+    central_broker = SecureBroker(
+        tmp_path / "central-broker", etc=central_etc, tls_port=central_tls
+    ).start()
     assert bridge.config_path is not None
-    site_broker = SecureBroker(tmp_path / "site-broker", etc=site_etc, bridge=bridge.config_path.read_text()).start()
+    site_broker = SecureBroker(
+        tmp_path / "site-broker", etc=site_etc, bridge=bridge.config_path.read_text()
+    ).start()
 
     engine = make_engine(f"sqlite:///{tmp_path}/central.db")
     upgrade(engine)
-    env = dict(line.split("=", 1) for line in central_login.env_path.read_text().splitlines()
-               if line and not line.startswith("#"))
-    settings = load_settings(db_url=str(engine.url), broker_port=central_broker.port,
-                             broker_username=env["GATEPOST_BROKER_USERNAME"],
-                             broker_password=env["GATEPOST_BROKER_PASSWORD"])
+    env = dict(
+        line.split("=", 1)
+        for line in central_login.env_path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    settings = load_settings(
+        db_url=str(engine.url),
+        broker_port=central_broker.port,
+        broker_username=env["GATEPOST_BROKER_USERNAME"],
+        broker_password=env["GATEPOST_BROKER_PASSWORD"],
+    )
     ingest = IngestService(settings, engine, housekeeping=False).start()
     made = Bridged(central_etc, site_etc, central_broker, site_broker, engine, ingest)
     try:
         for lane in LANES:
             box = Outbox(tmp_path / f"outbox-{lane}.db", SITE, lane)
-            link = MqttLink(SITE, lane, host="localhost", port=site_broker.tls_port, username=lane,
-                            password=devices[lane].password, tls={"ca_file": str(site_etc / "tls" / "ca.crt")},
-                            keepalive=5, reconnect_min_s=1, reconnect_max_s=2)
+            link = MqttLink(
+                SITE,
+                lane,
+                host="localhost",
+                port=site_broker.tls_port,
+                username=lane,
+                password=devices[lane].password,
+                tls={"ca_file": str(site_etc / "tls" / "ca.crt")},
+                keepalive=5,
+                reconnect_min_s=1,
+                reconnect_max_s=2,
+            )
             # Central's ack is late after a broker lost messages: re-send after 3 s, not the default minute.
-            forwarder = Forwarder(box, link, central_ack_timeout_s=3.0, central_ack_backoff_max_s=6.0,
-                                  replay_rate_per_s=1000)
+            forwarder = Forwarder(
+                box,
+                link,
+                central_ack_timeout_s=3.0,
+                central_ack_backoff_max_s=6.0,
+                replay_rate_per_s=1000,
+            )
             made.lanes[lane] = Lane(box, link, forwarder)
             link.start()
             forwarder.start()
@@ -140,8 +170,10 @@ def emit(bridged: Bridged, count: int, per_s: float) -> None:
 
 
 def all_home(bridged: Bridged, count: int) -> bool:
-    return all(bridged.stored(name)[1] == count and lane.outbox.depth == 0
-               for name, lane in bridged.lanes.items())
+    return all(
+        bridged.stored(name)[1] == count and lane.outbox.depth == 0
+        for name, lane in bridged.lanes.items()
+    )
 
 
 def test_events_go_up_the_bridge_and_centrals_acks_come_down(bridged: Bridged):
@@ -158,7 +190,9 @@ def test_events_go_up_the_bridge_and_centrals_acks_come_down(bridged: Bridged):
 
 def bridge_password(bridged: Bridged) -> str:
     conf = (bridged.central_etc / "bridges" / f"{SITE}.conf").read_text()
-    return next(line.split()[1] for line in conf.splitlines() if line.startswith("remote_password "))
+    return next(
+        line.split()[1] for line in conf.splitlines() if line.startswith("remote_password ")
+    )
 
 
 def central_password(bridged: Bridged) -> str:
@@ -169,15 +203,30 @@ def central_password(bridged: Bridged) -> str:
 def test_the_bridge_login_is_held_to_its_own_sites_topics(bridged: Bridged):
     """The bridge's password, used directly on central: its site's downlink only, its site's uplink only."""
     bridged.site_broker.stop()  # the bridge's own session is now free for the test to use
-    as_bridge = Client(bridged.central_broker, bridged.central_etc, f"bridge-{SITE}", bridge_password(bridged))
-    central = Client(bridged.central_broker, bridged.central_etc, "central.ops", central_password(bridged), tls=False)
+    as_bridge = Client(
+        bridged.central_broker, bridged.central_etc, f"bridge-{SITE}", bridge_password(bridged)
+    )
+    central = Client(
+        bridged.central_broker,
+        bridged.central_etc,
+        "central.ops",
+        central_password(bridged),
+        tls=False,
+    )
     try:
         assert as_bridge.wait_connected() and central.wait_connected()
         as_bridge.subscribe("gatepost/v1/#")  # asks for everything; the ACL filters
-        ours = [wire.cmd_topic(SITE, "lane-a", "raise"), wire.ack_topic(SITE, "lane-a"),
-                wire.config_topic(SITE, "tariff"), wire.TIME_TOPIC]
-        theirs = [wire.cmd_topic("site-2", "lane-x", "raise"), wire.ack_topic("site-2", "lane-x"),
-                  wire.config_topic("site-2", "tariff")]
+        ours = [
+            wire.cmd_topic(SITE, "lane-a", "raise"),
+            wire.ack_topic(SITE, "lane-a"),
+            wire.config_topic(SITE, "tariff"),
+            wire.TIME_TOPIC,
+        ]
+        theirs = [
+            wire.cmd_topic("site-2", "lane-x", "raise"),
+            wire.ack_topic("site-2", "lane-x"),
+            wire.config_topic("site-2", "tariff"),
+        ]
         for topic in theirs + ours:
             central.client.publish(topic, b"{}", qos=1).wait_for_publish(5)
         assert wait_until(lambda: set(ours) <= set(as_bridge.topics()), 10), as_bridge.topics()
@@ -186,7 +235,9 @@ def test_the_bridge_login_is_held_to_its_own_sites_topics(bridged: Bridged):
         foreign = wire.make_event("site-2", "lane-x", 1, paid(1), wire.EventType.PAYMENT_CONFIRMED)
         own = wire.make_event(SITE, "lane-a", 1, paid(1), wire.EventType.PAYMENT_CONFIRMED)
         for env in (foreign, own):
-            as_bridge.client.publish(wire.event_topic(env.site, env.device, env.type), env.to_json(), qos=1)
+            as_bridge.client.publish(
+                wire.event_topic(env.site, env.device, env.type), env.to_json(), qos=1
+            )
         assert wait_until(lambda: bridged.stored("lane-a") == (1, 1), 10)
         assert bridged.stored("lane-x") == (0, 0)
     finally:
@@ -201,7 +252,9 @@ def mid_stream(bridged: Bridged, count: int, fraction: float) -> None:
 
 
 def restart_ingest(bridged: Bridged) -> None:
-    bridged.ingest = IngestService(bridged.ingest.settings, bridged.engine, housekeeping=False).start()
+    bridged.ingest = IngestService(
+        bridged.ingest.settings, bridged.engine, housekeeping=False
+    ).start()
 
 
 SCENARIOS = {
@@ -248,7 +301,9 @@ def test_a_broker_sigkilled_mid_stream_loses_nothing(bridged: Bridged, scenario:
     duplicates = sum(rows - distinct for rows, distinct in (bridged.stored(name) for name in LANES))
     gaps = bridged.open_gaps()
     resent = sum(lane.forwarder.published for lane in bridged.lanes.values()) - count * len(LANES)
-    print(f"bridge fault ({scenario}, SIGKILL mid-stream): {count} events per lane x {len(LANES)} lanes, "
-          f"lost {lost}, stored twice {duplicates}, open gaps {gaps}, "
-          f"outbox depth {[lane.outbox.depth for lane in bridged.lanes.values()]}, re-sent by the lanes {resent}")
+    print(
+        f"bridge fault ({scenario}, SIGKILL mid-stream): {count} events per lane x {len(LANES)} lanes, "
+        f"lost {lost}, stored twice {duplicates}, open gaps {gaps}, "
+        f"outbox depth {[lane.outbox.depth for lane in bridged.lanes.values()]}, re-sent by the lanes {resent}"
+    )
     assert (lost, duplicates, gaps) == (0, 0, 0)

@@ -58,8 +58,15 @@ def test_unit_is_hardened(name):
     service = unit["Service"]
     assert one(service, "User") == "gatepost" and one(service, "Group") == "gatepost"
     assert one(service, "ProtectSystem") == "strict"
-    for key in ("ProtectHome", "PrivateTmp", "NoNewPrivileges", "ProtectKernelTunables",
-                "ProtectKernelModules", "ProtectControlGroups", "RestrictSUIDSGID"):
+    for key in (
+        "ProtectHome",
+        "PrivateTmp",
+        "NoNewPrivileges",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectControlGroups",
+        "RestrictSUIDSGID",
+    ):
         assert one(service, key) == "true", key
     assert one(service, "ReadWritePaths") == "/var/lib/gatepost"
     assert one(service, "Restart") == "always"
@@ -88,12 +95,17 @@ def test_templates_keep_instances_apart():
     assert one(service, "EnvironmentFile") == "/etc/gatepost/%i.env"
     ingest = parse_unit(UNITS / "gatepost-ingest@.service")["Service"]
     # Its own broker logins (`gatepost provision central-ingest-N --central --ingest-only`), read last so they win.
-    assert ingest["EnvironmentFile"] == ["/etc/gatepost/central.env", "/etc/gatepost/central-ingest-%i.env"]
+    assert ingest["EnvironmentFile"] == [
+        "/etc/gatepost/central.env",
+        "/etc/gatepost/central-ingest-%i.env",
+    ]
     env = dict(v.split("=", 1) for v in ingest["Environment"])
     # Two processes with one MQTT client id would keep disconnecting each other.
     assert env["GATEPOST_CLIENT_ID"].endswith("%i") and env["GATEPOST_INGEST_SHARED"] == "true"
     assert env["GATEPOST_HOUSEKEEPING"] == "false"
-    assert one(ingest, "ExecStart").endswith("--ingest-only --metrics-port 911%i")  # a port per instance
+    assert one(ingest, "ExecStart").endswith(
+        "--ingest-only --metrics-port 911%i"
+    )  # a port per instance
 
 
 def test_central_migrates_before_it_runs():
@@ -105,7 +117,9 @@ def test_central_migrates_before_it_runs():
 
 @pytest.fixture(scope="module")
 def scratch_root(tmp_path_factory) -> Path:
-    require(shutil.which("systemd-analyze") is not None and SYSTEM_UNITS.is_dir(), "systemd-analyze")
+    require(
+        shutil.which("systemd-analyze") is not None and SYSTEM_UNITS.is_dir(), "systemd-analyze"
+    )
     root = tmp_path_factory.mktemp("root")
     shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
     exe = root / EXE.lstrip("/")
@@ -124,7 +138,10 @@ def test_systemd_analyze_verify(scratch_root, name):
     instance = name.replace("@.", "@lane1.")
     done = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", f"--root={scratch_root}", instance],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0 and not done.stderr.strip() and not done.stdout.strip(), (
         f"{done.stdout}{done.stderr}"

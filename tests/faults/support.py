@@ -130,9 +130,20 @@ def write_configs(root: Path, broker_port: int) -> dict[str, Path]:
     paths = {}
     for role, device in DEVICES.items():
         path = root / f"{role}.toml"
-        path.write_text(LANE.format(site=SITE, device=device, role=role, board=board, barrier=barrier,
-                                    state=root / "state" / role, fw=FIRMWARE, broker_port=broker_port,
-                                    console_port=free_port()), encoding="utf-8")
+        path.write_text(
+            LANE.format(
+                site=SITE,
+                device=device,
+                role=role,
+                board=board,
+                barrier=barrier,
+                state=root / "state" / role,
+                fw=FIRMWARE,
+                broker_port=broker_port,
+                console_port=free_port(),
+            ),
+            encoding="utf-8",
+        )
         paths[role] = path
     return paths
 
@@ -176,17 +187,41 @@ class LaneSite:
         self.state = self.root / "state"
         self.log = self.root / "traffic.log"
 
-    def start(self, *, go: bool = True, check_recovery: bool = True, kill_after: str | None = None) -> dict[str, Any]:
+    def start(
+        self, *, go: bool = True, check_recovery: bool = True, kill_after: str | None = None
+    ) -> dict[str, Any]:
         """Start (or restart) the lanes; ``kill_after="exit:payment_confirmed:3"`` makes the process
         SIGKILL itself right after that event is durable, the narrowest window there is."""
         env = os.environ | {"GATEPOST_SITE_KEYS": SITE_KEYS, "PYTHONUNBUFFERED": "1"}
         extra = ["--kill-after", kill_after] if kill_after else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.sim.traffic_proc", "--entry", str(self.configs["entry"]),
-             "--exit", str(self.configs["exit"]), "--state-dir", str(self.state), "--speed", str(self.speed),
-             "--anchor-sim", self.clock.anchor_sim.isoformat(), "--anchor-real", repr(self.clock.anchor_real),
-             "--cars", str(self.cars), "--stay", str(self.stay_s), *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log.open("ab"), text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "edge.sim.traffic_proc",
+                "--entry",
+                str(self.configs["entry"]),
+                "--exit",
+                str(self.configs["exit"]),
+                "--state-dir",
+                str(self.state),
+                "--speed",
+                str(self.speed),
+                "--anchor-sim",
+                self.clock.anchor_sim.isoformat(),
+                "--anchor-real",
+                repr(self.clock.anchor_real),
+                "--cars",
+                str(self.cars),
+                "--stay",
+                str(self.stay_s),
+                *extra,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("ab"),
+            text=True,
+            cwd=ROOT,
             env=env,
         )
         self._lines = queue.Queue()
@@ -218,7 +253,9 @@ class LaneSite:
             if key in doc:
                 return doc
             if "eof" in doc or "error" in doc:
-                raise AssertionError(f"traffic process ended without {key!r}: {doc}; see {self.log}")
+                raise AssertionError(
+                    f"traffic process ended without {key!r}: {doc}; see {self.log}"
+                )
 
     def expect(self, key: str, timeout: float) -> dict[str, Any]:
         doc = self.poll(key, timeout)
@@ -238,7 +275,13 @@ class LaneSite:
             deadline = time.monotonic() + 5
             while True:
                 doc = httpx.get(url, timeout=5).json()
-                seen = Recovery(ready["run"], role, doc["presence"], doc["barrier"], doc["extra"]["barrier_driver"])
+                seen = Recovery(
+                    ready["run"],
+                    role,
+                    doc["presence"],
+                    doc["barrier"],
+                    doc["extra"]["barrier_driver"],
+                )
                 if seen.safe or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
@@ -289,7 +332,9 @@ class LaneSite:
 class Central:
     """``gatepost central run --ingest-only`` as a process of its own, killable."""
 
-    def __init__(self, db_url: str, broker_port: int, log: Path, client_id: str = "fault-central") -> None:
+    def __init__(
+        self, db_url: str, broker_port: int, log: Path, client_id: str = "fault-central"
+    ) -> None:
         self.db_url = db_url
         self.env = os.environ | {
             "GATEPOST_DB_URL": db_url,
@@ -305,9 +350,20 @@ class Central:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from edge.cli import main; main()", "--log-level", "WARNING",
-             "central", "run", "--ingest-only"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), cwd=ROOT,
+            [
+                sys.executable,
+                "-c",
+                "from edge.cli import main; main()",
+                "--log-level",
+                "WARNING",
+                "central",
+                "run",
+                "--ingest-only",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            cwd=ROOT,
         )
 
     def kill(self) -> None:
@@ -320,7 +376,9 @@ class Central:
         """Until a probe event is stored: central's persistent session exists, so nothing sent later is missed."""
         self.marker(broker_port, timeout, what="central's ingest subscribed")
 
-    def marker(self, broker_port: int, timeout: float = 30, what: str = "central storing a marker") -> None:
+    def marker(
+        self, broker_port: int, timeout: float = 30, what: str = "central storing a marker"
+    ) -> None:
         """Send the next probe event (its own device) and wait until central has stored it.
 
         A sync point: the broker delivers to central's session in order, so what it
@@ -328,11 +386,16 @@ class Central:
         """
         self._probes += 1
         seq = self._probes
-        probe = wire.make_event(SITE, PROBE, seq, wire.VehicleArrived(lane_role="entry"), wire.EventType.VEHICLE_ARRIVED)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fault-probe-{os.getpid()}")
+        probe = wire.make_event(
+            SITE, PROBE, seq, wire.VehicleArrived(lane_role="entry"), wire.EventType.VEHICLE_ARRIVED
+        )
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"fault-probe-{os.getpid()}"
+        )
         client.connect("127.0.0.1", broker_port)
         client.loop_start()
         try:
+
             def stored() -> bool:
                 # Re-sent until the ingest process has subscribed; replays are harmless (same id).
                 client.publish(wire.event_topic(SITE, PROBE, probe.type), probe.to_json(), qos=1)
@@ -417,10 +480,15 @@ def audit(central: Central, site: LaneSite) -> Audit:
         seq, depth = site.outbox(role)
         assert depth == 0, f"{device}: {depth} events still in the outbox"
         last[device] = seq
-        row = central.rows("SELECT count(*), count(DISTINCT seq), COALESCE(min(seq), 0), COALESCE(max(seq), 0)"
-                           " FROM events WHERE device = :d", d=device)[0]
+        row = central.rows(
+            "SELECT count(*), count(DISTINCT seq), COALESCE(min(seq), 0), COALESCE(max(seq), 0)"
+            " FROM events WHERE device = :d",
+            d=device,
+        )[0]
         stored[device], distinct[device] = int(row[0]), int(row[1])
-        assert row[1] == 0 or (row[2], row[3]) == (1, seq), f"{device}: seqs {row[2]}..{row[3]}, outbox {seq}"
+        assert row[1] == 0 or (row[2], row[3]) == (1, seq), (
+            f"{device}: seqs {row[2]}..{row[3]}, outbox {seq}"
+        )
     gaps = central.rows("SELECT count(*) FROM seq_gaps WHERE closed_at IS NULL")[0][0]
     quarantined = central.rows("SELECT count(*) FROM quarantine")[0][0]
     per_serial: Counter = Counter()
@@ -440,7 +508,10 @@ def sim_minutes(site: LaneSite, real_from: float, real_to: float) -> float:
 def double_charges(central: Central) -> list[str]:
     """Serials of the exit lane with more than one ``payment_confirmed``: cards charged twice."""
     device = DEVICES["exit"]
-    rows = central.rows("SELECT type, data FROM events WHERE device = :d AND type = 'payment_confirmed'",
-                        d=device)
-    paid = Counter((data if isinstance(data, dict) else json.loads(data))["serial"] for _, data in rows)
+    rows = central.rows(
+        "SELECT type, data FROM events WHERE device = :d AND type = 'payment_confirmed'", d=device
+    )
+    paid = Counter(
+        (data if isinstance(data, dict) else json.loads(data))["serial"] for _, data in rows
+    )
     return sorted(serial for serial, n in paid.items() if n > 1)

@@ -38,7 +38,11 @@ def test_broker_killed_for_five_simulated_minutes_every_event_arrives_once(broke
         central.start()
         central.wait_subscribed(broker.port)
         site.start()
-        wait_until(lambda: all(central.stored(d) > 10 for d in DEVICES.values()), 30, "traffic reaching central")
+        wait_until(
+            lambda: all(central.stored(d) > 10 for d in DEVICES.values()),
+            30,
+            "traffic reaching central",
+        )
 
         killed_at = time.time()
         broker.kill()
@@ -56,18 +60,25 @@ def test_broker_killed_for_five_simulated_minutes_every_event_arrives_once(broke
         offline_from, offline_to = site.clock.at(killed_at), site.clock.at(back_at)
         with central.engine.connect() as conn:
             offline_events = conn.execute(
-                select(Event.id).where(Event.device.in_(DEVICES.values()),
-                                       Event.ts > offline_from, Event.ts < offline_to)).all()
-        offline_transits = site.world("SELECT count(*) FROM passes WHERE at > ? AND at < ?",
-                                      (killed_at, back_at))[0][0]
+                select(Event.id).where(
+                    Event.device.in_(DEVICES.values()),
+                    Event.ts > offline_from,
+                    Event.ts < offline_to,
+                )
+            ).all()
+        offline_transits = site.world(
+            "SELECT count(*) FROM passes WHERE at > ? AND at < ?", (killed_at, back_at)
+        )[0][0]
         transits = site.world("SELECT count(*) FROM passes")[0][0]
         minutes = sim_minutes(site, killed_at, back_at)
-        print(f"\nbroker outage: {minutes:.1f} simulated min offline, transits={transits} "
-              f"(offline {offline_transits}), events={sum(result.stored.values())} "
-              f"(written offline {len(offline_events)}, stored during outage {stored_during}), "
-              f"last_seq={result.last_seq} lost={result.lost} duplicates={result.duplicates} "
-              f"open_gaps={result.open_gaps} quarantined={result.quarantined} "
-              f"in {time.monotonic() - started:.0f}s")
+        print(
+            f"\nbroker outage: {minutes:.1f} simulated min offline, transits={transits} "
+            f"(offline {offline_transits}), events={sum(result.stored.values())} "
+            f"(written offline {len(offline_events)}, stored during outage {stored_during}), "
+            f"last_seq={result.last_seq} lost={result.lost} duplicates={result.duplicates} "
+            f"open_gaps={result.open_gaps} quarantined={result.quarantined} "
+            f"in {time.monotonic() - started:.0f}s"
+        )
 
         assert minutes >= 5
         assert offline_transits >= 10 and len(offline_events) >= 50

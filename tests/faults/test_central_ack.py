@@ -55,8 +55,15 @@ class Lane:
     @classmethod
     def build(cls, root: Path, device: str, port: int) -> Lane:
         outbox = Outbox(root / f"{device}.sqlite3", SITE, device)
-        link = MqttLink(SITE, device, host="127.0.0.1", port=port, keepalive=5,
-                        reconnect_min_s=0.2, reconnect_max_s=1)
+        link = MqttLink(
+            SITE,
+            device,
+            host="127.0.0.1",
+            port=port,
+            keepalive=5,
+            reconnect_min_s=0.2,
+            reconnect_max_s=1,
+        )
         forwarder = Forwarder(outbox, link, replay_rate_per_s=2000, central_ack_timeout_s=2.0)
         return cls(device, outbox, link, forwarder)
 
@@ -95,8 +102,12 @@ class Lane:
 def emit(outbox: Outbox, n: int) -> None:
     """A lane's mix: a payment every fourth event, the rest arrivals and barrier moves."""
     if n % 4 == 0:
-        outbox.emit(wire.EventType.PAYMENT_CONFIRMED, wire.PaymentConfirmed(
-            serial=f"P{n:06d}", fee_minor=500 + n, currency="CNY", method="cash"))
+        outbox.emit(
+            wire.EventType.PAYMENT_CONFIRMED,
+            wire.PaymentConfirmed(
+                serial=f"P{n:06d}", fee_minor=500 + n, currency="CNY", method="cash"
+            ),
+        )
     elif n % 2:
         outbox.emit(wire.EventType.VEHICLE_ARRIVED, wire.VehicleArrived(lane_role="exit"))
     else:
@@ -146,7 +157,8 @@ def count(central: Central, lanes: list[Lane]) -> Count:
         rows, seqs, low, high, paid = central.rows(
             "SELECT count(*), count(DISTINCT seq), COALESCE(min(seq), 0), COALESCE(max(seq), 0),"
             " count(*) FILTER (WHERE type = 'payment_confirmed') FROM events WHERE device = :d",
-            d=lane.device)[0]
+            d=lane.device,
+        )[0]
         assert (low, high) == (1, lane.outbox.last_seq), f"{lane.device}: seqs {low}..{high}"
         events += lane.outbox.last_seq
         stored, distinct, payments = stored + rows, distinct + seqs, payments + paid
@@ -194,25 +206,33 @@ def test_broker_sigkilled_after_its_autosave_loses_nothing(site, central_up: boo
         lane.stream()
     at_risk = []
     for offset in KILL_OFFSETS_S:
-        wait_until(lambda: all(lane.forwarder.acked > 0 for lane in lanes), 30, "the broker taking events")
+        wait_until(
+            lambda: all(lane.forwarder.acked > 0 for lane in lanes), 30, "the broker taking events"
+        )
         at_risk.append(kill_after_next_autosave(broker, lanes, offset))
         time.sleep(0.3)  # the lanes notice and go on writing to their outboxes
         broker.start()
-        wait_until(lambda: all(lane.link.connected.is_set() for lane in lanes), 15, "the lanes reconnected")
+        wait_until(
+            lambda: all(lane.link.connected.is_set() for lane in lanes), 15, "the lanes reconnected"
+        )
     time.sleep(0.5)
     for lane in lanes:
         lane.halt()
     if not central_up:
-        assert all(lane.outbox.depth == lane.outbox.last_seq for lane in lanes), "deleted without central"
+        assert all(lane.outbox.depth == lane.outbox.last_seq for lane in lanes), (
+            "deleted without central"
+        )
         central.start()
     drained(central, lanes)
     result = count(central, lanes)
-    print(f"\nbroker SIGKILL after autosave ({'central up' if central_up else 'central down'}): "
-          f"kills={len(KILL_OFFSETS_S)} at +{KILL_OFFSETS_S} s, pubacked_since_snapshot={at_risk}, "
-          f"events={result.events} (payments {result.payments}) stored={result.stored} "
-          f"lost={result.lost} duplicates={result.duplicates} open_gaps={result.open_gaps} "
-          f"quarantined={result.quarantined} resends={[lane.forwarder.resends for lane in lanes]} "
-          f"in {time.monotonic() - started:.0f}s")
+    print(
+        f"\nbroker SIGKILL after autosave ({'central up' if central_up else 'central down'}): "
+        f"kills={len(KILL_OFFSETS_S)} at +{KILL_OFFSETS_S} s, pubacked_since_snapshot={at_risk}, "
+        f"events={result.events} (payments {result.payments}) stored={result.stored} "
+        f"lost={result.lost} duplicates={result.duplicates} open_gaps={result.open_gaps} "
+        f"quarantined={result.quarantined} resends={[lane.forwarder.resends for lane in lanes]} "
+        f"in {time.monotonic() - started:.0f}s"
+    )
     assert sum(at_risk) > 0, "no event was at risk: the kills tested nothing"
     assert result.lost == 0 and result.duplicates == 0
     assert result.open_gaps == 0 and result.quarantined == 0
@@ -226,7 +246,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def test_central_sigkilled_between_commit_and_ack_loses_nothing(broker, db_url: str, tmp_path: Path):
+def test_central_sigkilled_between_commit_and_ack_loses_nothing(
+    broker, db_url: str, tmp_path: Path
+):
     started = time.monotonic()
     central = Central(db_url, broker.port, tmp_path / "central.log")
     lanes = [Lane.build(tmp_path, d, broker.port) for d in DEVICES]
@@ -240,7 +262,9 @@ def test_central_sigkilled_between_commit_and_ack_loses_nothing(broker, db_url: 
             lane.stream(count=120)  # queued at the broker for central's session
         for lane in lanes:
             lane.thread.join(30)  # type: ignore[union-attr]
-        wait_until(lambda: all(lane.outbox.unacked == 120 for lane in lanes), 20, "the broker holding all")
+        wait_until(
+            lambda: all(lane.outbox.unacked == 120 for lane in lanes), 20, "the broker holding all"
+        )
 
         central.env = central.env | {PAUSE_BEFORE_ACK_ENV: str(held)}
         central.start()  # commits its first batch, then stops before central's ack
@@ -258,11 +282,13 @@ def test_central_sigkilled_between_commit_and_ack_loses_nothing(broker, db_url: 
             lane.thread.join(30)  # type: ignore[union-attr]
         drained(central, lanes)
         result = count(central, lanes)
-        print(f"\ncentral SIGKILL between commit and ack ({db_url.split(':')[0]}): "
-              f"committed_before_kill={committed} events={result.events} (payments {result.payments}) "
-              f"stored={result.stored} lost={result.lost} duplicates={result.duplicates} "
-              f"open_gaps={result.open_gaps} quarantined={result.quarantined} "
-              f"resends={[lane.forwarder.resends for lane in lanes]} in {time.monotonic() - started:.0f}s")
+        print(
+            f"\ncentral SIGKILL between commit and ack ({db_url.split(':')[0]}): "
+            f"committed_before_kill={committed} events={result.events} (payments {result.payments}) "
+            f"stored={result.stored} lost={result.lost} duplicates={result.duplicates} "
+            f"open_gaps={result.open_gaps} quarantined={result.quarantined} "
+            f"resends={[lane.forwarder.resends for lane in lanes]} in {time.monotonic() - started:.0f}s"
+        )
         assert result.events == 2 * 160
         assert result.lost == 0 and result.duplicates == 0
         assert result.open_gaps == 0 and result.quarantined == 0

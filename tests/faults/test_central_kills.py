@@ -36,8 +36,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def _emit_stream(outbox: Outbox, stop: threading.Event, kills_done: threading.Event,
-                 paused: threading.Event) -> None:
+def _emit_stream(
+    outbox: Outbox, stop: threading.Event, kills_done: threading.Event, paused: threading.Event
+) -> None:
     """A lane's worth of events at a steady rate, through the real outbox (fsync and all).
 
     The last ``TAIL`` wait until every kill was made, so each kill finds events still to
@@ -69,7 +70,9 @@ def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url
     link = MqttLink(SITE, DEVICE, host="127.0.0.1", port=broker.port, keepalive=5)
     forwarder = Forwarder(outbox, link, replay_rate_per_s=None)
     stop, kills_done, paused = threading.Event(), threading.Event(), threading.Event()
-    emitter = threading.Thread(target=_emit_stream, args=(outbox, stop, kills_done, paused), name="lane-events")
+    emitter = threading.Thread(
+        target=_emit_stream, args=(outbox, stop, kills_done, paused), name="lane-events"
+    )
     started = time.monotonic()
     stored_at_kill: list[int] = []
     try:
@@ -80,6 +83,7 @@ def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url
         emitter.start()
         for _ in range(KILLS):
             before = central.stored(DEVICE)
+
             # Kill only a process that is ingesting: it has stored something since it (re)started
             # (or, with all but the held tail stored, it stores a marker: it is up).
             def progressing(n: int = before) -> bool:
@@ -102,14 +106,22 @@ def test_central_sigkilled_repeatedly_during_ingest_loses_nothing(broker, db_url
         central.marker(broker.port)
 
         rows, distinct, low, high = central.rows(
-            "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events WHERE device = :d", d=DEVICE)[0]
-        gaps = central.rows("SELECT count(*) FROM seq_gaps WHERE device = :d AND closed_at IS NULL", d=DEVICE)[0][0]
+            "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events WHERE device = :d",
+            d=DEVICE,
+        )[0]
+        gaps = central.rows(
+            "SELECT count(*) FROM seq_gaps WHERE device = :d AND closed_at IS NULL", d=DEVICE
+        )[0][0]
         quarantined = central.rows("SELECT count(*) FROM quarantine")[0][0]
-        print(f"\ncentral kills ({db_url.split(':')[0]}): kills={central.kills} events={EVENTS} "
-              f"stored={rows} distinct_seq={distinct} lost={EVENTS - distinct} duplicates={rows - distinct} "
-              f"stored_at_each_kill={stored_at_kill} open_gaps={gaps} quarantined={quarantined} "
-              f"in {time.monotonic() - started:.0f}s")
-        assert central.kills == KILLS and stored_at_kill[-1] < EVENTS, f"the kills came too late to test anything ({hint})"
+        print(
+            f"\ncentral kills ({db_url.split(':')[0]}): kills={central.kills} events={EVENTS} "
+            f"stored={rows} distinct_seq={distinct} lost={EVENTS - distinct} duplicates={rows - distinct} "
+            f"stored_at_each_kill={stored_at_kill} open_gaps={gaps} quarantined={quarantined} "
+            f"in {time.monotonic() - started:.0f}s"
+        )
+        assert central.kills == KILLS and stored_at_kill[-1] < EVENTS, (
+            f"the kills came too late to test anything ({hint})"
+        )
         assert (rows, distinct, low, high) == (EVENTS, EVENTS, 1, EVENTS), hint
         assert outbox.last_seq == EVENTS, hint
         assert gaps == 0 and quarantined == 0, hint

@@ -50,7 +50,9 @@ def test_lane_agent_sigkilled_during_500_transits(broker, tmp_path):
         done = None
         while done is None:
             # Kill at random moments; later on, less often, so the run also gets to its end.
-            done = site.poll("done", timeout=rng.uniform(0.3, 2.5 if site.kills < MIN_KILLS else 6.0))
+            done = site.poll(
+                "done", timeout=rng.uniform(0.3, 2.5 if site.kills < MIN_KILLS else 6.0)
+            )
             if done is None:
                 site.kill()
                 site.start()
@@ -62,35 +64,52 @@ def test_lane_agent_sigkilled_during_500_transits(broker, tmp_path):
         result = audit(central, site)
 
         passes = site.world("SELECT role, serial FROM passes")
-        seen = Counter((t, s) for t, s in site.world("SELECT type, serial FROM seen WHERE serial IS NOT NULL"))
+        seen = Counter(
+            (t, s) for t, s in site.world("SELECT type, serial FROM seen WHERE serial IS NOT NULL")
+        )
         missing_seen = [key for key in seen if result.per_serial[key] < 1]
         missing_transit = []
         for role, serial in passes:
             needed = ("ticket_issued", "barrier_opened") if role == "entry" else ("fee_quoted",)
             missing_transit += [(t, serial) for t in needed if result.per_serial[(t, serial)] < 1]
         charged_twice = double_charges(central)
-        repeated = sorted((t, s) for (t, s), n in result.per_serial.items()
-                          if n > 1 and t in ("ticket_issued", "vehicle_entered", "vehicle_exited"))
+        repeated = sorted(
+            (t, s)
+            for (t, s), n in result.per_serial.items()
+            if n > 1 and t in ("ticket_issued", "vehicle_entered", "vehicle_exited")
+        )
         paid = sum(1 for (t, s) in result.per_serial if t == "payment_confirmed")
-        cash = site.world("SELECT count(*) FROM guard WHERE action = 'cash' AND detail = 'ok'")[0][0]
-        raised = site.world("SELECT count(*) FROM guard WHERE action = 'manual_raise' AND detail = 'ok'")[0][0]
+        cash = site.world("SELECT count(*) FROM guard WHERE action = 'cash' AND detail = 'ok'")[0][
+            0
+        ]
+        raised = site.world(
+            "SELECT count(*) FROM guard WHERE action = 'manual_raise' AND detail = 'ok'"
+        )[0][0]
         unsafe = [r for r in site.recoveries if not r.safe]
         under = sum(1 for r in site.recoveries if r.presence)
-        print(f"\nlane kills: seed={seed} kills={site.kills} restarts={len({r.run for r in site.recoveries})} "
-              f"transits={len(passes)} (entry {sum(r == 'entry' for r, _ in passes)}, "
-              f"exit {sum(r == 'exit' for r, _ in passes)}) events={sum(result.stored.values())} "
-              f"last_seq={result.last_seq} lost={result.lost} missing_seen={len(missing_seen)} "
-              f"missing_transit={len(missing_transit)} duplicates={result.duplicates} "
-              f"paid_serials={paid} cash_confirms={cash} charged_twice={len(charged_twice)} repeated={repeated} "
-              f"guard_raises_after_restart={raised} recoveries={len(site.recoveries)} "
-              f"with_vehicle_under_arm={under} unsafe={len(unsafe)} open_gaps={result.open_gaps} "
-              f"quarantined={result.quarantined} in {time.monotonic() - started:.0f}s")
+        print(
+            f"\nlane kills: seed={seed} kills={site.kills} restarts={len({r.run for r in site.recoveries})} "
+            f"transits={len(passes)} (entry {sum(r == 'entry' for r, _ in passes)}, "
+            f"exit {sum(r == 'exit' for r, _ in passes)}) events={sum(result.stored.values())} "
+            f"last_seq={result.last_seq} lost={result.lost} missing_seen={len(missing_seen)} "
+            f"missing_transit={len(missing_transit)} duplicates={result.duplicates} "
+            f"paid_serials={paid} cash_confirms={cash} charged_twice={len(charged_twice)} repeated={repeated} "
+            f"guard_raises_after_restart={raised} recoveries={len(site.recoveries)} "
+            f"with_vehicle_under_arm={under} unsafe={len(unsafe)} open_gaps={result.open_gaps} "
+            f"quarantined={result.quarantined} in {time.monotonic() - started:.0f}s"
+        )
 
         assert site.kills >= MIN_KILLS, hint
         assert len(passes) >= 500, hint
         assert result.lost == 0 and missing_seen == [] and missing_transit == [], (
-            hint, result.lost, missing_seen[:10], missing_transit[:10])
-        assert sum(result.stored.values()) == sum(result.distinct_seq.values()) and repeated == [], (hint, repeated)
+            hint,
+            result.lost,
+            missing_seen[:10],
+            missing_transit[:10],
+        )
+        assert (
+            sum(result.stored.values()) == sum(result.distinct_seq.values()) and repeated == []
+        ), (hint, repeated)
         # The used mark is stored in the payment's own transaction: no kill point charges twice.
         assert charged_twice == [], f"charged twice ({hint}): {charged_twice}"
         assert unsafe == [], (hint, unsafe)
@@ -113,10 +132,16 @@ def test_kill_right_after_a_payment_is_recorded_does_not_charge_the_card_again(b
         done = site.finish(timeout=60)
         assert done["failed"] == [], done
         last, _ = site.outbox("exit")
-        wait_until(lambda: central.stored(DEVICES["exit"]) >= last, 30, "the exit lane's events in central")
+        wait_until(
+            lambda: central.stored(DEVICES["exit"]) >= last, 30, "the exit lane's events in central"
+        )
         charged_twice = double_charges(central)
-        used_again = site.world("SELECT count(*) FROM guard WHERE action = 'manual_raise' AND detail = 'ok'")[0][0]
-        print(f"\npayment then kill: charged_twice={charged_twice} guard_raises_for_used_card={used_again}")
+        used_again = site.world(
+            "SELECT count(*) FROM guard WHERE action = 'manual_raise' AND detail = 'ok'"
+        )[0][0]
+        print(
+            f"\npayment then kill: charged_twice={charged_twice} guard_raises_for_used_card={used_again}"
+        )
         assert charged_twice == []
     finally:
         site.close()

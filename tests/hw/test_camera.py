@@ -135,8 +135,17 @@ def test_decoder_reads_codes_the_classic_detector_misses():
     from edge.hw.qr import decode_qr_image, render_qr
 
     rng = random.Random(7)
-    samples = [("GPV1|site-1|" + base64.urlsafe_b64encode(rng.randbytes(rng.randint(20, 80))).decode(),
-                rng.choice([3, 4, 6])) for _ in range(300)]
-    classic_missed = [t for t, s in samples if cv2.QRCodeDetector().detectAndDecode(render_qr(t, scale=s))[0] != t]
-    assert classic_missed, "the classic detector read every code: this test no longer proves the retry"
+    samples = [
+        (
+            "GPV1|site-1|" + base64.urlsafe_b64encode(rng.randbytes(rng.randint(20, 80))).decode(),
+            rng.choice([3, 4, 6]),
+        )
+        for _ in range(300)
+    ]
+    classic_missed = [
+        t for t, s in samples if cv2.QRCodeDetector().detectAndDecode(render_qr(t, scale=s))[0] != t
+    ]
+    assert classic_missed, (
+        "the classic detector read every code: this test no longer proves the retry"
+    )
     assert [t for t, s in samples if decode_qr_image(render_qr(t, scale=s)) != t] == []

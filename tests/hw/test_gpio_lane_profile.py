@@ -17,8 +17,6 @@ from tests.support.wait import wait_until
 BOARDS = Path(__file__).resolve().parents[2] / "firmware_configs" / "boards"
 
 
-
-
 @pytest.mark.parametrize("board", ["pi4_lane", "pi5_lane", "pi_zero_2w_lane"])
 def test_simulated_car_passes_on_each_lane_board(board):
     # a quicker arm, through the barrier profile's own field; every other timing is the profile's

@@ -14,7 +14,9 @@ BOARDS = Path(__file__).resolve().parents[2] / "firmware_configs" / "boards"
 
 
 def test_an_exit_lane_gets_the_profiles_printer_for_receipts_opened_on_first_use():
-    assembly = assemble_lane(load_profile(BOARDS / "pi5_lane.toml"), role="exit", medium="card", simulate=True)
+    assembly = assemble_lane(
+        load_profile(BOARDS / "pi5_lane.toml"), role="exit", medium="card", simulate=True
+    )
     try:
         printer = assembly.parts.printer
         assert isinstance(printer, LazyPrinter) and not printer.loaded and printer.captured == b""
@@ -25,8 +27,12 @@ def test_an_exit_lane_gets_the_profiles_printer_for_receipts_opened_on_first_use
 
 
 def test_a_card_entry_lane_has_no_printer_and_a_board_without_one_gives_an_exit_lane_none():
-    entry = assemble_lane(load_profile(BOARDS / "pi5_lane.toml"), role="entry", medium="card", simulate=True)
-    zero = assemble_lane(load_profile(BOARDS / "pi_zero_2w_lane.toml"), role="exit", medium="card", simulate=True)
+    entry = assemble_lane(
+        load_profile(BOARDS / "pi5_lane.toml"), role="entry", medium="card", simulate=True
+    )
+    zero = assemble_lane(
+        load_profile(BOARDS / "pi_zero_2w_lane.toml"), role="exit", medium="card", simulate=True
+    )
     try:
         assert entry.parts.printer is None and zero.parts.printer is None
     finally:

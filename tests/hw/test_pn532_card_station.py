@@ -190,7 +190,9 @@ def test_close_interrupts_a_waiting_poll(station: CardStation, emulator: PN532Em
     assert finishes_within(lambda: station.poll(60.0)) is None
 
 
-def test_a_card_arriving_while_poll_waits_ends_the_poll(station: CardStation, emulator: PN532Emulator) -> None:
+def test_a_card_arriving_while_poll_waits_ends_the_poll(
+    station: CardStation, emulator: PN532Emulator
+) -> None:
     """A card arriving while poll waits is reported by that poll, not after its window.
 
     Each card comes once the chip is listing; the 60 s poll must return it long before
@@ -224,8 +226,10 @@ def test_a_read_does_not_wait_for_a_poll_in_progress(
     assert finishes_within(station.read)[:6] == b"ticket"
     after_read = emulator.commands.count(0x4A)
     # Sync point: the poll has dealt with its interrupted listing and listed again (or ended).
-    wait_until(lambda: emulator.commands.count(0x4A) > after_read or not poller.is_alive(),
-               what="the poll past its interrupted listing")
+    wait_until(
+        lambda: emulator.commands.count(0x4A) > after_read or not poller.is_alive(),
+        what="the poll past its interrupted listing",
+    )
     assert poller.is_alive()  # the poll goes on (same card: nothing new to report)
     assert station.status == "ok"  # an interrupted listing is not a reader fault
     station.close()  # ends the poll

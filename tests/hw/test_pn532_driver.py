@@ -19,7 +19,6 @@ from tests.support.wait import finishes_within, wait_until
 UID = bytes.fromhex("04a1b2c3d4e5f6")
 
 
-
 @pytest.fixture
 def emulator() -> Iterator[PN532Emulator]:
     emu = PN532Emulator()
@@ -51,7 +50,9 @@ def test_a_sleeping_chip_ignores_a_frame_without_wake_up(emulator: PN532Emulator
     with serial.Serial(emulator.device_path, 115200, timeout=0.1) as raw:
         raw.write(build_frame(b"\x02"))
         assert raw.read(64) == b""  # it woke the chip, which lost the frame's head: no answer
-        raw.timeout = 5  # a read returns once its bytes are in; an answer to the first frame would come first
+        raw.timeout = (
+            5  # a read returns once its bytes are in; an answer to the first frame would come first
+        )
         raw.write(b"\x55\x55\x00\x00\x00" + build_frame(b"\x02"))
         answer = raw.read(6 + 13)
     assert answer == ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
@@ -61,7 +62,9 @@ def test_emulator_takes_host_frames_split_and_after_noise(emulator: PN532Emulato
     import serial
 
     firmware = ACK_FRAME + bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 00")
-    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:  # a read returns once its bytes are in
+    with serial.Serial(
+        emulator.device_path, 115200, timeout=5
+    ) as raw:  # a read returns once its bytes are in
         raw.write(b"\x55\x55\x00\x00\x00")
         for b in build_frame(b"\x02"):  # one byte at a time
             raw.write(bytes([b]))
@@ -85,7 +88,9 @@ def test_no_card_returns_none_and_aborts_the_listing(
 ) -> None:
     start = time.monotonic()
     assert reader.list_passive_target(0.05) is None
-    assert time.monotonic() - start >= 0.04  # it listened for its whole window (load only lengthens it)
+    assert (
+        time.monotonic() - start >= 0.04
+    )  # it listened for its whole window (load only lengthens it)
     wait_until(lambda: emulator.aborts == 1, what="the listing aborted at the chip")
     assert reader.firmware_version()[0] == 0x32  # the chip is free for the next command
 

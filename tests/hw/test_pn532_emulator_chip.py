@@ -48,7 +48,9 @@ def listed(pn: PN532, emulator: PN532Emulator) -> NtagMemory:
 
 
 def test_wakes_on_any_byte_like_nfcpy_sends(emulator: PN532Emulator) -> None:
-    with serial.Serial(emulator.device_path, 115200, timeout=5) as raw:  # a read returns once its bytes are in
+    with serial.Serial(
+        emulator.device_path, 115200, timeout=5
+    ) as raw:  # a read returns once its bytes are in
         raw.write(bytes(10) + build_frame(b"\x02"))  # nfcpy's "long preamble": ten 00 bytes
         assert raw.read(len(FIRMWARE_ANSWER)) == FIRMWARE_ANSWER
     assert not emulator.asleep

@@ -50,7 +50,7 @@ RUNTIME_ONLY: dict[str, str] = {
     "pytest-timeout": "a pytest plugin (timeout = 300 in pyproject.toml)",
     "mypy": "a tool run from the command line (make lint)",
     "ruff": "a tool run from the command line (make lint)",
-    "lgpio": "gpiozero's LGPIOFactory imports it (pin_factory = \"lgpio\")",
+    "lgpio": 'gpiozero\'s LGPIOFactory imports it (pin_factory = "lgpio")',
     "pyusb": "python-escpos imports it for a USB printer (the shipped printer profile)",
     "types-pyserial": "type stubs mypy reads (make lint)",
     "types-pyyaml": "type stubs mypy reads (make lint)",
@@ -67,8 +67,16 @@ EXTRAS = ("edge", "central", "demo", "dev", "pi")
 def modules_of(extra: str) -> list[str]:
     """The project modules an extra must import: what its agent or service may load, by name."""
     edge = [m for m in _source_modules("edge") if not _under(m, DEMO_ONLY)]
-    central = [m for m in _source_modules("central") if not _under(m, NOT_IMPORTABLE + CENTRAL_ONLY_IN_DEMO)]
-    everything = [m for m in _source_modules("edge") + _source_modules("central") if not _under(m, NOT_IMPORTABLE)]
+    central = [
+        m
+        for m in _source_modules("central")
+        if not _under(m, NOT_IMPORTABLE + CENTRAL_ONLY_IN_DEMO)
+    ]
+    everything = [
+        m
+        for m in _source_modules("edge") + _source_modules("central")
+        if not _under(m, NOT_IMPORTABLE)
+    ]
     if extra in ("edge", "pi"):
         return edge
     if extra == "central":
@@ -220,33 +228,46 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def static_problems(extras: Iterable[str] = EXTRAS, *, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+def static_problems(
+    extras: Iterable[str] = EXTRAS, *, pyproject: Path = ROOT / "pyproject.toml"
+) -> list[str]:
     """Everything wrong between what the extras' modules import and what ``pyproject`` declares."""
-    to_dists = {top: {_normalise(d) for d in dists}
-                for top, dists in importlib.metadata.packages_distributions().items()}
+    to_dists = {
+        top: {_normalise(d) for d in dists}
+        for top, dists in importlib.metadata.packages_distributions().items()
+    }
     problems: list[str] = []
     for extra in extras:
         wanted = declared(extra, pyproject)
         reached, third = closure(modules_of(extra))
         if extra in ("edge", "pi"):
-            problems += [f"[{extra}] {m} is an edge module that needs central; add it to DEMO_ONLY or drop the import"
-                         for m in sorted(reached) if m.startswith("central")]
+            problems += [
+                f"[{extra}] {m} is an edge module that needs central; add it to DEMO_ONLY or drop the import"
+                for m in sorted(reached)
+                if m.startswith("central")
+            ]
         used: set[str] = set()
         for imp in sorted(third, key=lambda i: (i.module, i.line)):
             top = imp.name.split(".")[0]
             dists = to_dists.get(top)
             if not dists:
-                problems.append(f"[{extra}] {imp.module}:{imp.line} imports {top!r}, which no installed "
-                                "distribution provides (install the dev venv, or declare it)")
+                problems.append(
+                    f"[{extra}] {imp.module}:{imp.line} imports {top!r}, which no installed "
+                    "distribution provides (install the dev venv, or declare it)"
+                )
                 continue
             used |= dists
             if not dists & wanted:
-                problems.append(f"[{extra}] {imp.module}:{imp.line} imports {top!r} (distribution "
-                                f"{'/'.join(sorted(dists))}), not declared in gatepost[{extra}]")
+                problems.append(
+                    f"[{extra}] {imp.module}:{imp.line} imports {top!r} (distribution "
+                    f"{'/'.join(sorted(dists))}), not declared in gatepost[{extra}]"
+                )
         own = _own_requirements(extra, pyproject)
         for name in sorted(own - used - set(RUNTIME_ONLY)):
-            problems.append(f"[{extra}] declares {name!r}, which none of its modules imports "
-                            "(drop it, or say why in RUNTIME_ONLY)")
+            problems.append(
+                f"[{extra}] declares {name!r}, which none of its modules imports "
+                "(drop it, or say why in RUNTIME_ONLY)"
+            )
     return sorted(set(problems))
 
 
@@ -254,7 +275,9 @@ def _own_requirements(extra: str, pyproject: Path) -> set[str]:
     """The extra's own distribution lines (not those it gets through gatepost[...] or the base)."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     own = {_dist_name(r) for r in project["optional-dependencies"][extra]} - {PROJECT}
-    if extra == "edge":  # the base dependencies are used by both sides; edge must import each of them
+    if (
+        extra == "edge"
+    ):  # the base dependencies are used by both sides; edge must import each of them
         own |= {_dist_name(r) for r in project.get("dependencies", [])}
     return own
 
@@ -296,14 +319,18 @@ def main(argv: list[str]) -> int:
         count = len([m for m in modules_of(extra) if not _under(m, ("tests",))])
         for line in failures:
             print(f"  FAIL {line}")
-        print(f"import walk [{extra}]: {count - len(failures)} of {count} modules imported — "
-              f"{'PASS' if not failures else 'FAIL'}")
+        print(
+            f"import walk [{extra}]: {count - len(failures)} of {count} modules imported — "
+            f"{'PASS' if not failures else 'FAIL'}"
+        )
         return 1 if failures else 0
     if argv and argv[0] == "static":
         problems = static_problems(argv[1:] or EXTRAS)
         for line in problems:
             print(f"  FAIL {line}")
-        print(f"declared vs imported: {len(problems)} problems — {'PASS' if not problems else 'FAIL'}")
+        print(
+            f"declared vs imported: {len(problems)} problems — {'PASS' if not problems else 'FAIL'}"
+        )
         return 1 if problems else 0
     print(__doc__)
     return 2

@@ -36,14 +36,21 @@ PASSWORD = "smoke-password-" + uuid.uuid4().hex[:8]
 
 
 def mosquitto(work: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if binary is None:
         raise AssertionError("mosquitto is not installed (apt-get install mosquitto)")
     port = free_port()
     conf = work / "mosquitto.conf"
-    conf.write_text(f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    f"log_dest file {work}/mosquitto.log\n", encoding="utf-8")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"log_dest file {work}/mosquitto.log\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     import socket
 
     def listening() -> bool:
@@ -56,16 +63,30 @@ def mosquitto(work: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 def gatepost(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("gatepost")
-    return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [str(exe), *args], check=False, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def publish_events() -> list[bytes]:
     """Five events of one lane, QoS 1; returns their ids. Sent again by the caller until stored (as an outbox would)."""
     from edge import wire
 
-    events = [wire.make_event(SITE, DEVICE, seq, wire.VehicleArrived(lane_role="exit", plate=f"粤B{seq:05d}"),
-                              wire.EventType.VEHICLE_ARRIVED) for seq in range(1, 5)]
-    events.append(wire.make_event(SITE, DEVICE, 5, wire.BarrierMoved(cause="payment"), wire.EventType.BARRIER_OPENED))
+    events = [
+        wire.make_event(
+            SITE,
+            DEVICE,
+            seq,
+            wire.VehicleArrived(lane_role="exit", plate=f"粤B{seq:05d}"),
+            wire.EventType.VEHICLE_ARRIVED,
+        )
+        for seq in range(1, 5)
+    ]
+    events.append(
+        wire.make_event(
+            SITE, DEVICE, 5, wire.BarrierMoved(cause="payment"), wire.EventType.BARRIER_OPENED
+        )
+    )
     return [e.to_json() for e in events]
 
 
@@ -74,13 +95,17 @@ def send(broker_port: int, payloads: list[bytes]) -> None:
 
     from edge import wire
 
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"smoke-{uuid.uuid4().hex[:6]}")
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=f"smoke-{uuid.uuid4().hex[:6]}"
+    )
     client.connect("127.0.0.1", broker_port)
     client.loop_start()
     try:
         for payload in payloads:
             event_type = json.loads(payload)["type"]
-            client.publish(wire.event_topic(SITE, DEVICE, event_type), payload, qos=1).wait_for_publish(5)
+            client.publish(
+                wire.event_topic(SITE, DEVICE, event_type), payload, qos=1
+            ).wait_for_publish(5)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -102,25 +127,37 @@ def smoke() -> None:
     central: subprocess.Popen[str] | None = None
     try:
         migrated = gatepost("central", "migrate", env=env)
-        check(migrated.returncode == 0, f"gatepost central migrate: {migrated.stdout.strip()[-160:]!r}")
+        check(
+            migrated.returncode == 0,
+            f"gatepost central migrate: {migrated.stdout.strip()[-160:]!r}",
+        )
         made = gatepost("central", "create-user", "smoke-sup", "--role", "supervisor", env=env)
         check(made.returncode == 0, f"gatepost central create-user: {made.stdout.strip()!r}")
 
         exe = Path(sys.executable).with_name("gatepost")
-        central = subprocess.Popen([str(exe), "central", "run"], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=open(work / "central.log", "w"), text=True)  # noqa: SIM115
+        central = subprocess.Popen(
+            [str(exe), "central", "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "central.log", "w"),  # noqa: SIM115 - the process owns it until it exits
+            text=True,
+        )
         base = f"http://127.0.0.1:{http_port}"
 
         def healthy() -> bool:
             if central is not None and central.poll() is not None:
-                raise AssertionError(f"central exited ({central.returncode}): {(work / 'central.log').read_text()[-800:]}")
+                raise AssertionError(
+                    f"central exited ({central.returncode}): {(work / 'central.log').read_text()[-800:]}"
+                )
             status, _, body = http("GET", f"{base}/healthz", timeout=2)
             return status == 200 and json.loads(body).get("broker") is True
 
         wait_for(healthy, timeout=30, what="central's /healthz with the broker connected")
         check(True, "gatepost central run: healthy, ingest connected to Mosquitto")
 
-        status, headers, _ = http("POST", f"{base}/api/auth/login", {"username": "smoke-sup", "password": PASSWORD})
+        status, headers, _ = http(
+            "POST", f"{base}/api/auth/login", {"username": "smoke-sup", "password": PASSWORD}
+        )
         check(status == 200, f"signed in as the supervisor ({status})")
         cookie = headers.get("set-cookie", headers.get("Set-Cookie", "")).split(";", 1)[0]
         auth = {"Cookie": cookie}
@@ -128,7 +165,9 @@ def smoke() -> None:
         payloads = publish_events()
 
         def stored() -> bool:
-            send(broker_port, payloads)  # idempotent: a repeat is stored once, as an outbox replay is
+            send(
+                broker_port, payloads
+            )  # idempotent: a repeat is stored once, as an outbox replay is
             status, _, body = http("GET", f"{base}/api/events?site={SITE}&limit=100", headers=auth)
             return status == 200 and len(json.loads(body)["items"]) == len(payloads)
 
@@ -136,10 +175,17 @@ def smoke() -> None:
         check(True, f"{len(payloads)} events published through Mosquitto stored once each")
 
         status, _, page = http("GET", f"{base}/dashboard", headers=auth)
-        check(status == 200 and b"<html" in page.lower(), f"dashboard page fetched ({status}, {len(page)} bytes)")
+        check(
+            status == 200 and b"<html" in page.lower(),
+            f"dashboard page fetched ({status}, {len(page)} bytes)",
+        )
         status, _, docs = http("GET", f"{base}/docs")
-        check(status == 200 and b"cdn." not in docs and b"/static-api-docs/swagger-ui-bundle.js" in docs,
-              "API docs page refers to local Swagger UI files only")
+        check(
+            status == 200
+            and b"cdn." not in docs
+            and b"/static-api-docs/swagger-ui-bundle.js" in docs,
+            "API docs page refers to local Swagger UI files only",
+        )
         status, _, _ = http("GET", f"{base}/static-api-docs/swagger-ui-bundle.js")
         check(status == 200, "Swagger UI script served by central itself")
     finally:
@@ -154,8 +200,12 @@ def smoke() -> None:
         broker.wait(10)
     # uvicorn finishes its graceful shutdown, then re-raises the SIGTERM it caught: -15 is a clean stop.
     log = (work / "central.log").read_text(encoding="utf-8", errors="replace")
-    check(central is not None and central.returncode in (0, -signal.SIGTERM) and "Traceback" not in log,
-          f"central stopped cleanly on SIGTERM (exit {central.returncode if central else None}, no traceback)")
+    check(
+        central is not None
+        and central.returncode in (0, -signal.SIGTERM)
+        and "Traceback" not in log,
+        f"central stopped cleanly on SIGTERM (exit {central.returncode if central else None}, no traceback)",
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

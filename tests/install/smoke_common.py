@@ -41,15 +41,30 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 20.0, what: str) 
         except (OSError, ValueError) as exc:  # a server not up yet, a half-written file
             last = exc
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + (f" (last error: {last})" if last else ""))
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}"
+        + (f" (last error: {last})" if last else "")
+    )
 
 
-def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-         timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request: (status, headers, body); an HTTP error status is returned, not raised."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        **({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={
+            **({"Content-Type": "application/json"} if data is not None else {}),
+            **(headers or {}),
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             assert isinstance(response, HTTPResponse)
@@ -78,8 +93,14 @@ def run(name: str, body: Callable[[], None]) -> int:
     return 0
 
 
-def lane_config(folder: Path, *, role: str, console_port: int, simulate: bool = True,
-                broker_port: int | None = None) -> Path:
+def lane_config(
+    folder: Path,
+    *,
+    role: str,
+    console_port: int,
+    simulate: bool = True,
+    broker_port: int | None = None,
+) -> Path:
     """The shipped example lane config, with absolute paths into the checkout's firmware_configs.
 
     ``simulate`` as given; the broker on 127.0.0.1:``broker_port`` without TLS (None: unchanged,

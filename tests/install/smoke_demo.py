@@ -34,27 +34,55 @@ else:
 
 def smoke() -> None:
     exe = Path(sys.executable).with_name("gatepost")
-    proc = subprocess.Popen([str(exe), "demo", "--duration", "1h", "--exit-after", "--speed", "600", "--seed", "7",
-                             "--port", "0", "--broker-port", "0", "--keep"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "demo",
+            "--duration",
+            "1h",
+            "--exit-after",
+            "--speed",
+            "600",
+            "--seed",
+            "7",
+            "--port",
+            "0",
+            "--broker-port",
+            "0",
+            "--keep",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
     out: list[str] = []
     err: list[str] = []
-    readers = [threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True),  # type: ignore[union-attr]
-               threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")), daemon=True)]  # type: ignore[union-attr]
+    readers = [
+        threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")), daemon=True),  # type: ignore[union-attr]
+    ]
     for reader in readers:
         reader.start()
     workdir: Path | None = None
     try:
+
         def banner_shown() -> str | None:
             if proc.poll() is not None and "Ctrl-C" not in "".join(out):
-                raise AssertionError(f"gatepost demo exited {proc.returncode} before its banner: {''.join(err)[-1500:]}")
+                raise AssertionError(
+                    f"gatepost demo exited {proc.returncode} before its banner: {''.join(err)[-1500:]}"
+                )
             return "".join(out) if "Ctrl-C" in "".join(out) else None
 
         banner = wait_for(banner_shown, timeout=120, what="the demo's banner")
         workdir = Path(re.search(r"work dir: (\S+)", banner).group(1))  # type: ignore[union-attr]
-        urls = dict(re.findall(r"^\s+(dashboard|booth console|kiosk)\s+(http://\S+)", banner, re.MULTILINE))
-        check(set(urls) == {"dashboard", "booth console", "kiosk"}, "banner names the dashboard, console and kiosk")
+        urls = dict(
+            re.findall(r"^\s+(dashboard|booth console|kiosk)\s+(http://\S+)", banner, re.MULTILINE)
+        )
+        check(
+            set(urls) == {"dashboard", "booth console", "kiosk"},
+            "banner names the dashboard, console and kiosk",
+        )
         if proc.poll() is None:  # at 600x the hour may already be over
             status, _, page = http("GET", urls["booth console"])
             check(status == 200 and "岗亭".encode() in page, "booth console answers")
@@ -66,13 +94,24 @@ def smoke() -> None:
         for reader in readers:
             reader.join(10)
         text, errors = "".join(out), "".join(err)
-        check(rc == 0 and "Traceback" not in text + errors, f"gatepost demo exited {rc} with no traceback")
+        check(
+            rc == 0 and "Traceback" not in text + errors,
+            f"gatepost demo exited {rc} with no traceback",
+        )
         tally = ast.literal_eval(re.search(r"this run: (\{.*\})", text).group(1))  # type: ignore[union-attr]
-        check(tally["failed"] == 0 and tally["barrier_faults"] == 0, f"one simulated hour played: {tally}")
+        check(
+            tally["failed"] == 0 and tally["barrier_faults"] == 0,
+            f"one simulated hour played: {tally}",
+        )
         with sqlite3.connect(f"file:{workdir / 'central.db'}?mode=ro", uri=True) as db:
-            entered = db.execute("SELECT count(*) FROM events WHERE type = 'vehicle_entered'").fetchone()[0]
+            entered = db.execute(
+                "SELECT count(*) FROM events WHERE type = 'vehicle_entered'"
+            ).fetchone()[0]
             total = db.execute("SELECT count(*) FROM events").fetchone()[0]
-        check(entered == tally["entries"], f"central stored {total} events, {entered} entries (the tally says {tally['entries']})")
+        check(
+            entered == tally["entries"],
+            f"central stored {total} events, {entered} entries (the tally says {tally['entries']})",
+        )
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -61,11 +61,17 @@ def console_sign_on(base_url: str, staff_id: str, pin: str) -> dict[str, str]:
     check(status == 200, "booth console page opened")
     cookie = _cookie(headers, COOKIE)
     match = re.search(rb'<meta name="csrf-token" content="([^"]*)">', page)
-    check(cookie is not None and match is not None, "the page gives this browser a session and a CSRF token")
+    check(
+        cookie is not None and match is not None,
+        "the page gives this browser a session and a CSRF token",
+    )
     assert cookie is not None and match is not None
-    status, headers, body = http("POST", f"{base_url}/api/console/sign-on",
-                                 {"request_id": uuid.uuid4().hex, "staff_id": staff_id, "pin": pin},
-                                 headers={"Cookie": f"{COOKIE}={cookie}", CSRF_HEADER: match.group(1).decode()})
+    status, headers, body = http(
+        "POST",
+        f"{base_url}/api/console/sign-on",
+        {"request_id": uuid.uuid4().hex, "staff_id": staff_id, "pin": pin},
+        headers={"Cookie": f"{COOKIE}={cookie}", CSRF_HEADER: match.group(1).decode()},
+    )
     if status != 200:
         raise AssertionError(f"sign-on refused: {status} {body[:300]!r}")
     answer = json.loads(body)
@@ -79,11 +85,11 @@ def write_roster(folder: Path) -> None:
 
     (folder / "guards.toml").write_text(
         f'[[guard]]\nid = "{STAFF}"\nname = "王强"\nrole = "guard"\npin_hash = "{hash_pin(PIN)}"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 def smoke() -> None:
-
 
     from edge.agent import Agent
     from edge.config import load_config
@@ -104,18 +110,28 @@ def smoke() -> None:
         lane: Any = agent.lane
         sims: Any = agent.assembly.sims
         printer: Any = agent.assembly.parts.printer
-        check(sims is not None and printer is not None, "simulated lane assembled with a receipt printer")
+        check(
+            sims is not None and printer is not None,
+            "simulated lane assembled with a receipt printer",
+        )
         status, _, page = http("GET", f"{base}/")
         check(status == 200 and "岗亭".encode() in page, "booth console page served")
 
         headers = console_sign_on(base, STAFF, PIN)
         view = json.loads(http("GET", f"{base}/api/console", headers=headers)[2])
-        check((view.get("duty") or {}).get("staff_id") == STAFF, f"guard {STAFF} signed on with a PIN")
+        check(
+            (view.get("duty") or {}).get("staff_id") == STAFF, f"guard {STAFF} signed on with a PIN"
+        )
 
         entry_at = datetime.now(UTC) - timedelta(minutes=95)
         ticket = lane.codec.make(new_serial("sg-entry-1", entry_at), entry_at, "car")
-        car = VehicleSimulator(arming_loop=lane.arming_loop, safety_loop=lane.safety_loop,
-                               photo_eye=lane.photo_eye, barrier=lane.barrier, step_s=0.03)
+        car = VehicleSimulator(
+            arming_loop=lane.arming_loop,
+            safety_loop=lane.safety_loop,
+            photo_eye=lane.photo_eye,
+            barrier=lane.barrier,
+            step_s=0.03,
+        )
         car.arrive()
         sims.pn532.place_card(NtagMemory.with_user_memory(lane.codec.encode_card(ticket)))
         wait_for(lambda: lane.payments.due is not None, what="the fee to be due at the exit")
@@ -125,25 +141,45 @@ def smoke() -> None:
             return first if first.get("serial") else None
 
         lane_view = wait_for(shown, what="the console to show the car's card")
-        check(lane_view["serial"] == ticket.serial, f"console shows card {ticket.serial} with its fee")
-        status, _, body = http("POST", f"{base}/api/console/lanes/{lane.name}/confirm-payment",
-                               {"request_id": uuid.uuid4().hex, "serial": ticket.serial, "method": "cash"},
-                               headers=headers)
+        check(
+            lane_view["serial"] == ticket.serial, f"console shows card {ticket.serial} with its fee"
+        )
+        status, _, body = http(
+            "POST",
+            f"{base}/api/console/lanes/{lane.name}/confirm-payment",
+            {"request_id": uuid.uuid4().hex, "serial": ticket.serial, "method": "cash"},
+            headers=headers,
+        )
         check(status == 200, f"cash payment confirmed ({status} {body[:120]!r})")
         wait_for(lambda: lane.barrier.state == "open", what="the barrier to open after payment")
         check(True, "barrier opened")
-        wait_for(lambda: "停车收费凭证".encode("gb18030") in printer.captured, what="the receipt to be printed")
-        check(printer.captured.startswith(b"\x1b@") or b"\x1b@" in printer.captured,
-              f"receipt printed: {len(printer.captured)} ESC/POS bytes with the GB18030 title")
+        wait_for(
+            lambda: "停车收费凭证".encode("gb18030") in printer.captured,
+            what="the receipt to be printed",
+        )
+        check(
+            printer.captured.startswith(b"\x1b@") or b"\x1b@" in printer.captured,
+            f"receipt printed: {len(printer.captured)} ESC/POS bytes with the GB18030 title",
+        )
         car.drive_through()
         wait_for(lambda: lane.barrier.state == "closed", what="the barrier to close behind the car")
         check(True, "car left, barrier closed")
-        payments = [row for row in agent.outbox.pending(limit=10_000) if row.event_type == "payment_confirmed"]
-        check(len(payments) == 1, "one payment_confirmed event waiting in the outbox (agent offline)")
+        payments = [
+            row
+            for row in agent.outbox.pending(limit=10_000)
+            if row.event_type == "payment_confirmed"
+        ]
+        check(
+            len(payments) == 1, "one payment_confirmed event waiting in the outbox (agent offline)"
+        )
 
         status, _, docs = http("GET", f"{base}/api/console/docs")
-        check(status == 200 and b"cdn." not in docs and b"/api/console/docs-assets/swagger-ui-bundle.js" in docs,
-              "console API docs page refers to local Swagger UI files only")
+        check(
+            status == 200
+            and b"cdn." not in docs
+            and b"/api/console/docs-assets/swagger-ui-bundle.js" in docs,
+            "console API docs page refers to local Swagger UI files only",
+        )
         status, _, js = http("GET", f"{base}/api/console/docs-assets/swagger-ui-bundle.js")
         check(status == 200 and len(js) > 100_000, "Swagger UI script served by the agent itself")
     finally:
@@ -159,16 +195,34 @@ def missing_pin_factory(work: Path) -> None:
     except ImportError:
         pass
     else:
-        print("  skip lgpio is installed in this venv: the missing-package message cannot be shown here")
+        print(
+            "  skip lgpio is installed in this venv: the missing-package message cannot be shown here"
+        )
         return
     config_path = lane_config(work / "real", role="exit", console_port=free_port(), simulate=False)
     gatepost = Path(sys.executable).with_name("gatepost")
-    result = subprocess.run([str(gatepost), "edge", "--config", str(config_path), "--offline",
-                             "--state-dir", str(work / "real-state")],
-                            check=False, capture_output=True, text=True, timeout=60)
-    check(result.returncode == 2 and "gatepost[pi]" in result.stderr and "lgpio" in result.stderr
-          and "Traceback" not in result.stderr,
-          f"without lgpio, `gatepost edge` on a real board says what to install: {result.stderr.strip()[-200:]!r}")
+    result = subprocess.run(
+        [
+            str(gatepost),
+            "edge",
+            "--config",
+            str(config_path),
+            "--offline",
+            "--state-dir",
+            str(work / "real-state"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    check(
+        result.returncode == 2
+        and "gatepost[pi]" in result.stderr
+        and "lgpio" in result.stderr
+        and "Traceback" not in result.stderr,
+        f"without lgpio, `gatepost edge` on a real board says what to install: {result.stderr.strip()[-200:]!r}",
+    )
 
 
 if __name__ == "__main__":

@@ -55,11 +55,28 @@ def test_every_printed_pass_is_read_back_by_the_kiosk_scan():
     from edge.wire import uuid7
 
     source = KioskCameraSource()
-    settings = KioskSettings(site="north", device="k1", site_name="N", sales_office=None, pass_hours=8,
-                             print_pass=False, timezone="UTC", signing_key_id=1, keys={1: os.urandom(32)},
-                             scan_timeout_s=0)
-    kiosk = Kiosk(settings, outbox=None, store=None, camera=Camera(source), printer=None, faces=None,
-                  blocklist=lambda: None, clock=lambda: None)
+    settings = KioskSettings(
+        site="north",
+        device="k1",
+        site_name="N",
+        sales_office=None,
+        pass_hours=8,
+        print_pass=False,
+        timezone="UTC",
+        signing_key_id=1,
+        keys={1: os.urandom(32)},
+        scan_timeout_s=0,
+    )
+    kiosk = Kiosk(
+        settings,
+        outbox=None,
+        store=None,
+        camera=Camera(source),
+        printer=None,
+        faces=None,
+        blocklist=lambda: None,
+        clock=lambda: None,
+    )
     for _ in range(60):
         text = sign_pass(uuid7(), "north", 1, settings.keys[1])
         source.show_qr(text)

@@ -22,7 +22,9 @@ def visits(central) -> list[Visit]:
         return list(db.scalars(select(Visit).where(Visit.site == SITE)))
 
 
-def test_offline_check_in_is_kept_and_replayed_when_broker_and_central_return(tmp_path, monkeypatch):
+def test_offline_check_in_is_kept_and_replayed_when_broker_and_central_return(
+    tmp_path, monkeypatch
+):
     require(MOSQUITTO is not None, "mosquitto")
     broker = Broker(tmp_path / "broker")  # not started: the lobby's network is down
     agent = start_kiosk(tmp_path, broker.port, monkeypatch)
@@ -38,7 +40,9 @@ def test_offline_check_in_is_kept_and_replayed_when_broker_and_central_return(tm
         broker.start()
         central = start_central(tmp_path / "central", broker.port)
         stored = wait_for(lambda: visits(central), what="replayed check-in at central")
-        assert [(v.visit_id, v.name, v.phone) for v in stored] == [(first.json()["visit_id"], "Offline Olga", "13812345678")]
+        assert [(v.visit_id, v.name, v.phone) for v in stored] == [
+            (first.json()["visit_id"], "Offline Olga", "13812345678")
+        ]
         wait_for(lambda: agent.outbox.depth == 0, what="outbox drained on central's ack")
         # Check-out by showing the printed pass to the camera, now online.
         agent.camera_source.show_qr(first.json()["pass_qr"])
@@ -52,14 +56,19 @@ def test_offline_check_in_is_kept_and_replayed_when_broker_and_central_return(tm
         broker.stop()
 
 
-def test_block_list_reaches_the_kiosk_and_a_blocked_visitor_sees_a_neutral_message(tmp_path, monkeypatch):
+def test_block_list_reaches_the_kiosk_and_a_blocked_visitor_sees_a_neutral_message(
+    tmp_path, monkeypatch
+):
     require(MOSQUITTO is not None, "mosquitto")
     broker = Broker(tmp_path / "broker").start()
     central = start_central(tmp_path / "central", broker.port)
     agent = None
     try:
         sup = central.client("sup")
-        r = sup.post("/api/visitors/blocks", json={"site": SITE, "phone": "139 0000 1111", "reason": "trespass"})
+        r = sup.post(
+            "/api/visitors/blocks",
+            json={"site": SITE, "phone": "139 0000 1111", "reason": "trespass"},
+        )
         assert r.status_code == 201 and r.json()["published"]
         agent = start_kiosk(tmp_path, broker.port, monkeypatch)
         wait_for(lambda: agent._blocklist.phones, what="block list at the kiosk")
@@ -103,7 +112,10 @@ def test_invite_from_central_checks_in_with_one_scan_only_once(tmp_path, monkeyp
     agent = start_kiosk(tmp_path, broker.port, monkeypatch)
     try:
         today = wire.utc_now().astimezone(agent.kiosk.zone).date()
-        r = central.client("guard1").post("/api/visitors/invites", json={"site": SITE, "day": today.isoformat(), "name": "Grace", "host": "Heidi"})
+        r = central.client("guard1").post(
+            "/api/visitors/invites",
+            json={"site": SITE, "day": today.isoformat(), "name": "Grace", "host": "Heidi"},
+        )
         assert r.status_code == 201
         http = Browser.at(agent.url).open()  # the page gives this browser its cookie and CSRF token
         agent.camera_source.show_qr(r.json()["qr"])
@@ -111,8 +123,14 @@ def test_invite_from_central_checks_in_with_one_scan_only_once(tmp_path, monkeyp
         assert ok.status_code == 200 and ok.json()["name"] == "Grace" and ok.json()["printed"]
         again = http.post("/api/invite/scan")
         assert again.status_code == 409 and again.json()["error"] == "invite_used"
-        wait_for(lambda: [v for v in visits(central) if v.invite_id == r.json()["invite_id"]], what="invited visit")
-        other = central.client("guard1").post("/api/visitors/invites", json={"site": "elsewhere", "day": today.isoformat(), "name": "Ivan"})
+        wait_for(
+            lambda: [v for v in visits(central) if v.invite_id == r.json()["invite_id"]],
+            what="invited visit",
+        )
+        other = central.client("guard1").post(
+            "/api/visitors/invites",
+            json={"site": "elsewhere", "day": today.isoformat(), "name": "Ivan"},
+        )
         agent.camera_source.show_qr(other.json()["qr"])
         wrong = http.post("/api/invite/scan")
         assert wrong.json()["error"] == "invite_wrong_site"

@@ -134,4 +134,6 @@ def test_check_out_by_showing_the_pass_to_the_camera(page, agent):
     agent.camera_source.show_qr(answer["pass_qr"])
     page.click("#checkout")
     expect(page.locator("#message")).to_contain_text("离开登记完成")
-    assert _decode(agent, EventType.VISITOR_CHECKED_OUT) == [{"visit_id": answer["visit_id"], "at_desk": False}]
+    assert _decode(agent, EventType.VISITOR_CHECKED_OUT) == [
+        {"visit_id": answer["visit_id"], "at_desk": False}
+    ]

@@ -26,13 +26,17 @@ from tests.support.browser import Browser
 
 
 def checked_in(agent) -> list[str]:
-    return [json.loads(row.payload)["data"]["visit_id"] for row in agent.outbox.pending(limit=1000)
-            if row.event_type == "visitor_checked_in"]
+    return [
+        json.loads(row.payload)["data"]["visit_id"]
+        for row in agent.outbox.pending(limit=1000)
+        if row.event_type == "visitor_checked_in"
+    ]
 
 
 @pytest.mark.parametrize("site", ["outbox", "kiosk_store"])
-def test_kiosk_refuses_check_ins_it_cannot_record_and_sends_the_held_ones_after_recovery(tmp_path, monkeypatch,
-                                                                                         site):
+def test_kiosk_refuses_check_ins_it_cannot_record_and_sends_the_held_ones_after_recovery(
+    tmp_path, monkeypatch, site
+):
     agent = start_kiosk(tmp_path, 1, monkeypatch, connect=False)
     try:
         agent.kiosk.storage.probe_interval_s = 0.1
@@ -47,17 +51,25 @@ def test_kiosk_refuses_check_ins_it_cannot_record_and_sends_the_held_ones_after_
         refused = http.post("/api/check-in", json=form(name="Refused Ra"))
         assert refused.status_code == 503
         body = refused.json()
-        assert body["error"] == "storage" and "前台" in body["message"]["zh"] and "desk" in body["message"]["en"]
+        assert (
+            body["error"] == "storage"
+            and "前台" in body["message"]["zh"]
+            and "desk" in body["message"]["en"]
+        )
         health = http.get("/healthz").json()
         assert site in health["storage"]
         if site == "outbox":
             assert checked_in(agent) == [first["visit_id"]] and agent.kiosk.storage.held == 1
 
         allow_writes(db)
-        wait_for(lambda: agent.kiosk.storage.fault is None and agent.kiosk.storage.held == 0,
-                 what="storage recovered")
+        wait_for(
+            lambda: agent.kiosk.storage.fault is None and agent.kiosk.storage.held == 0,
+            what="storage recovered",
+        )
         assert http.get("/healthz").json()["storage"] == "ok"
-        assert checked_in(agent) == [first["visit_id"], struck["visit_id"]], "held check-in lost or out of order"
+        assert checked_in(agent) == [first["visit_id"], struck["visit_id"]], (
+            "held check-in lost or out of order"
+        )
         after = http.post("/api/check-in", json=form(name="After Al")).json()
         assert after["ok"] and checked_in(agent)[-1] == after["visit_id"]
         seqs = [row.seq for row in agent.outbox.pending(limit=1000)]

@@ -30,15 +30,30 @@ def clock() -> StepClock:
     return StepClock()
 
 
-def build_machine(role: str, tariff: Tariff, clock: StepClock, *, capacity: int = 10,
-                  reserved: int = 0, occupied: int = 0, medium: str = "card",
-                  occupancy: Occupancy | None = None, close_delay_s: float = 0.0,
-                  unattended_mode: str = "badges_only", guard: str | None = "booth",
-                  storage_fault_badges: bool = False) -> LaneMachine:
+def build_machine(
+    role: str,
+    tariff: Tariff,
+    clock: StepClock,
+    *,
+    capacity: int = 10,
+    reserved: int = 0,
+    occupied: int = 0,
+    medium: str = "card",
+    occupancy: Occupancy | None = None,
+    close_delay_s: float = 0.0,
+    unattended_mode: str = "badges_only",
+    guard: str | None = "booth",
+    storage_fault_badges: bool = False,
+) -> LaneMachine:
     return LaneMachine(
-        LaneSettings(role=role, medium=medium, issue_delay_s=2.0, close_delay_s=close_delay_s,  # type: ignore[arg-type]
-                     unattended_mode=unattended_mode,  # type: ignore[arg-type]
-                     storage_fault_badges=storage_fault_badges),
+        LaneSettings(
+            role=role,  # type: ignore[arg-type]
+            medium=medium,  # type: ignore[arg-type]
+            issue_delay_s=2.0,
+            close_delay_s=close_delay_s,
+            unattended_mode=unattended_mode,  # type: ignore[arg-type]
+            storage_fault_badges=storage_fault_badges,
+        ),
         clock=clock,
         occupancy=occupancy or Occupancy(capacity, reserved, occupied),
         quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),

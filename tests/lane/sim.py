@@ -36,8 +36,11 @@ def event_types(outbox: Outbox) -> list[str]:
 
 
 def events_of(outbox: Outbox, event_type: str) -> list[dict]:
-    return [json.loads(row.payload)["data"] for row in outbox.pending(limit=10_000)
-            if row.event_type == event_type]
+    return [
+        json.loads(row.payload)["data"]
+        for row in outbox.pending(limit=10_000)
+        if row.event_type == event_type
+    ]
 
 
 def settled(lane: Lane) -> None:

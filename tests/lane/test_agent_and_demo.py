@@ -27,8 +27,14 @@ def simulated_config(tmp_path: Path, broker_port: int, console_port: int) -> Pat
     """The shipped entry-lane example with simulate = true, a local broker and absolute paths."""
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace("simulate = false", "simulate = true")
-    text = text.replace('profile = "boards/pi4_lane.toml"', f'profile = "{ROOT}/firmware_configs/boards/pi4_lane.toml"')
-    text = text.replace('file = "../tariffs/day_night_cn.toml"', f'file = "{ROOT}/firmware_configs/tariffs/day_night_cn.toml"')
+    text = text.replace(
+        'profile = "boards/pi4_lane.toml"',
+        f'profile = "{ROOT}/firmware_configs/boards/pi4_lane.toml"',
+    )
+    text = text.replace(
+        'file = "../tariffs/day_night_cn.toml"',
+        f'file = "{ROOT}/firmware_configs/tariffs/day_night_cn.toml"',
+    )
     text = text.replace('host = "mqtt.sunrise-garden.example"', 'host = "127.0.0.1"')
     text = text.replace("port = 8883", f"port = {broker_port}")
     text = text.replace("port = 8080", f"port = {console_port}")
@@ -39,7 +45,9 @@ def simulated_config(tmp_path: Path, broker_port: int, console_port: int) -> Pat
     return path
 
 
-def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp_path, broker, monkeypatch):
+def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(
+    tmp_path, broker, monkeypatch
+):
     monkeypatch.setenv("GATEPOST_SITE_KEYS", json.dumps({"1": "ab" * 32}))
     monkeypatch.setenv("GATEPOST_MQTT_PASSWORD", "unused")
     console_port = free_port()
@@ -58,23 +66,35 @@ def test_agent_runs_the_example_config_simulated_and_events_reach_the_broker(tmp
         activate(agent.lane.arming_loop)
         sims.rdm6300.present("0A1B2C3D4E")
         # Not on the whitelist yet: refused — once the lane has decided (its badge_rejected event), the arm is still down.
-        wait_for(lambda: "badge_rejected" in {r.event_type for r in agent.outbox.pending(1000)},
-                 what="the unknown badge refused")
+        wait_for(
+            lambda: "badge_rejected" in {r.event_type for r in agent.outbox.pending(1000)},
+            what="the unknown badge refused",
+        )
         assert agent.lane.barrier.state == "closed"
         agent.lane.set_whitelist({"0A1B2C3D4E": "resident"})
         sims.rdm6300.remove()
         time.sleep(2.0)  # precondition: out of the field longer than the reader's 1.5 s debounce
         sims.rdm6300.present("0A1B2C3D4E")
-        wait_for(lambda: agent.lane.barrier.state == "open", what="badge raises the simulated barrier")
-        wait_for(lambda: any(t.endswith("/event/badge_accepted") for t in received),
-                 what="badge_accepted at the broker")
+        wait_for(
+            lambda: agent.lane.barrier.state == "open", what="badge raises the simulated barrier"
+        )
+        wait_for(
+            lambda: any(t.endswith("/event/badge_accepted") for t in received),
+            what="badge_accepted at the broker",
+        )
         assert all(t.startswith("gatepost/v1/sunrise-garden/sg-entry-1/event/") for t in received)
         state = httpx.get(f"http://127.0.0.1:{console_port}/api/lane", timeout=5).json()
         assert state["role"] == "entry" and state["phase"] == "open"
         # No sign-on and no machine token: refused, and the arm stays where the badge put it.
-        refused = httpx.post(f"http://127.0.0.1:{console_port}/api/lane/manual-close", json={"reason": "x"}, timeout=5)
+        refused = httpx.post(
+            f"http://127.0.0.1:{console_port}/api/lane/manual-close",
+            json={"reason": "x"},
+            timeout=5,
+        )
         assert refused.status_code == 401
-        assert agent.lane.barrier.state == "open" and "manual_close" not in {r.event_type for r in agent.outbox.pending(1000)}
+        assert agent.lane.barrier.state == "open" and "manual_close" not in {
+            r.event_type for r in agent.outbox.pending(1000)
+        }
     finally:
         agent.stop()
         client.loop_stop()

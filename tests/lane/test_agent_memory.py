@@ -45,11 +45,22 @@ def run_probe(tmp_path: Path, extra: str = "") -> dict:
     path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
     (tmp_path / "guards.toml").write_text(
         f'[[guard]]\nid = "g001"\nname = "王强"\nrole = "guard"\npin_hash = "{hash_pin("1234")}"\n',
-        encoding="utf-8")
-    env = {"GATEPOST_SITE_KEYS": json.dumps({"1": "ab" * 32}), "GATEPOST_MQTT_PASSWORD": "unused",
-           "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), str(path), str(tmp_path / "state")],
-                          capture_output=True, text=True, timeout=60, check=False, env=env, cwd=Path(__file__).parents[2])
+        encoding="utf-8",
+    )
+    env = {
+        "GATEPOST_SITE_KEYS": json.dumps({"1": "ab" * 32}),
+        "GATEPOST_MQTT_PASSWORD": "unused",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), str(path), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

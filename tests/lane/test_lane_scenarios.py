@@ -48,7 +48,9 @@ def need_badge_reader(sim) -> None:
 
 def need_limit_switches(sim) -> None:
     if not sim.has_limit_switches:
-        pytest.skip(f"{sim.profile.board.name}: no limit switches, so the arm's real position is never seen")
+        pytest.skip(
+            f"{sim.profile.board.name}: no limit switches, so the arm's real position is never seen"
+        )
 
 
 def let_in(entry, badge: str = "0A1B2C3D4E") -> None:
@@ -76,7 +78,10 @@ def test_the_simulated_lane_is_wired_as_its_board_profile(lanes, board):
     entry = lanes("entry", camera=False)
     profile = entry.profile
     pins, spec = profile.board.pins, profile.barrier
-    assert (entry.barrier.model, entry.barrier.travel_timeout_s) == (spec.model, spec.travel_timeout_s)
+    assert (entry.barrier.model, entry.barrier.travel_timeout_s) == (
+        spec.model,
+        spec.travel_timeout_s,
+    )
     assert (entry.lane.badge_reader is None) == (profile.badge_reader is None)
     assert entry.has_limit_switches == (pins.opened_limit is not None)
     assert (entry.barrier.close_relay is None) == (pins.barrier_close is None)
@@ -88,7 +93,9 @@ def test_the_simulated_lane_is_wired_as_its_board_profile(lanes, board):
     wait_for(lambda: entry.lane.status().phase == "waiting", what="lane sees the car")
     let_in(entry)
     wait_for(lambda: entry.barrier.state == "open", what="open")
-    assert any(bool(change.state) == pins.barrier_open.active_high for change in relay.states[seen:])  # energised
+    assert any(
+        bool(change.state) == pins.barrier_open.active_high for change in relay.states[seen:]
+    )  # energised
     if pins.opened_limit is not None:
         assert entry.factory.pin(pins.opened_limit.pin).state == _level(pins.opened_limit)
     if spec.model == "hold":
@@ -96,7 +103,9 @@ def test_the_simulated_lane_is_wired_as_its_board_profile(lanes, board):
     car.drive_through()
     wait_for(lambda: entry.barrier.state == "closed", what="closed behind the car")
     close_pin, close_level = close_command(entry)
-    assert close_pin.state == close_level or any(bool(c.state) == close_level for c in close_pin.states)
+    assert close_pin.state == close_level or any(
+        bool(c.state) == close_level for c in close_pin.states
+    )
     if pins.closed_limit is not None:
         assert entry.factory.pin(pins.closed_limit.pin).state == _level(pins.closed_limit)
 
@@ -116,31 +125,41 @@ def test_resident_badge_passes_with_no_ticket_and_unknown_badge_is_refused(lanes
     car.drive_through()
     wait_for(lambda: entry.barrier.state == "closed", what="closed behind the resident")
     accepted = events_of(entry.outbox, "badge_accepted")
-    assert accepted == [{"badge": "0A1B2C3D4E", "holder_class": "resident", "direction": "in", "snapshot": None}]
+    assert accepted == [
+        {"badge": "0A1B2C3D4E", "holder_class": "resident", "direction": "in", "snapshot": None}
+    ]
     assert "ticket_issued" not in event_types(entry.outbox)
 
 
 def test_full_lot_refuses_then_guard_overrides_through_the_booth_api(lanes):
     entry = lanes("entry", occupancy=Occupancy(capacity=10, reserved=2, occupied=8))
     api = lane_script(entry.lane)
-    assert api.post("/api/lane/override-full", json={"reason": "x"}).status_code == 409  # nobody waiting
+    assert (
+        api.post("/api/lane/override-full", json={"reason": "x"}).status_code == 409
+    )  # nobody waiting
     car = entry.vehicle()
     car.arrive()
     wait_for(lambda: entry.lane.status().phase == "refused_full", what="refusal")
-    assert entry.text.last == ["区内暂无车位,请停靠对面车场,多谢合作!",
-                               "No spaces available here. Please park at the car park opposite. Thank you!"]
+    assert entry.text.last == [
+        "区内暂无车位,请停靠对面车场,多谢合作!",
+        "No spaces available here. Please park at the car park opposite. Thank you!",
+    ]
     handled = HandledInputs(entry.lane)
     entry.place_card()
     handled.wait(CardPlaced, 1, what="the card handled while full")
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     assert api.post("/api/lane/override-full", json={"reason": "   "}).status_code == 422
-    assert api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest"}).status_code == 200
+    assert (
+        api.post("/api/lane/override-full", json={"reason": "unit 3-502 guest"}).status_code == 200
+    )
     entry.pn532.remove_card()
     time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     entry.place_card()
     wait_for(lambda: entry.barrier.state == "open", what="override then ticket")
     refused = events_of(entry.outbox, "entry_refused_full")
-    assert [r["override"] for r in refused] == [False, True] and refused[1]["reason"] == "unit 3-502 guest"
+    assert [r["override"] for r in refused] == [False, True] and refused[1][
+        "reason"
+    ] == "unit 3-502 guest"
 
 
 def test_lost_card_is_charged_from_the_tariff_with_the_plate_noted(lanes):
@@ -158,7 +177,9 @@ def test_lost_card_is_charged_from_the_tariff_with_the_plate_noted(lanes):
     lost = events_of(exit_.outbox, "lost_ticket")[0]
     assert lost["plate"] == "粤B12345" and lost["fee_minor"] == 5000
     assert events_of(exit_.outbox, "payment_confirmed")[0]["serial"] == lost["serial"]
-    assert api.post("/api/lane/confirm-payment", json={"method": "cash"}).status_code == 409  # paid once
+    assert (
+        api.post("/api/lane/confirm-payment", json={"method": "cash"}).status_code == 409
+    )  # paid once
 
 
 def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
@@ -167,7 +188,11 @@ def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
     assert api.post("/api/lane/manual-raise", json={}).status_code == 422
     assert api.post("/api/lane/manual-raise", json={"reason": ""}).status_code == 422
     assert api.post("/api/lane/manual-raise", json={"reason": "ok", "extra": 1}).status_code == 422
-    garbage = api.post("/api/lane/manual-raise", content=b"\xff{not json", headers={"content-type": "application/json"})
+    garbage = api.post(
+        "/api/lane/manual-raise",
+        content=b"\xff{not json",
+        headers={"content-type": "application/json"},
+    )
     assert garbage.status_code in (400, 422) and garbage.json()["detail"]
     assert api.post("/api/lane/confirm-payment", json={"method": "bitcoin"}).status_code == 422
     assert entry.barrier.state == "closed"
@@ -175,7 +200,11 @@ def test_manual_raise_needs_a_reason_and_is_audited_before_the_arm_moves(lanes):
     wait_for(lambda: entry.barrier.state == "open", what="manual raise")
     types = event_types(entry.outbox)
     assert types.index("manual_raise") < types.index("barrier_opened")
-    assert events_of(entry.outbox, "manual_raise")[0] == {"reason": "ambulance", "by": "token:script", "request_id": None}
+    assert events_of(entry.outbox, "manual_raise")[0] == {
+        "reason": "ambulance",
+        "by": "token:script",
+        "request_id": None,
+    }
     state = api.get("/api/lane").json()
     assert state["phase"] == "open" and state["barrier"] in ("open", "opening")
     assert api.post("/api/lane/manual-close", json={"reason": "nobody came"}).status_code == 200
@@ -198,10 +227,14 @@ def test_barrier_that_never_arrives_puts_the_lane_out_of_service(lanes):
     assert entry.lane.status().message == "out_of_service"
     handled = HandledInputs(entry.lane)
     entry.rdm6300.remove()
-    time.sleep(2.0)  # precondition: past the badge reader's 1.5 s debounce, so the same badge counts again
+    time.sleep(
+        2.0
+    )  # precondition: past the badge reader's 1.5 s debounce, so the same badge counts again
     entry.rdm6300.present("0A1B2C3D4E")
     handled.wait(BadgeRead, 1, what="the badge handled while out of service")
-    assert len(events_of(entry.outbox, "badge_accepted")) == 1  # nothing passes while out of service
+    assert (
+        len(events_of(entry.outbox, "badge_accepted")) == 1
+    )  # nothing passes while out of service
 
 
 def _intervals(pin, active_level: bool) -> list[tuple[float, float]]:
@@ -247,7 +280,9 @@ def test_barrier_never_closes_on_a_lingering_car_and_reopens_for_a_follower(lane
     closes = _intervals(close_pin, close_level)
     assert len(present) == 2 and closes  # two presences, at least one close command
     for c_start, _ in closes:
-        assert not any(a <= c_start < b for a, b in present), "close command given with a car present"
+        assert not any(a <= c_start < b for a, b in present), (
+            "close command given with a car present"
+        )
     reopened = [e for e in events_of(entry.outbox, "barrier_opened") if e["cause"] == "safety"]
     assert reopened
 
@@ -258,7 +293,10 @@ def test_card_lifted_mid_write_is_never_a_valid_ticket_and_is_rewritten(lanes):
     car.arrive()
     entry.pn532.tear_after_writes(3)
     torn = entry.place_card()
-    wait_for(lambda: entry.text.last and entry.text.last[0].startswith("写卡未完成"), what="lifted message")
+    wait_for(
+        lambda: entry.text.last and entry.text.last[0].startswith("写卡未完成"),
+        what="lifted message",
+    )
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     with pytest.raises(TicketRejected) as refused:
         entry.codec.decode_card(torn.user_memory)
@@ -266,7 +304,10 @@ def test_card_lifted_mid_write_is_never_a_valid_ticket_and_is_rewritten(lanes):
     time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     entry.pn532.place_card(torn)  # the driver puts it back: written again, whole
     wait_for(lambda: entry.barrier.state == "open", what="rewritten and opened")
-    assert entry.codec.decode_card(torn.user_memory).serial == events_of(entry.outbox, "ticket_issued")[0]["serial"]
+    assert (
+        entry.codec.decode_card(torn.user_memory).serial
+        == events_of(entry.outbox, "ticket_issued")[0]["serial"]
+    )
 
 
 def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(lanes):
@@ -274,7 +315,9 @@ def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(la
     car = exit_.vehicle()
     car.arrive()
     now = datetime.now(UTC) - timedelta(hours=1)
-    foreign = encode_card(Ticket("FAKE1", "demo", now, "entry-1", "car", 1), KeyRing({1: b"x" * 32}))
+    foreign = encode_card(
+        Ticket("FAKE1", "demo", now, "entry-1", "car", 1), KeyRing({1: b"x" * 32})
+    )
     exit_.place_card(foreign)
     wait_for(lambda: events_of(exit_.outbox, "ticket_rejected"), what="forged card refused")
     exit_.pn532.remove_card()
@@ -282,7 +325,9 @@ def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(la
     genuine[12] ^= 0x01  # one bit changed on the card
     time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
     exit_.place_card(bytes(genuine))
-    wait_for(lambda: len(events_of(exit_.outbox, "ticket_rejected")) == 2, what="altered card refused")
+    wait_for(
+        lambda: len(events_of(exit_.outbox, "ticket_rejected")) == 2, what="altered card refused"
+    )
     reasons = {r["reason"] for r in events_of(exit_.outbox, "ticket_rejected")}
     assert reasons <= {"forged", "unknown_key", "malformed", "half_written"}
     listings = exit_.pn532.commands.count(0x4A)
@@ -292,9 +337,15 @@ def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(la
         exit_.rdm6300.send_raw(b"\x02ZZZZZZZZZZZZ\x03\x02123\x03" + bytes(range(256)))
     # Sync points: the card station has listed twice since (it read past the broken frame) and
     # the badge reader has rejected the garbage; whatever they handed the lane has run.
-    wait_for(lambda: exit_.pn532.commands.count(0x4A) >= listings + 2, what="the card station past the broken frame")
+    wait_for(
+        lambda: exit_.pn532.commands.count(0x4A) >= listings + 2,
+        what="the card station past the broken frame",
+    )
     if exit_.rdm6300 is not None:
-        wait_for(lambda: exit_.lane.badge_reader.errors > rejected, what="the badge reader's garbage rejected")
+        wait_for(
+            lambda: exit_.lane.badge_reader.errors > rejected,
+            what="the badge reader's garbage rejected",
+        )
     settled(exit_.lane)
     assert exit_.barrier.state == "closed"
     assert "payment_confirmed" not in event_types(exit_.outbox)
@@ -302,7 +353,9 @@ def test_forged_and_foreign_cards_and_garbage_frames_leave_the_barrier_closed(la
         exit_.rdm6300.present("0B0B0B0B0B")  # the lane still works: staff badge passes
     else:  # the lane still works: a genuine card inside the free period passes
         exit_.pn532.remove_card()
-        time.sleep(0.4)  # precondition: gone longer than the station's 0.3 s, so the card counts as new
+        time.sleep(
+            0.4
+        )  # precondition: gone longer than the station's 0.3 s, so the card counts as new
         recent = datetime.now(UTC) - timedelta(minutes=5)
         exit_.place_card(exit_.codec.encode_card(exit_.codec.make("REAL2", recent, "car")))
     wait_for(lambda: exit_.barrier.state == "open", what="lane alive after garbage")
@@ -325,7 +378,9 @@ def test_restart_recovers_to_a_safe_state(lanes, tmp_path):
     assert second.barrier.state in ("open", "opening")  # never down onto the car
     deactivate(second.lane.safety_loop)
     wait_for(lambda: second.barrier.state == "closed", what="closed once clear")
-    assert any(e["cause"] in ("recovery", "cleared") for e in events_of(second.outbox, "barrier_closed"))
+    assert any(
+        e["cause"] in ("recovery", "cleared") for e in events_of(second.outbox, "barrier_closed")
+    )
 
 
 def test_restart_with_the_arm_already_down_reports_closed_not_closing(lanes):
@@ -339,7 +394,9 @@ def test_restart_with_the_arm_already_down_reports_closed_not_closing(lanes):
     second.lane.start()
     # The recovery's close finds the arm down: no limit switch changes, yet the lane must settle.
     wait_for(lambda: second.lane.status().barrier == "closed", what="lane reports the arm closed")
-    assert event_types(second.outbox)[-1] == "barrier_closed"  # the same outbox file: this start's recovery
+    assert (
+        event_types(second.outbox)[-1] == "barrier_closed"
+    )  # the same outbox file: this start's recovery
     assert events_of(second.outbox, "barrier_closed")[-1]["cause"] == "recovery"
     status = second.lane.status()
     assert (status.barrier, status.phase, second.barrier.state) == ("closed", "idle", "closed")
@@ -376,7 +433,11 @@ def test_paper_ticket_printed_at_entry_and_read_by_the_exit_camera(lanes, board)
     exit_.camera_source.show_qr(qr_text)
     wait_for(lambda: exit_.barrier.state == "open", what="exit by QR (inside the free 30 min)")
     quoted = events_of(exit_.outbox, "fee_quoted")[0]
-    assert quoted["serial"] == issued["serial"] and quoted["fee_minor"] == 0 and quoted["minutes"] == 10
+    assert (
+        quoted["serial"] == issued["serial"]
+        and quoted["fee_minor"] == 0
+        and quoted["minutes"] == 10
+    )
     assert exit_.text.last[0] == "您的车计费停车10分钟,免费,请通行"
 
 

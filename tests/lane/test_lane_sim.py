@@ -26,13 +26,20 @@ def test_round_trip_card_written_at_entry_and_paid_at_exit(lanes):
     exit_ = lanes("exit", occupancy=occupancy, clock=later(49.5))  # ~50 started minutes
     car = entry.vehicle()
     car.arrive()
-    wait_for(lambda: entry.text.last and "请将卡放在读卡区" in entry.text.last[0], what="place card prompt")
+    wait_for(
+        lambda: entry.text.last and "请将卡放在读卡区" in entry.text.last[0],
+        what="place card prompt",
+    )
     card = entry.place_card()
     wait_for(lambda: entry.barrier.state == "open", what="entry barrier open")
     car.drive_through()
     wait_for(lambda: entry.barrier.state == "closed", what="entry barrier closed")
     types = event_types(entry.outbox)
-    assert types.index("ticket_issued") < types.index("barrier_opened") < types.index("vehicle_entered")
+    assert (
+        types.index("ticket_issued")
+        < types.index("barrier_opened")
+        < types.index("vehicle_entered")
+    )
     assert occupancy.snapshot().occupied == 1
     issued = events_of(entry.outbox, "ticket_issued")[0]
 
@@ -44,7 +51,11 @@ def test_round_trip_card_written_at_entry_and_paid_at_exit(lanes):
     wait_for(lambda: exit_.payments.due is not None, what="fee due")
     assert exit_.text.last[0] == "您的车计费停车50分钟,请交停车费2.50元"
     assert exit_.text.last[1] == "Parking time 50 min, please pay 2.50 CNY"
-    assert "".join(screen_of(exit_.display.captured)).replace(" ", "").startswith("您的车计费停车50分钟")
+    assert (
+        "".join(screen_of(exit_.display.captured))
+        .replace(" ", "")
+        .startswith("您的车计费停车50分钟")
+    )
     assert exit_.barrier.state == "closed"  # nothing moves before the guard confirms
     exit_.buttons.confirm_payment.pin.drive_low()  # the guard presses 收费确认 in the booth
     exit_.buttons.confirm_payment.pin.drive_high()
@@ -52,7 +63,9 @@ def test_round_trip_card_written_at_entry_and_paid_at_exit(lanes):
     out.drive_through()
     wait_for(lambda: exit_.barrier.state == "closed", what="exit barrier closed")
     paid = events_of(exit_.outbox, "payment_confirmed")[0]
-    assert paid["serial"] == issued["serial"] and paid["fee_minor"] == 250 and paid["method"] == "cash"
+    assert (
+        paid["serial"] == issued["serial"] and paid["fee_minor"] == 250 and paid["method"] == "cash"
+    )
     assert paid["guard"] == "booth button"
     assert exit_.store.is_used(issued["serial"])
     assert occupancy.snapshot().occupied == 0

@@ -59,15 +59,30 @@ def test_a_payment_and_its_used_mark_are_stored_in_one_transaction(tmp_path):
     store = UsedTickets(tmp_path / "lane-state.sqlite3", outbox=outbox)
     try:
         assert store.shares_outbox and store.used_path == outbox.path
-        paid, _opened = outbox.emit_many([(EventType.PAYMENT_CONFIRMED, _payment("S1")),
-                                         (EventType.BARRIER_OPENED, BarrierMoved(cause="paid", serial="S1"))])
+        paid, _opened = outbox.emit_many(
+            [
+                (EventType.PAYMENT_CONFIRMED, _payment("S1")),
+                (EventType.BARRIER_OPENED, BarrierMoved(cause="paid", serial="S1")),
+            ]
+        )
         assert store.is_used("S1") and not store.is_used("S2")
-        outbox.emit(EventType.FEE_QUOTED, FeeQuoted(serial="S2", minutes=5, fee_minor=0, currency="CNY", vehicle_class="car"))
+        outbox.emit(
+            EventType.FEE_QUOTED,
+            FeeQuoted(serial="S2", minutes=5, fee_minor=0, currency="CNY", vehicle_class="car"),
+        )
         assert not store.is_used("S2")  # a quote lets nothing out
-        outbox.emit(EventType.FREE_EXIT, FreeExit(serial="S3", reason="ambulance", authorised_by="s001"))
+        outbox.emit(
+            EventType.FREE_EXIT, FreeExit(serial="S3", reason="ambulance", authorised_by="s001")
+        )
         with sqlite3.connect(outbox.path) as db:
-            rows = db.execute("SELECT serial, used_at, fee_minor, method FROM used_ticket ORDER BY serial").fetchall()
-        assert rows[0] == ("S1", paid.ts, 300, "cash") and rows[1][0::2] == ("S3", 0) and rows[1][3] == "free"
+            rows = db.execute(
+                "SELECT serial, used_at, fee_minor, method FROM used_ticket ORDER BY serial"
+            ).fetchall()
+        assert (
+            rows[0] == ("S1", paid.ts, 300, "cash")
+            and rows[1][0::2] == ("S3", 0)
+            and rows[1][3] == "free"
+        )
         assert store.mark("S1", datetime.now(UTC), 0, "none") is False  # the first use stands
     finally:
         store.close()
@@ -79,12 +94,21 @@ def test_a_used_mark_the_disk_refuses_stores_no_payment_either(tmp_path):
     store = UsedTickets(tmp_path / "lane-state.sqlite3", outbox=outbox)
     try:
         with sqlite3.connect(outbox.path) as db:  # the used table refuses every write from now on
-            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON used_ticket BEGIN SELECT RAISE(ABORT, 'disk'); END")
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON used_ticket BEGIN SELECT RAISE(ABORT, 'disk'); END"
+            )
         with pytest.raises(OutboxError, match="payment_confirmed"):
-            outbox.emit_many([(EventType.PAYMENT_CONFIRMED, _payment("S1")),
-                              (EventType.BARRIER_OPENED, BarrierMoved(cause="paid", serial="S1"))])
+            outbox.emit_many(
+                [
+                    (EventType.PAYMENT_CONFIRMED, _payment("S1")),
+                    (EventType.BARRIER_OPENED, BarrierMoved(cause="paid", serial="S1")),
+                ]
+            )
         assert outbox.depth == 0 and outbox.pending() == [] and not store.is_used("S1")
-        quoted = outbox.emit(EventType.FEE_QUOTED, FeeQuoted(serial="S1", minutes=5, fee_minor=0, currency="CNY", vehicle_class="car"))
+        quoted = outbox.emit(
+            EventType.FEE_QUOTED,
+            FeeQuoted(serial="S1", minutes=5, fee_minor=0, currency="CNY", vehicle_class="car"),
+        )
         assert quoted.seq == 1 and outbox.depth == 1  # the outbox goes on; nothing half-written
     finally:
         store.close()
@@ -105,8 +129,12 @@ os.kill(os.getpid(), signal.SIGKILL)  # the power goes the instant the payment i
 
 
 def test_a_process_killed_right_after_a_payment_comes_back_with_the_ticket_used(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", KILLED_AFTER_PAYMENT, str(tmp_path)], check=False, cwd=ROOT,
-                          timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_PAYMENT, str(tmp_path)],
+        check=False,
+        cwd=ROOT,
+        timeout=30,
+    )
     assert proc.returncode == -signal.SIGKILL
     outbox = Outbox(tmp_path / "outbox.sqlite3", "demo", "exit-1")
     store = UsedTickets(tmp_path / "lane-state.sqlite3", outbox=outbox)
@@ -123,8 +151,12 @@ def test_an_upgraded_lane_keeps_the_used_tickets_of_its_old_state_file(tmp_path,
     assert old.mark("OLD1", datetime(2026, 3, 1, 8, tzinfo=UTC), 250, "cash")
     old.put("barrier", "open")
     old.close()
-    with sqlite3.connect(tmp_path / "lane-state.sqlite3") as db:  # as the old code wrote times: isoformat()
-        db.execute("INSERT INTO used_ticket VALUES ('OLD2', '2025-01-01T08:00:00+00:00', 0, 'none')")
+    with sqlite3.connect(
+        tmp_path / "lane-state.sqlite3"
+    ) as db:  # as the old code wrote times: isoformat()
+        db.execute(
+            "INSERT INTO used_ticket VALUES ('OLD2', '2025-01-01T08:00:00+00:00', 0, 'none')"
+        )
     outbox = Outbox(tmp_path / "outbox.sqlite3", "demo", "exit-1")
     caplog.set_level(logging.WARNING, logger="gatepost.lane.store")
     store = UsedTickets(tmp_path / "lane-state.sqlite3", retention_days=400, outbox=outbox)
@@ -133,12 +165,17 @@ def test_an_upgraded_lane_keeps_the_used_tickets_of_its_old_state_file(tmp_path,
         assert store.get("barrier") == "open"  # the lane state stays where it was
         assert "moved 2 used ticket(s)" in caplog.text
         with sqlite3.connect(tmp_path / "lane-state.sqlite3") as db:
-            assert db.execute("SELECT name FROM sqlite_master WHERE name = 'used_ticket'").fetchone() is None
+            assert (
+                db.execute("SELECT name FROM sqlite_master WHERE name = 'used_ticket'").fetchone()
+                is None
+            )
         # The old isoformat time was rewritten to the wire format: purge compares like with like.
         assert store.purge(datetime(2026, 3, 1, tzinfo=UTC)) == 1 and not store.is_used("OLD2")
     finally:
         store.close()
-    again = UsedTickets(tmp_path / "lane-state.sqlite3", outbox=outbox)  # a second start moves nothing
+    again = UsedTickets(
+        tmp_path / "lane-state.sqlite3", outbox=outbox
+    )  # a second start moves nothing
     try:
         assert again.is_used("OLD1") and again.count() == 1
     finally:

@@ -68,7 +68,12 @@ def test_entry_card_is_written_then_barrier_opens_after_the_events(tariff, clock
     effects = lane.handle(TicketWritten(write[0].serial, key_id=1))
     assert events(effects) == [EventType.TICKET_ISSUED, EventType.BARRIER_OPENED]
     kinds = [type(e).__name__ for e in effects]
-    assert kinds == ["Emit", "Emit", "OpenBarrier", "Show"]  # events first, then the relay, then the text
+    assert kinds == [
+        "Emit",
+        "Emit",
+        "OpenBarrier",
+        "Show",
+    ]  # events first, then the relay, then the text
     assert lane.phase == Phase.OPEN
     # car crosses the safety loop: vehicle_entered, count +1, close after it has cleared
     assert lane.handle(ArmingChanged(False)) == []
@@ -104,7 +109,9 @@ def test_lot_full_refuses_visitors_shows_redirect_and_guard_can_override(tariff,
         lane.handle(OverrideFull("   "))
     override = lane.handle(OverrideFull("VIP guest of unit 3-502", by="guard7"))
     assert events(override) == [EventType.ENTRY_REFUSED_FULL]
-    assert override[0].data.override is True and override[0].data.reason == "VIP guest of unit 3-502"
+    assert (
+        override[0].data.override is True and override[0].data.reason == "VIP guest of unit 3-502"
+    )
     assert isinstance(lane.handle(CardPlaced("04a1"))[0], WriteCard)
 
 
@@ -162,7 +169,11 @@ def test_zero_fee_exit_opens_at_once(tariff, clock):
     lane = build_machine("exit", tariff, clock)
     lane.handle(ArmingChanged(True))
     effects = lane.handle(TicketPresented(ticket(clock, 12), "paper"))
-    assert events(effects) == [EventType.FEE_QUOTED, EventType.PAYMENT_CONFIRMED, EventType.BARRIER_OPENED]
+    assert events(effects) == [
+        EventType.FEE_QUOTED,
+        EventType.PAYMENT_CONFIRMED,
+        EventType.BARRIER_OPENED,
+    ]
     assert [e for e in effects if isinstance(e, Emit)][1].data.method == "none"
     opened = next(i for i, e in enumerate(effects) if isinstance(e, OpenBarrier))
     assert all(isinstance(e, Emit) for e in effects[:opened])  # one durable batch, then the relay
@@ -173,7 +184,10 @@ def test_used_forged_and_future_tickets_are_refused_and_leave_the_barrier_closed
     lane = build_machine("exit", tariff, clock)
     lane.handle(ArmingChanged(True))
     used = lane.handle(TicketPresented(ticket(clock, 50), "card", already_used=True))
-    assert events(used) == [EventType.TICKET_REJECTED] and used[0].data.reason == RejectReason.ALREADY_USED
+    assert (
+        events(used) == [EventType.TICKET_REJECTED]
+        and used[0].data.reason == RejectReason.ALREADY_USED
+    )
     forged = lane.handle(TicketInvalid(RejectReason.FORGED, None, "bad tag"))
     assert events(forged) == [EventType.TICKET_REJECTED]
     future = lane.handle(TicketPresented(ticket(clock, -30), "card"))
@@ -226,7 +240,10 @@ def test_manual_raise_needs_a_reason_and_is_audited(tariff, clock):
     assert events(closed) == [EventType.VEHICLE_ENTERED, EventType.BARRIER_CLOSED]
     with pytest.raises(LaneRefused):
         lane.handle(ManualClose(" "))
-    assert events(lane.handle(ManualClose("barrier test"))) == [EventType.MANUAL_CLOSE, EventType.BARRIER_CLOSED]
+    assert events(lane.handle(ManualClose("barrier test"))) == [
+        EventType.MANUAL_CLOSE,
+        EventType.BARRIER_CLOSED,
+    ]
 
 
 def test_safety_reopen_when_a_vehicle_rolls_under_a_closing_arm(tariff, clock):
@@ -272,8 +289,12 @@ def test_recovery_commands_a_close_but_never_onto_a_vehicle(tariff, clock):
 
 def test_close_delay_waits_after_the_loop_clears_and_never_closes_on_a_returning_car(tariff, clock):
     lane = LaneMachine(
-        LaneSettings(role="entry", close_delay_s=1.0), clock=clock, occupancy=Occupancy(10),
-        quoter=lambda *a: None, serials=lambda now: "S1", whitelist={"0A1B2C3D4E": "resident"},
+        LaneSettings(role="entry", close_delay_s=1.0),
+        clock=clock,
+        occupancy=Occupancy(10),
+        quoter=lambda *a: None,
+        serials=lambda now: "S1",
+        whitelist={"0A1B2C3D4E": "resident"},
     )
     lane.handle(ArmingChanged(True))
     lane.handle(BadgeRead("0A1B2C3D4E"))

@@ -65,14 +65,23 @@ from tests.lane.clock import StepClock
 from tests.lane.conftest import TARIFF_PATH, build_machine
 
 TARIFF = load_tariff(TARIFF_PATH)
-JUSTIFY = {EventType.BADGE_ACCEPTED, EventType.TICKET_ISSUED, EventType.PAYMENT_CONFIRMED,
-           EventType.MANUAL_RAISE}
+JUSTIFY = {
+    EventType.BADGE_ACCEPTED,
+    EventType.TICKET_ISSUED,
+    EventType.PAYMENT_CONFIRMED,
+    EventType.MANUAL_RAISE,
+}
 BADGES = st.sampled_from(["0A1B2C3D4E", "04AABBCCDD", "FFFFFFFFFF", "", "ZZ"])
 
 
 BOOTH_ACTIONS = (PaymentReceived, LostTicketClaimed, OverrideFull, ManualClose)
-NEEDS_A_RECORD = {EventType.TICKET_ISSUED, EventType.FEE_QUOTED, EventType.PAYMENT_CONFIRMED,
-                  EventType.LOST_TICKET, EventType.FREE_EXIT}
+NEEDS_A_RECORD = {
+    EventType.TICKET_ISSUED,
+    EventType.FEE_QUOTED,
+    EventType.PAYMENT_CONFIRMED,
+    EventType.LOST_TICKET,
+    EventType.FREE_EXIT,
+}
 """Events of a transit the lane must not start while it cannot write its records."""
 
 
@@ -98,20 +107,25 @@ class LaneRules(RuleBasedStateMachine):
         except LaneRefused:
             return
         if unattended:
-            booth = isinstance(item, BOOTH_ACTIONS) or (isinstance(item, ManualRaise) and not item.remote)
+            booth = isinstance(item, BOOTH_ACTIONS) or (
+                isinstance(item, ManualRaise) and not item.remote
+            )
             assert not booth, f"booth action {item} carried out with nobody on duty"
         emitted: list[Emit] = []
         for effect in effects:
             if isinstance(effect, Emit):
                 emitted.append(effect)
-                assert not (storage_failing and effect.event_type in NEEDS_A_RECORD), \
+                assert not (storage_failing and effect.event_type in NEEDS_A_RECORD), (
                     f"{effect.event_type} while storage fails, after {item}"
+                )
             if isinstance(effect, WriteCard | PrintTicket):
                 assert not storage_failing, f"ticket started while storage fails after {item}"
                 assert not unattended, f"ticket issued with nobody on duty after {item}"
                 self.last_write = effect.serial
             if isinstance(effect, CloseBarrier):
-                assert not self.lane.presence, f"close commanded with a vehicle present after {item}"
+                assert not self.lane.presence, (
+                    f"close commanded with a vehicle present after {item}"
+                )
                 assert not (presence_before and isinstance(item, PresenceChanged) and item.active)
                 assert emitted and emitted[-1].event_type == EventType.BARRIER_CLOSED
             if isinstance(effect, OpenBarrier):
@@ -122,8 +136,13 @@ class LaneRules(RuleBasedStateMachine):
                 assert isinstance(opened, BarrierMoved)
                 if storage_failing and opened.cause != "safety":
                     kinds = {e.event_type for e in emitted}
-                    badge = EventType.BADGE_ACCEPTED in kinds and self.lane.settings.storage_fault_badges
-                    assert badge or EventType.MANUAL_RAISE in kinds, f"raised while storage fails for {item}"
+                    badge = (
+                        EventType.BADGE_ACCEPTED in kinds
+                        and self.lane.settings.storage_fault_badges
+                    )
+                    assert badge or EventType.MANUAL_RAISE in kinds, (
+                        f"raised while storage fails for {item}"
+                    )
                 justified = {e.event_type for e in emitted} & JUSTIFY
                 assert justified or opened.cause == "safety", f"raise without a reason: {item}"
                 assert not isinstance(item, TicketInvalid | BadgeRead) or justified
@@ -149,9 +168,13 @@ class LaneRules(RuleBasedStateMachine):
             elif event.event_type == EventType.MANUAL_RAISE:
                 action = event.data
                 assert isinstance(action, ManualAction)
-                allowed = isinstance(item, ManualRaise) and item.remote and action.request_id is not None
-        assert allowed, f"unattended ({self.lane.settings.unattended_mode}) lane raised for {item}: " \
-                        f"{[e.event_type.value for e in emitted]}"
+                allowed = (
+                    isinstance(item, ManualRaise) and item.remote and action.request_id is not None
+                )
+        assert allowed, (
+            f"unattended ({self.lane.settings.unattended_mode}) lane raised for {item}: "
+            f"{[e.event_type.value for e in emitted]}"
+        )
 
     @rule(guard=st.sampled_from([None, None, "g-li", "booth"]))
     def guard_changes(self, guard: str | None) -> None:
@@ -245,19 +268,26 @@ class LaneRules(RuleBasedStateMachine):
     @invariant()
     def arm_never_left_up_over_an_empty_lane(self) -> None:
         lane = self.lane
-        clear_and_up = (lane.barrier_open and not lane.presence and not lane.arming
-                        and lane.phase != Phase.OUT_OF_SERVICE)  # out of service: only the guard acts
+        clear_and_up = (
+            lane.barrier_open
+            and not lane.presence
+            and not lane.arming
+            and lane.phase != Phase.OUT_OF_SERVICE
+        )  # out of service: only the guard acts
         latest, self.latest = self.latest, max(self.latest, self.clock.now)
         if not clear_and_up:
             self.clear_up_since = None
             return
-        assert lane.next_deadline() is not None, "arm up over an empty lane with nothing due to close it"
+        assert lane.next_deadline() is not None, (
+            "arm up over an empty lane with nothing due to close it"
+        )
         if self.clear_up_since is None:
             # Counted from the latest time the clock had shown: after a step back, only time past it counts.
             self.clear_up_since = max(self.clock.now, latest)
         limit = lane.settings.open_timeout_s + lane.settings.close_delay_s
-        assert (self.clock.now - self.clear_up_since).total_seconds() <= limit, \
+        assert (self.clock.now - self.clear_up_since).total_seconds() <= limit, (
             f"arm up over an empty lane for longer than {limit} s (storage fault: {lane.storage_fault})"
+        )
 
     @invariant()
     def count_is_sane(self) -> None:
@@ -284,26 +314,45 @@ class StorageBadgesExitRules(LaneRules):
 
     def __init__(self) -> None:
         super().__init__()
-        self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0,
-                                  storage_fault_badges=True)
+        self.lane = build_machine(
+            "exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0, storage_fault_badges=True
+        )
 
 
 class RefuseAllEntryRules(LaneRules):
     def __init__(self) -> None:
         super().__init__()
-        self.lane = build_machine("entry", TARIFF, self.clock, capacity=3, reserved=1,
-                                  unattended_mode="refuse_all", guard=None)
+        self.lane = build_machine(
+            "entry",
+            TARIFF,
+            self.clock,
+            capacity=3,
+            reserved=1,
+            unattended_mode="refuse_all",
+            guard=None,
+        )
 
 
 class RefuseAllExitRules(LaneRules):
     def __init__(self) -> None:
         super().__init__()
-        self.lane = build_machine("exit", TARIFF, self.clock, capacity=3, close_delay_s=1.0,
-                                  unattended_mode="refuse_all", guard=None)
+        self.lane = build_machine(
+            "exit",
+            TARIFF,
+            self.clock,
+            capacity=3,
+            close_delay_s=1.0,
+            unattended_mode="refuse_all",
+            guard=None,
+        )
 
 
-_settings = settings(max_examples=1000, stateful_step_count=40, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(
+    max_examples=1000,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 _fewer = settings(_settings, max_examples=200)
 TestEntryLaneStateful = LaneRules.TestCase
 TestEntryLaneStateful.settings = _settings

@@ -36,7 +36,10 @@ def badge_transit(sim, badge: str = "0A1B2C3D4E") -> None:
     wait_for(lambda: sim.barrier.state == "open", what="badge raises the barrier")
     sim.rdm6300.remove()
     car.drive_through()
-    wait_for(lambda: sim.barrier.state == "closed" and sim.lane.status().phase == "idle", what="closed again")
+    wait_for(
+        lambda: sim.barrier.state == "closed" and sim.lane.status().phase == "idle",
+        what="closed again",
+    )
 
 
 def test_each_entry_transit_stores_its_snapshots_and_names_them_in_the_events(lanes, tmp_path):
@@ -70,7 +73,9 @@ def test_each_entry_transit_stores_its_snapshots_and_names_them_in_the_events(la
 def test_exit_fee_quote_at_the_loop_gets_a_snapshot_but_a_console_quote_does_not(lanes, tmp_path):
     folder = tmp_path / "snaps"
     exit_ = with_snapshots(lanes, "exit", folder)
-    ticket = exit_.codec.make("SERSNAP001", exit_.lane.machine.now() - timedelta(minutes=126), "car")
+    ticket = exit_.codec.make(
+        "SERSNAP001", exit_.lane.machine.now() - timedelta(minutes=126), "car"
+    )
     car = exit_.vehicle()
     car.arrive()
     exit_.place_card(exit_.codec.encode_card(ticket))
@@ -91,7 +96,10 @@ def test_an_unplugged_camera_leaves_snapshot_none_says_so_and_recovers(lanes, tm
     entry = with_snapshots(lanes, "entry", tmp_path / "snaps")
     source = entry.camera_source
     source.unplug()
-    wait_for(lambda: entry.lane.status().extra["snapshots"].startswith("error"), what="camera error noticed")
+    wait_for(
+        lambda: entry.lane.status().extra["snapshots"].startswith("error"),
+        what="camera error noticed",
+    )
     assert "camera returned no frame" in entry.lane.status().extra["camera"]
     caplog.set_level(logging.WARNING, logger="gatepost.lane")
     badge_transit(entry)
@@ -100,7 +108,9 @@ def test_an_unplugged_camera_leaves_snapshot_none_says_so_and_recovers(lanes, tm
     assert "no snapshot for badge_accepted" in caplog.text
     source.plug()
     wait_for(lambda: entry.lane.status().extra["snapshots"] == "ok", what="camera back")
-    badge_transit(entry, "0B0B0B0B0B")  # another badge: the reader debounces a repeat of the same one
+    badge_transit(
+        entry, "0B0B0B0B0B"
+    )  # another badge: the reader debounces a repeat of the same one
     assert events_of(entry.outbox, "badge_accepted")[1]["snapshot"]
 
 
@@ -108,8 +118,10 @@ def test_an_unwritable_snapshot_folder_leaves_snapshot_none_and_the_lane_works(l
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")
     entry = with_snapshots(lanes, "entry", blocker / "snaps")
-    wait_for(lambda: entry.lane.status().extra["snapshots"].startswith("error: snapshot folder"),
-             what="folder error noticed")
+    wait_for(
+        lambda: entry.lane.status().extra["snapshots"].startswith("error: snapshot folder"),
+        what="folder error noticed",
+    )
     badge_transit(entry)
     assert events_of(entry.outbox, "badge_accepted")[0]["snapshot"] is None
     assert events_of(entry.outbox, "vehicle_entered")[0]["snapshot"] is None
@@ -165,8 +177,13 @@ def test_snapshots_are_pruned_by_count_and_age(tmp_path):
     os.utime(old, (time.time() - 40 * 86400, time.time() - 40 * 86400))
     (folder / "tmpcut.part").write_bytes(b"half a jpeg")
     (folder / "notes.txt").write_text("not ours")
-    snaps = Snapshots(Camera(SimulatedCameraSource(160, 120, seed=3)), folder, keep=3,
-                      max_age_s=30 * 86400, probe_s=30)
+    snaps = Snapshots(
+        Camera(SimulatedCameraSource(160, 120, seed=3)),
+        folder,
+        keep=3,
+        max_age_s=30 * 86400,
+        probe_s=30,
+    )
     snaps.start()
     try:
         wait_for(lambda: not old.exists(), what="old snapshot pruned at start")

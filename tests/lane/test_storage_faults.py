@@ -82,16 +82,22 @@ STAFF = "0B0B0B0B0B"  # another one (the reader does not repeat a badge it just 
 # --------------------------------------------------------------------------- the pure machine
 
 
-def test_machine_refuses_tickets_money_and_badges_while_storage_fails_and_takes_them_back_after(tariff):
+def test_machine_refuses_tickets_money_and_badges_while_storage_fails_and_takes_them_back_after(
+    tariff,
+):
     lane = build_machine("entry", tariff, StepClock())
     lane.handle(StorageFailed("outbox: database or disk is full"))
     effects = lane.handle(ArmingChanged(True))
     assert Show(messages.STORAGE_FAULT) in effects
     effects = lane.handle(CardPlaced("04A1B2"))
-    assert not any(isinstance(e, WriteCard) for e in effects), "a ticket was started while storage fails"
+    assert not any(isinstance(e, WriteCard) for e in effects), (
+        "a ticket was started while storage fails"
+    )
     effects = lane.handle(BadgeRead(RESIDENT))
     assert not any(isinstance(e, OpenBarrier) for e in effects)
-    assert [e.data.reason for e in effects if isinstance(e, Emit)] == ["storage fault: records cannot be saved"]
+    assert [e.data.reason for e in effects if isinstance(e, Emit)] == [
+        "storage fault: records cannot be saved"
+    ]
     assert lane.status().storage_fault == "outbox: database or disk is full"
     effects = lane.handle(StorageRecovered())
     assert Show(messages.PLACE_CARD) in effects
@@ -121,7 +127,9 @@ def test_machine_withheld_opening_ends_with_the_arm_commanded_down_and_the_trans
     assert any(isinstance(e, OpenBarrier) for e in effects)
     # The service could not store ticket_issued/barrier_opened and did not raise the arm.
     effects = lane.handle(StorageFailed("outbox: database or disk is full", open_withheld=True))
-    closed = [e for e in effects if isinstance(e, Emit) and e.event_type == EventType.BARRIER_CLOSED]
+    closed = [
+        e for e in effects if isinstance(e, Emit) and e.event_type == EventType.BARRIER_CLOSED
+    ]
     assert closed and closed[0].data.cause == "storage_fault"
     assert not lane.barrier_open and lane.phase == "waiting" and lane.transit.serial is None
     assert Show(messages.STORAGE_FAULT) in effects
@@ -135,7 +143,9 @@ def test_the_stateful_machine_tests_feed_storage_faults_and_check_the_open_arm_i
 
     for name in ("storage_fails", "storage_recovers"):
         assert hasattr(getattr(stateful.LaneRules, name), "hypothesis_stateful_rule"), name
-    assert hasattr(stateful.LaneRules.arm_never_left_up_over_an_empty_lane, "hypothesis_stateful_invariant")
+    assert hasattr(
+        stateful.LaneRules.arm_never_left_up_over_an_empty_lane, "hypothesis_stateful_invariant"
+    )
     assert issubclass(stateful.StorageBadgesExitRules, stateful.LaneRules)
     assert stateful.StorageBadgesExitRules().lane.settings.storage_fault_badges is True
 
@@ -147,8 +157,9 @@ def deny_writes(db: sqlite3.Connection, table: str | None = None) -> None:
     """Make SQLite refuse INSERT/UPDATE/DELETE (on ``table``, or any) on this connection: a real SQLite error."""
     writes = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
 
-    def authorizer(action: int, arg1: str | None, arg2: str | None, dbname: str | None,
-                   source: str | None) -> int:
+    def authorizer(
+        action: int, arg1: str | None, arg2: str | None, dbname: str | None, source: str | None
+    ) -> int:
         if action in writes and (table is None or arg1 == table):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
@@ -180,8 +191,11 @@ class Recorder:
 
     def events(self) -> list[tuple[str, dict]]:
         with self._lock:
-            return [(e.event_type.value, e.data.model_dump(mode="json")) for e in self.effects
-                    if isinstance(e, Emit)]
+            return [
+                (e.event_type.value, e.data.model_dump(mode="json"))
+                for e in self.effects
+                if isinstance(e, Emit)
+            ]
 
     def count(self, effect: Effect) -> int:
         with self._lock:
@@ -194,7 +208,10 @@ class Recorder:
 def stored_events(sim: SimulatedLane) -> list[tuple[int, str, dict]]:
     import json
 
-    return [(row.seq, row.event_type, json.loads(row.payload)["data"]) for row in sim.outbox.pending(limit=10_000)]
+    return [
+        (row.seq, row.event_type, json.loads(row.payload)["data"])
+        for row in sim.outbox.pending(limit=10_000)
+    ]
 
 
 def arm_down(sim: SimulatedLane) -> bool:
@@ -208,12 +225,17 @@ def arm_up(sim: SimulatedLane) -> bool:
 
 def assert_held_events_arrived_in_order(sim: SimulatedLane, recorder: Recorder) -> None:
     """Everything decided is in the outbox, in the order decided, seqs without a gap, none twice."""
-    wait_for(lambda: sim.lane.storage.held == 0 and sim.lane.status().storage_fault is None,
-             timeout=10, what="storage recovered and the hold written")
+    wait_for(
+        lambda: sim.lane.storage.held == 0 and sim.lane.status().storage_fault is None,
+        timeout=10,
+        what="storage recovered and the hold written",
+    )
     rows = stored_events(sim)
     seqs = [seq for seq, _, _ in rows]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"seq gap or repeat: {seqs}"
-    stored = [(t, {k: v for k, v in d.items() if v is not None}) for _, t, d in rows[recorder.before:]]
+    stored = [
+        (t, {k: v for k, v in d.items() if v is not None}) for _, t, d in rows[recorder.before :]
+    ]
     decided = [(t, {k: v for k, v in d.items() if v is not None}) for t, d in recorder.events()]
     assert stored == decided, "the outbox is not exactly the events decided, in order"
 
@@ -236,8 +258,13 @@ def refused_while_failing(sim: SimulatedLane, recorder: Recorder) -> None:
     assert sim.rdm6300 is not None  # these lanes have a badge reader
     car = sim.vehicle()
     car.arrive()
-    wait_for(lambda: sim.text.last and sim.text.last[0] == messages.STORAGE_FAULT.zh, what="storage fault shown")
-    assert sim.display.rows and "记录故障" in "".join(sim.display.rows).replace(" ", "")  # the pole display
+    wait_for(
+        lambda: sim.text.last and sim.text.last[0] == messages.STORAGE_FAULT.zh,
+        what="storage fault shown",
+    )
+    assert sim.display.rows and "记录故障" in "".join(sim.display.rows).replace(
+        " ", ""
+    )  # the pole display
     assert messages.STORAGE_FAULT.zh in sim.text.said  # and the voice
     shown = recorder.count(Show(messages.STORAGE_FAULT))
     card = sim.place_card()
@@ -275,7 +302,10 @@ def test_injected_sqlite_error_while_a_car_passes_still_closes_the_barrier(lanes
     allow_writes(db)
     assert_held_events_arrived_in_order(entry, recorder)
     assert entry.lane.storage.status()["storage"] == "ok"
-    wait_for(lambda: entry.text.last and entry.text.last[0] == messages.PLACE_CARD.zh, what="lane open again")
+    wait_for(
+        lambda: entry.text.last and entry.text.last[0] == messages.PLACE_CARD.zh,
+        what="lane open again",
+    )
     entry.place_card()
     wait_for(lambda: arm_up(entry), what="a ticket issued after recovery")
     assert "ticket_issued" in [t for _, t, _ in stored_events(entry)]
@@ -291,22 +321,30 @@ def test_payment_whose_record_fails_does_not_raise_and_its_used_mark_is_written_
     car.arrive()
     exit_.place_card(exit_.codec.encode_card(ticket))
     wait_for(lambda: exit_.payments.due is not None, what="fee due")
-    deny_writes(exit_.outbox._emit_db, table="used_ticket")  # the companion's insert fails: all rolls back
+    deny_writes(
+        exit_.outbox._emit_db, table="used_ticket"
+    )  # the companion's insert fails: all rolls back
     shown = recorder.count(Show(messages.STORAGE_FAULT))
     exit_.lane.payment_received("cash", by="g001")
     wait_for(lambda: refusal_shown(exit_, recorder, shown), what="the storage fault shown")
     assert arm_down(exit_), "the barrier rose on a payment that is not on disk"
     assert not exit_.store.is_used(ticket.serial)
     with pytest.raises(LaneRefused):
-        exit_.lane.payment_received("cash", by="g001")  # no second payment while nothing can be recorded
-    exit_.lane.manual_raise("paid cash, records failing", by="g001")  # the guard lets the driver out
+        exit_.lane.payment_received(
+            "cash", by="g001"
+        )  # no second payment while nothing can be recorded
+    exit_.lane.manual_raise(
+        "paid cash, records failing", by="g001"
+    )  # the guard lets the driver out
     wait_for(lambda: arm_up(exit_), what="the guard's raise")
     car.drive_through()
     wait_for(lambda: arm_down(exit_), what="the arm down after the car")
 
     allow_writes(exit_.outbox._emit_db)
     assert_held_events_arrived_in_order(exit_, recorder)
-    assert exit_.store.is_used(ticket.serial), "the held payment's used mark was not written with it"
+    assert exit_.store.is_used(ticket.serial), (
+        "the held payment's used mark was not written with it"
+    )
     types = [t for _, t, _ in stored_events(exit_)]
     assert types.count("payment_confirmed") == 1 and "manual_raise" in types
 
@@ -321,7 +359,9 @@ def _mount(*args: str) -> subprocess.CompletedProcess[str]:
 def _need_mount(result: subprocess.CompletedProcess[str], what: str) -> None:
     if result.returncode == 0:
         return
-    reason = f"{what} not permitted here ({result.stderr.strip() or result.returncode}); run as root"
+    reason = (
+        f"{what} not permitted here ({result.stderr.strip() or result.returncode}); run as root"
+    )
     if IN_CI:
         pytest.fail(f"{reason}: CI must run these as root", pytrace=False)
     pytest.skip(reason)
@@ -332,7 +372,10 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs, as on the lane where the arm stayed up."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    _need_mount(_mount("-t", "tmpfs", "-o", "size=512k", "gatepost-test", str(mount_point)), "mount -t tmpfs")
+    _need_mount(
+        _mount("-t", "tmpfs", "-o", "size=512k", "gatepost-test", str(mount_point)),
+        "mount -t tmpfs",
+    )
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=30)
 
@@ -350,9 +393,16 @@ def fill(disk: Path) -> Path:
 
 
 def test_a_full_512k_filesystem_closes_the_barrier_refuses_tickets_and_catches_up_when_space_returns(
-        tiny_disk, tariff):
-    entry = build_sim_lane("entry", tiny_disk, tariff=tariff, camera=False, profile=sim_profile("pi4_lane"),
-                           lane=lane_config())
+    tiny_disk, tariff
+):
+    entry = build_sim_lane(
+        "entry",
+        tiny_disk,
+        tariff=tariff,
+        camera=False,
+        profile=sim_profile("pi4_lane"),
+        lane=lane_config(),
+    )
     try:
         entry.lane.storage.probe_interval_s = 0.1
         recorder = Recorder(entry)
@@ -370,7 +420,7 @@ def test_a_full_512k_filesystem_closes_the_barrier_refuses_tickets_and_catches_u
         ballast.unlink()
         assert_held_events_arrived_in_order(entry, recorder)
         types = [t for _, t, _ in stored_events(entry)]
-        assert types[types.index("badge_accepted"):].count("vehicle_entered") == 1
+        assert types[types.index("badge_accepted") :].count("vehicle_entered") == 1
         assert "badge_rejected" in types and "ticket_issued" not in types
     finally:
         entry.close()
@@ -384,19 +434,35 @@ def ext4_disk(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     mount_point.mkdir()
     with open(image, "wb") as out:
         out.truncate(8 * 1024 * 1024)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=False, capture_output=True, text=True, timeout=60)
+    made = subprocess.run(
+        ["mkfs.ext4", "-q", "-F", str(image)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     _need_mount(made, "mkfs.ext4")
-    _need_mount(_mount("-o", "loop,errors=remount-ro", str(image), str(mount_point)), "mount -o loop (ext4)")
-    device = subprocess.run(["findmnt", "-no", "SOURCE", str(mount_point)], check=False, capture_output=True, text=True,
-                            timeout=30).stdout.strip()
+    _need_mount(
+        _mount("-o", "loop,errors=remount-ro", str(image), str(mount_point)), "mount -o loop (ext4)"
+    )
+    device = subprocess.run(
+        ["findmnt", "-no", "SOURCE", str(mount_point)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
     try:
         yield mount_point, os.path.basename(device)
     finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=30)
+        subprocess.run(
+            ["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=30
+        )
 
 
 def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_for_the_journal(
-        ext4_disk, tariff, caplog):
+    ext4_disk, tariff, caplog
+):
     """The filesystem turns read-only under the running lane.
 
     ``mount -o remount,ro`` is refused by the kernel while SQLite holds its files
@@ -406,20 +472,40 @@ def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_fo
     events stay held, and when the agent stops each is logged whole.
     """
     mount_point, device = ext4_disk
-    entry = build_sim_lane("entry", mount_point, tariff=tariff, camera=False, profile=sim_profile("pi4_lane"),
-                           lane=lane_config())
+    entry = build_sim_lane(
+        "entry",
+        mount_point,
+        tariff=tariff,
+        camera=False,
+        profile=sim_profile("pi4_lane"),
+        lane=lane_config(),
+    )
     try:
         entry.lane.storage.probe_interval_s = 0.1
         recorder = Recorder(entry)
         busy = _mount("-o", "remount,ro", str(mount_point))
-        assert busy.returncode != 0, "remount ro with SQLite's files open: expected the kernel to refuse"
+        assert busy.returncode != 0, (
+            "remount ro with SQLite's files open: expected the kernel to refuse"
+        )
         car = badge_and_open(entry)
         trigger = Path(f"/sys/fs/ext4/{device}/trigger_fs_error")
         if not trigger.exists():
-            _need_mount(subprocess.CompletedProcess([], 1, "", "no ext4 trigger_fs_error"), "ext4 error trigger")
+            _need_mount(
+                subprocess.CompletedProcess([], 1, "", "no ext4 trigger_fs_error"),
+                "ext4 error trigger",
+            )
         trigger.write_text("gatepost storage fault test")
-        options = subprocess.run(["findmnt", "-no", "OPTIONS", str(mount_point)], check=False, capture_output=True,
-                                 text=True, timeout=30).stdout.strip().split(",")
+        options = (
+            subprocess.run(
+                ["findmnt", "-no", "OPTIONS", str(mount_point)],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            .stdout.strip()
+            .split(",")
+        )
         assert {"ro", "emergency_ro"} & set(options), options  # newer kernels say emergency_ro
         car.drive_through()
         wait_for(lambda: arm_down(entry), what="the arm down on a read-only filesystem")
@@ -434,7 +520,9 @@ def test_a_filesystem_gone_read_only_closes_the_barrier_and_keeps_every_event_fo
     assert len(lost) == held, "an event held through the fault vanished without a log line"
 
 
-def test_a_snapshot_the_disk_refuses_mid_run_is_a_storage_fault_and_the_arm_still_closes(lanes, tmp_path):
+def test_a_snapshot_the_disk_refuses_mid_run_is_a_storage_fault_and_the_arm_still_closes(
+    lanes, tmp_path
+):
     """The snapshot folder is written after each transit event; when it stops taking files (here:
     made read-only for the process by replacing it with a file) the lane stops issuing tickets."""
     from edge.lane.snapshots import Snapshots
@@ -449,10 +537,14 @@ def test_a_snapshot_the_disk_refuses_mid_run_is_a_storage_fault_and_the_arm_stil
     sim.lane.snapshots.wait_idle(5)
     parked = tmp_path / "snaps-away"
     folder.rename(parked)
-    folder.write_text("no longer a folder")  # every save now fails with an OSError (NotADirectoryError)
+    folder.write_text(
+        "no longer a folder"
+    )  # every save now fails with an OSError (NotADirectoryError)
     car.drive_through()
     wait_for(lambda: arm_down(sim), what="the arm down after the car")
-    wait_for(lambda: sim.lane.status().storage_fault, what="the snapshot failure is a storage fault")
+    wait_for(
+        lambda: sim.lane.status().storage_fault, what="the snapshot failure is a storage fault"
+    )
     assert "snapshots" in (sim.lane.status().extra["storage_error"] or "")
     refused_while_failing(sim, recorder)
     folder.unlink()
@@ -464,7 +556,9 @@ def test_the_safety_reopen_over_a_vehicle_is_never_withheld_for_a_failed_write(l
     """A car rolls under an arm that is coming down just as the disk refuses writes: the arm goes back up."""
     from edge.hw.gpio import activate, deactivate
 
-    entry = lanes("entry", camera=False, barrier={"travel_s": 1.5, "travel_timeout_s": 5.0})  # a slow arm, to be caught moving
+    entry = lanes(
+        "entry", camera=False, barrier={"travel_s": 1.5, "travel_timeout_s": 5.0}
+    )  # a slow arm, to be caught moving
     entry.lane.storage.probe_interval_s = 0.1
     car = badge_and_open(entry)
     recorder = Recorder(entry)
@@ -475,7 +569,10 @@ def test_the_safety_reopen_over_a_vehicle_is_never_withheld_for_a_failed_write(l
     wait_for(lambda: entry.lane.status().storage_fault, what="the storage fault known")
     wait_for(lambda: arm_up(entry), what="the arm back up over the vehicle")
     # The barrier's own interlock reverses too; the lane's safety re-open must also reach the relay.
-    wait_for(lambda: OpenBarrier("safety") in recorder.effects, what="the lane's safety re-open carried out")
+    wait_for(
+        lambda: OpenBarrier("safety") in recorder.effects,
+        what="the lane's safety re-open carried out",
+    )
     deactivate(entry.lane.safety_loop)
     wait_for(lambda: arm_down(entry), timeout=15, what="the arm down once the lane is clear")
     allow_writes(entry.outbox._emit_db)

@@ -46,13 +46,24 @@ from tests.support.browser import lane_script
 VISITOR_CARD = "04A1B2C3"
 
 
-def machine(role: str, tariff: Tariff, clock: StepClock, *, mode: str = "badges_only",
-            medium: str = "card", guard: str | None = None, occupied: int = 0) -> LaneMachine:
+def machine(
+    role: str,
+    tariff: Tariff,
+    clock: StepClock,
+    *,
+    mode: str = "badges_only",
+    medium: str = "card",
+    guard: str | None = None,
+    occupied: int = 0,
+) -> LaneMachine:
     return LaneMachine(
         LaneSettings(role=role, medium=medium, unattended_mode=mode),  # type: ignore[arg-type]
-        clock=clock, occupancy=Occupancy(10, 0, occupied),
+        clock=clock,
+        occupancy=Occupancy(10, 0, occupied),
         quoter=lambda entry, exit, cls, lost: quote(tariff, entry, exit, cls, lost),
-        serials=lambda now: new_serial(f"{role}-1", now), whitelist=WHITELIST, guard_on_duty=guard,
+        serials=lambda now: new_serial(f"{role}-1", now),
+        whitelist=WHITELIST,
+        guard_on_duty=guard,
     )
 
 
@@ -92,7 +103,9 @@ def test_unattended_entry_still_lets_badges_and_whitelisted_cards_through(tariff
     lane = machine("entry", tariff, clock)
     lane.handle(ArmingChanged(True))
     effects = lane.handle(BadgeRead("0A1B2C3D4E"))
-    assert emitted(effects)[:2] == ["badge_accepted", "barrier_opened"] and OpenBarrier in kinds(effects)
+    assert emitted(effects)[:2] == ["badge_accepted", "barrier_opened"] and OpenBarrier in kinds(
+        effects
+    )
     other = machine("entry", tariff, clock)
     other.handle(ArmingChanged(True))
     effects = other.handle(CardPlaced("04aabbccdd"))  # a staff card UID on the whitelist
@@ -116,7 +129,9 @@ def test_unattended_paper_entry_never_prints_and_the_button_says_why(tariff, clo
 def test_unattended_exit_with_a_fee_due_cannot_be_paid_until_a_guard_signs_on(tariff, clock):
     lane = machine("exit", tariff, clock)
     lane.handle(ArmingChanged(True))
-    assert kinds(lane.handle(CardPlaced(VISITOR_CARD))) == [ReadCard]  # badges_only still reads tickets
+    assert kinds(lane.handle(CardPlaced(VISITOR_CARD))) == [
+        ReadCard
+    ]  # badges_only still reads tickets
     effects = lane.handle(ticket(clock, 126))
     assert emitted(effects) == ["fee_quoted"]
     assert RequestPayment not in kinds(effects) and OpenBarrier not in kinds(effects)
@@ -153,14 +168,22 @@ def test_guard_signing_off_withdraws_a_pending_payment(tariff, clock):
     lane.handle(CardPlaced(VISITOR_CARD))
     assert RequestPayment in kinds(lane.handle(ticket(clock, 126)))
     effects = lane.handle(GuardChanged(None))
-    assert shown(effects) == ["fee_due_unattended"] and effects[0].__class__.__name__ == "CancelPayment"
+    assert (
+        shown(effects) == ["fee_due_unattended"]
+        and effects[0].__class__.__name__ == "CancelPayment"
+    )
     with pytest.raises(LaneRefused):
         lane.handle(PaymentReceived("epay", reference="x"))
 
 
-@pytest.mark.parametrize("action", [
-    ManualRaise("ambulance"), ManualClose("test"), OverrideFull("guest of 3-502"),
-])
+@pytest.mark.parametrize(
+    "action",
+    [
+        ManualRaise("ambulance"),
+        ManualClose("test"),
+        OverrideFull("guest of 3-502"),
+    ],
+)
 def test_console_actions_need_a_guard_on_duty(tariff, clock, action):
     lane = machine("entry", tariff, clock, occupied=10)
     lane.handle(ArmingChanged(True))
@@ -208,10 +231,16 @@ def test_refuse_all_opens_only_for_centrals_audited_remote_raise(tariff, clock):
         lane.handle(ManualRaise("let me in"))
     with pytest.raises(LaneRefused, match="needs a reason"):
         lane.handle(ManualRaise("  ", by="supervisor", request_id="req-1", remote=True))
-    effects = lane.handle(ManualRaise("fire brigade", by="supervisor", request_id="req-2", remote=True))
+    effects = lane.handle(
+        ManualRaise("fire brigade", by="supervisor", request_id="req-2", remote=True)
+    )
     assert emitted(effects)[:2] == ["manual_raise", "barrier_opened"]
     raise_event = effects[0].data
-    assert (raise_event.by, raise_event.request_id, raise_event.reason) == ("supervisor", "req-2", "fire brigade")
+    assert (raise_event.by, raise_event.request_id, raise_event.reason) == (
+        "supervisor",
+        "req-2",
+        "fire brigade",
+    )
     assert shown(effects) == ["remote_open"] and OpenBarrier in kinds(effects)
     assert CloseBarrier not in kinds(effects)
 
@@ -222,7 +251,9 @@ def test_refuse_all_opens_only_for_centrals_audited_remote_raise(tariff, clock):
 def test_booth_button_with_nobody_on_duty_moves_nothing_and_logs(lanes, caplog):
     exit_ = lanes("exit", camera=False)
     exit_.lane.set_guard_on_duty(None)
-    ticket_ = exit_.codec.make("SERBOOTH01", exit_.lane.machine.now() - timedelta(minutes=126), "car")
+    ticket_ = exit_.codec.make(
+        "SERBOOTH01", exit_.lane.machine.now() - timedelta(minutes=126), "car"
+    )
     car = exit_.vehicle()
     car.arrive()
     exit_.place_card(exit_.codec.encode_card(ticket_))
@@ -246,7 +277,9 @@ def test_booth_button_with_nobody_on_duty_moves_nothing_and_logs(lanes, caplog):
     wait_for(lambda: exit_.payments.due is not None, what="fee handed to the booth")
     assert api.post("/api/lane/confirm-payment", json={"method": "cash"}).status_code == 200
     wait_for(lambda: exit_.barrier.state == "open", what="paid, raised")
-    assert events_of(exit_.outbox, "payment_confirmed")[0]["guard"] == "token:script"  # who acted: the token
+    assert (
+        events_of(exit_.outbox, "payment_confirmed")[0]["guard"] == "token:script"
+    )  # who acted: the token
 
 
 def test_unattended_entry_refuses_a_visitor_card_on_the_real_lane(lanes):
@@ -256,7 +289,9 @@ def test_unattended_entry_refuses_a_visitor_card_on_the_real_lane(lanes):
     activate(entry.lane.arming_loop)
     wait_for(lambda: entry.lane.status().phase == "waiting", what="waiting")
     entry.place_card()
-    wait_for(lambda: entry.text.last and entry.text.last[0].startswith("无人值守"), what="message shown")
+    wait_for(
+        lambda: entry.text.last and entry.text.last[0].startswith("无人值守"), what="message shown"
+    )
     settled(entry.lane)  # the card's refusal and anything queued behind it have run
     assert entry.barrier.state == "closed" and "ticket_issued" not in event_types(entry.outbox)
     entry.pn532.remove_card()

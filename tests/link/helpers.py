@@ -34,8 +34,15 @@ class Collector:
     broker while it is disconnected, like central's ingest does.
     """
 
-    def __init__(self, port: int, topic_filter: str, *, client_id: str | None = None,
-                 persistent: bool = False, qos: int = 1) -> None:
+    def __init__(
+        self,
+        port: int,
+        topic_filter: str,
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        qos: int = 1,
+    ) -> None:
         self.messages: list[Received] = []
         self._cond = threading.Condition()
         self._filter = topic_filter
@@ -81,7 +88,9 @@ class Collector:
             return list(self.messages)
 
 
-def publish(port: int, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 1) -> None:
+def publish(
+    port: int, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 1
+) -> None:
     """Publish one message and wait for the broker to take it (central's side, in tests)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
     client.connect("127.0.0.1", port)
@@ -117,8 +126,12 @@ class Central:
 
     def start(self, **worker: float) -> Central:
         """Start ingest; ``worker`` goes to :class:`IngestWorker` (e.g. ``linger_s``)."""
-        link = CentralLink(BrokerAddress("127.0.0.1", self.port), self.client_id,
-                        manual_ack=True, clean_session=False)
+        link = CentralLink(
+            BrokerAddress("127.0.0.1", self.port),
+            self.client_id,
+            manual_ack=True,
+            clean_session=False,
+        )
         self.worker = IngestWorker(link, self.engine, **worker).start()  # type: ignore[arg-type]
         return self
 

@@ -36,7 +36,9 @@ def test_synced_needs_a_recent_measurement_within_the_threshold():
     assert skew.skew_ms == 2500 and not skew.synced(1)
     # NTP steps the clock: after a window of good samples the old one is forgotten.
     for i in range(1, 4):
-        skew.observe(T0 + timedelta(seconds=10 * i), T0 + timedelta(seconds=10 * i) + ms(20), mono=10.0 * i)
+        skew.observe(
+            T0 + timedelta(seconds=10 * i), T0 + timedelta(seconds=10 * i) + ms(20), mono=10.0 * i
+        )
     assert skew.skew_ms == 20 and skew.synced(31)
     assert not skew.synced(31 + 61)  # stale: no beacon for over a minute
 
@@ -57,11 +59,21 @@ def test_beacons_over_mqtt_measure_skew_and_alarm_once(broker):
     link.start()
     assert link.connected.wait(15)
     # Central's clock says 08:00:05 while the Pi says 08:00:00: the Pi is 5 s behind.
-    publish(broker.port, TIME_TOPIC, TimeBeacon(ts=format_ts(T0 + timedelta(seconds=5))).model_dump_json(), qos=0)
+    publish(
+        broker.port,
+        TIME_TOPIC,
+        TimeBeacon(ts=format_ts(T0 + timedelta(seconds=5))).model_dump_json(),
+        qos=0,
+    )
     assert wait_until(lambda: skew.skew_ms is not None, 15)
     assert skew.skew_ms == -5000 and alarms == [-5000]
     publish(broker.port, TIME_TOPIC, b'{"ts": "yesterday"}', qos=0)  # ignored
-    publish(broker.port, TIME_TOPIC, TimeBeacon(ts=format_ts(T0 + timedelta(seconds=6))).model_dump_json(), qos=0)
+    publish(
+        broker.port,
+        TIME_TOPIC,
+        TimeBeacon(ts=format_ts(T0 + timedelta(seconds=6))).model_dump_json(),
+        qos=0,
+    )
     assert wait_until(lambda: skew.skew_ms == -6000, 15)
     assert alarms == [-5000]  # one alarm per excursion, not per beacon
     link.stop()

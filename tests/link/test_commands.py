@@ -20,8 +20,12 @@ def command(request_id: str, name: str = "raise", *, expires_in: float = 60, **a
     if name == "raise" and not args:
         args = {"reason": "guard asked by phone"}
     doc = Command(
-        id=request_id, name=CommandName(name), issued_at=format_ts(NOW),
-        expires_at=format_ts(NOW + timedelta(seconds=expires_in)), by="supervisor", args=args,
+        id=request_id,
+        name=CommandName(name),
+        issued_at=format_ts(NOW),
+        expires_at=format_ts(NOW + timedelta(seconds=expires_in)),
+        by="supervisor",
+        args=args,
     )
     return doc.model_dump_json().encode()
 
@@ -31,7 +35,9 @@ def lane(broker, tmp_path):
     """A device link with a command handler whose barrier raise is counted."""
     clock = [NOW]
     link = MqttLink("site-a", "lane-1", host="127.0.0.1", port=broker.port)
-    handler = CommandHandler(link, "site-a", "lane-1", tmp_path / "state.db", clock=lambda: clock[0])
+    handler = CommandHandler(
+        link, "site-a", "lane-1", tmp_path / "state.db", clock=lambda: clock[0]
+    )
     raises: list[Command] = []
 
     def do_raise(cmd: Command) -> tuple[bool, str]:

@@ -64,8 +64,14 @@ def device(broker, tmp_path):
 
     def build(**fwd):
         box = Outbox(tmp_path / "outbox.db", "site-a", "lane-1")
-        link = MqttLink("site-a", "lane-1", host="127.0.0.1", port=broker.port,
-                        reconnect_min_s=1, reconnect_max_s=1)
+        link = MqttLink(
+            "site-a",
+            "lane-1",
+            host="127.0.0.1",
+            port=broker.port,
+            reconnect_min_s=1,
+            reconnect_max_s=1,
+        )
         forwarder = Forwarder(box, link, **fwd)
         made.append((box, link, forwarder))
         link.start()
@@ -121,7 +127,9 @@ def test_each_live_event_goes_out_on_its_own(broker, device):
     sub.stop()
 
 
-def test_nothing_is_deleted_without_centrals_ack_and_all_arrive_in_order_later(broker, device, central):
+def test_nothing_is_deleted_without_centrals_ack_and_all_arrive_in_order_later(
+    broker, device, central
+):
     central.start()
     central.stop()  # its persistent session waits at the broker
     sub = Collector(broker.port, ALL_EVENTS, client_id="ingest", persistent=True).start()
@@ -206,11 +214,14 @@ def test_replay_after_reconnect_is_paced(broker, device):
         assert clock.wait_reads(4)  # the forwarder went round: it took every token it had
         allowed = 10 + 200 * moved
         assert forwarder.published <= allowed + 1e-6, (
-            f"{forwarder.published} published after {moved:.2f} s of clock, the rate allows {allowed:.0f}")
+            f"{forwarder.published} published after {moved:.2f} s of clock, the rate allows {allowed:.0f}"
+        )
         assert moved < 5, f"backlog stuck at {forwarder.acked} acked"
         clock.advance(0.01)  # two tokens at 200/s
         moved += 0.01
-    assert moved >= 0.49, f"backlog drained in {moved:.2f} s of the forwarder's clock, faster than the rate"
+    assert moved >= 0.49, (
+        f"backlog drained in {moved:.2f} s of the forwarder's clock, faster than the rate"
+    )
     assert seqs(sub.wait_for(110, 15)) == list(range(1, 111))
     sub.stop()
 
@@ -252,7 +263,9 @@ def test_rows_central_never_got_are_sent_again_when_its_ack_is_late(broker, devi
     assert forwarder.confirmed == 30 and forwarder.published >= 60
 
 
-def test_a_replay_of_stored_events_is_acknowledged_again(broker, device, central, tmp_path, monkeypatch):
+def test_a_replay_of_stored_events_is_acknowledged_again(
+    broker, device, central, tmp_path, monkeypatch
+):
     """Central committed and stopped before its ack: the re-sent rows are duplicates, stored
     once, and their ack comes with the duplicate."""
     held = tmp_path / "held"
@@ -282,7 +295,11 @@ def test_a_malformed_or_foreign_ack_deletes_nothing(broker, device):
         box.emit(EventType.PAYMENT_CONFIRMED, paid(i))
     assert wait_until(lambda: box.unacked == 5, 15)
     topic = ack_topic("site-a", "lane-1")
-    for payload in (b"not json", b'{"v":1,"seq":"5","ts":"2026-11-26T08:00:00.000Z"}', b"\xff" * 10):
+    for payload in (
+        b"not json",
+        b'{"v":1,"seq":"5","ts":"2026-11-26T08:00:00.000Z"}',
+        b"\xff" * 10,
+    ):
         publish(broker.port, topic, payload)
     publish(broker.port, topic, make_ack(99).to_json())  # beyond the last seq handed out
     publish(broker.port, ack_topic("site-a", "lane-2"), make_ack(5).to_json())  # not subscribed

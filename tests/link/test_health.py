@@ -17,9 +17,14 @@ TOPIC = health_topic("site-a", "lane-1")
 
 def test_health_is_published_retained_with_outbox_and_provider_fields(broker, tmp_path):
     box = Outbox(tmp_path / "o.db", "site-a", "lane-1")
-    box.emit(EventType.PAYMENT_CONFIRMED, PaymentConfirmed(serial="S", fee_minor=5, currency="CNY", method="cash"))
+    box.emit(
+        EventType.PAYMENT_CONFIRMED,
+        PaymentConfirmed(serial="S", fee_minor=5, currency="CNY", method="cash"),
+    )
     link = MqttLink("site-a", "lane-1", host="127.0.0.1", port=broker.port, role="exit")
-    reporter = HealthReporter(link, "site-a", "lane-1", role="exit", outbox=box, skew=ClockSkew(), interval_s=0.2)
+    reporter = HealthReporter(
+        link, "site-a", "lane-1", role="exit", outbox=box, skew=ClockSkew(), interval_s=0.2
+    )
     reporter.provide(lambda: {"barrier": "closed", "readers": {"card": "ok", "badge": "fault"}})
     reporter.provide(lambda: {"no_such_field": 1})  # invalid: left out, logged
     reporter.provide(lambda: 1 / 0)  # broken: left out, logged

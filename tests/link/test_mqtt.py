@@ -51,7 +51,9 @@ def test_last_will_marks_a_killed_device_offline(broker):
         time.sleep(60)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, cwd=ROOT, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
         seen = Collector(broker.port, STATUS).start()

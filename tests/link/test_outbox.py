@@ -70,7 +70,9 @@ def test_rows_survive_reopen_until_central_confirms_them(tmp_path):
         assert box.mark_sent([1, 2, 3, 4]) == 4
         assert box.mark_sent([2]) == 0  # a second PUBACK for the same row changes nothing
         assert box.confirm(1) == 1
-        assert box.confirm(1) == 0 and box.confirm(0) == 0  # a repeated or lower ack deletes nothing
+        assert (
+            box.confirm(1) == 0 and box.confirm(0) == 0
+        )  # a repeated or lower ack deletes nothing
         assert (box.depth, box.unacked, box.confirmed) == (3, 3, 1)
     with Outbox(path, "site-a", "lane-1") as box:  # sent but unconfirmed rows are still rows
         assert box.depth == 3 and box.unacked == 0
@@ -204,7 +206,9 @@ def test_every_returned_emit_survives_sigkill(tmp_path):
             sys.stdout.flush()
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, cwd=ROOT, text=True
+    )
     returned: list[tuple[int, str]] = []
     assert proc.stdout is not None
     while len(returned) < 300:
@@ -256,7 +260,9 @@ def test_emit_is_fast_enough_for_the_card_to_relay_budget(tmp_path):
         emit = _p99_ms(lambda i: box.emit(EventType.PAYMENT_CONFIRMED, paid(f"S{i}")), 100)
         rounds.append((emit, floor))
     emit_p99, floor_p99 = min(rounds)
-    assert emit_p99 <= 2 * floor_p99 + 1.0, f"emit p99 {emit_p99:.2f} ms vs bare insert {floor_p99:.2f} ms"
+    assert emit_p99 <= 2 * floor_p99 + 1.0, (
+        f"emit p99 {emit_p99:.2f} ms vs bare insert {floor_p99:.2f} ms"
+    )
     if floor_p99 < 2.5:
         assert emit_p99 < 5.0, f"emit p99 {emit_p99:.2f} ms on a quiet disk"
     # The write really is synchronous=FULL in WAL mode.
@@ -277,10 +283,14 @@ def test_emit_many_is_one_all_or_nothing_write(tmp_path):
     with Outbox(tmp_path / "o.db", "site-a", "lane-1") as box:
         decision = wire.BadgeAccepted(badge="0012345678", holder_class="resident", direction="in")
         opened = wire.BarrierMoved(cause="badge")
-        envs = box.emit_many([(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, opened)])
+        envs = box.emit_many(
+            [(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, opened)]
+        )
         assert [e.seq for e in envs] == [1, 2] and box.depth == 2
         with pytest.raises(PayloadError):  # the second one is malformed: neither is stored
-            box.emit_many([(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, decision)])
+            box.emit_many(
+                [(EventType.BADGE_ACCEPTED, decision), (EventType.BARRIER_OPENED, decision)]
+            )
         assert box.depth == 2 and box.emit(EventType.BARRIER_OPENED, opened).seq == 3
         assert box.emit_many([]) == []
 
@@ -303,7 +313,9 @@ def test_every_seq_handed_out_is_a_row_until_confirmed_even_past_the_bound(tmp_p
     with Outbox(tmp_path / "o.db", "site-a", "lane-1", bound=10) as box:
         for i in range(30):
             try:
-                if i % 3 and i % 2:  # a key of its own: nothing to coalesce into, refused at the bound
+                if (
+                    i % 3 and i % 2
+                ):  # a key of its own: nothing to coalesce into, refused at the bound
                     box.emit_telemetry(EventType.VEHICLE_ARRIVED, arrived(), key=f"k{i}")
                 elif i % 3:
                     box.emit_telemetry(EventType.OUTBOX_BACKLOG, backlog(i))

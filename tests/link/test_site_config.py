@@ -13,7 +13,11 @@ TS = "2026-11-27T08:00:00.000Z"
 
 
 def doc(kind: str, version: int, data: dict) -> bytes:
-    return SiteConfig(kind=ConfigKind(kind), version=version, ts=TS, data=data).model_dump_json().encode()
+    return (
+        SiteConfig(kind=ConfigKind(kind), version=version, ts=TS, data=data)
+        .model_dump_json()
+        .encode()
+    )
 
 
 @pytest.fixture
@@ -31,7 +35,12 @@ def store(broker, tmp_path):
 
 
 def test_retained_config_is_applied_on_connect_and_kept_after_an_offline_reboot(broker, tmp_path):
-    publish(broker.port, config_topic("site-a", "capacity"), doc("capacity", 3, {"capacity": 120, "reserved": 20}), retain=True)
+    publish(
+        broker.port,
+        config_topic("site-a", "capacity"),
+        doc("capacity", 3, {"capacity": 120, "reserved": 20}),
+        retain=True,
+    )
     link = MqttLink("site-a", "lane-1", host="127.0.0.1", port=broker.port)
     configs = SiteConfigStore(link, "site-a", tmp_path / "state.db")
     seen = []
@@ -56,8 +65,12 @@ def test_live_updates_apply_only_when_newer_and_valid(broker, store):
     topic = config_topic("site-a", "occupancy")
     publish(broker.port, topic, doc("occupancy", 5, {"occupied": 40, "capacity": 120, "as_of": TS}))
     assert wait_until(lambda: len(applied) == 1, 15)
-    publish(broker.port, topic, doc("occupancy", 4, {"occupied": 1, "capacity": 120, "as_of": TS}))  # older
-    publish(broker.port, topic, doc("occupancy", 6, {"occupied": -3, "capacity": 120, "as_of": TS}))  # invalid
+    publish(
+        broker.port, topic, doc("occupancy", 4, {"occupied": 1, "capacity": 120, "as_of": TS})
+    )  # older
+    publish(
+        broker.port, topic, doc("occupancy", 6, {"occupied": -3, "capacity": 120, "as_of": TS})
+    )  # invalid
     publish(broker.port, topic, b"not json at all")
     publish(broker.port, config_topic("site-a", "capacity"), doc("occupancy", 9, {}))  # wrong topic
     publish(broker.port, topic, doc("occupancy", 7, {"occupied": 41, "capacity": 120, "as_of": TS}))

@@ -25,7 +25,9 @@ TOPIC = event_topic("site-a", "lane-1", "vehicle_arrived")
 
 
 def good() -> dict:
-    envelope = make_event("site-a", "lane-1", 7, VehicleArrived(lane_role="entry"), EventType.VEHICLE_ARRIVED, at=T0)
+    envelope = make_event(
+        "site-a", "lane-1", 7, VehicleArrived(lane_role="entry"), EventType.VEHICLE_ARRIVED, at=T0
+    )
     return json.loads(envelope.to_json())
 
 
@@ -35,17 +37,20 @@ def test_a_well_typed_envelope_parses():
     assert data == VehicleArrived(lane_role="entry")
 
 
-@pytest.mark.parametrize(("field", "value", "where"), [
-    ("seq", "7", "seq"),
-    ("seq", 7.0, "seq"),
-    ("seq", True, "seq"),
-    ("v", "1", "v"),
-    ("v", True, "v"),
-    ("id", 12345678, "id"),
-    ("ts", 1764230400, "ts"),
-    ("data", [], "data"),
-    ("type", 3, "type"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("seq", "7", "seq"),
+        ("seq", 7.0, "seq"),
+        ("seq", True, "seq"),
+        ("v", "1", "v"),
+        ("v", True, "v"),
+        ("id", 12345678, "id"),
+        ("ts", 1764230400, "ts"),
+        ("data", [], "data"),
+        ("type", 3, "type"),
+    ],
+)
 def test_coercible_but_wrong_types_are_refused_with_the_field_named(field, value, where):
     raw = good()
     raw[field] = value
@@ -70,13 +75,21 @@ def test_central_clock_follows_the_measured_skew_and_falls_back_before_any_beaco
 def test_clock_watch_tells_the_lane_when_its_clock_becomes_trusted_and_untrusted():
     local = [T0]
     told: list[tuple[str, int]] = []
-    link = MqttLink("site-a", "lane-1", host="127.0.0.1", port=1)  # never started: beacons handed in
-    watch = ClockWatch(link, ClockSkew(threshold_ms=2000, window=1), clock=lambda: local[0],
-                       on_unsynced=lambda ms: told.append(("unsynced", ms)),
-                       on_synced=lambda ms: told.append(("synced", ms)))
+    link = MqttLink(
+        "site-a", "lane-1", host="127.0.0.1", port=1
+    )  # never started: beacons handed in
+    watch = ClockWatch(
+        link,
+        ClockSkew(threshold_ms=2000, window=1),
+        clock=lambda: local[0],
+        on_unsynced=lambda ms: told.append(("unsynced", ms)),
+        on_synced=lambda ms: told.append(("synced", ms)),
+    )
 
     def beacon(central: datetime) -> None:
-        watch.handle("gatepost/v1/time", TimeBeacon(ts=format_ts(central)).model_dump_json().encode(), False)
+        watch.handle(
+            "gatepost/v1/time", TimeBeacon(ts=format_ts(central)).model_dump_json().encode(), False
+        )
 
     beacon(T0)
     beacon(T0)  # still synced: told once
@@ -88,6 +101,9 @@ def test_clock_watch_tells_the_lane_when_its_clock_becomes_trusted_and_untrusted
     beacon(T0)
     assert told[-1] == ("synced", 0) and len(told) == 3
     watch.handle("gatepost/v1/time", b'{"v":1,"ts":"yesterday"}', False)  # bad beacon: ignored
-    watch.handle("gatepost/v1/time", TimeBeacon(ts=format_ts(T0 - timedelta(hours=1))).model_dump_json().encode(),
-                 True)  # retained: stale by construction
+    watch.handle(
+        "gatepost/v1/time",
+        TimeBeacon(ts=format_ts(T0 - timedelta(hours=1))).model_dump_json().encode(),
+        True,
+    )  # retained: stale by construction
     assert len(told) == 3

@@ -45,8 +45,11 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
     try:
         assert agent.metrics_port == metrics_port
         lane, sims = agent.lane, agent.assembly.sims
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
-                 timeout=10, what="the link is up")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
+            timeout=10,
+            what="the link is up",
+        )
         lane.set_whitelist({BADGE: "resident"})
 
         for _ in range(2):  # two residents drive in
@@ -58,7 +61,9 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
             deactivate(lane.arming_loop)
             deactivate(lane.safety_loop)
             wait_for(lambda: lane.barrier.state == "closed", what="barrier closes behind the car")
-            time.sleep(2.0)  # precondition: past the reader's 1.5 s repeat gap, so the next badge counts
+            time.sleep(
+                2.0
+            )  # precondition: past the reader's 1.5 s repeat gap, so the next badge counts
         # What the card-station thread submits when a read fails (edge/lane/lane.py, _read_card).
         lane.submit(ReaderFailed("card_station", "read failed: no answer from the PN532"))
 
@@ -66,7 +71,10 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
 
         def counted() -> bool:
             samples.update(scrape(metrics_port))
-            return samples.get(("gatepost_agent_reader_errors_total", (("reader", "card_station"),))) == 1
+            return (
+                samples.get(("gatepost_agent_reader_errors_total", (("reader", "card_station"),)))
+                == 1
+            )
 
         wait_for(counted, timeout=15, what="the reader fault is counted")
         assert samples[("gatepost_agent_transits_total", (("direction", "in"),))] == 2
@@ -77,24 +85,38 @@ def test_agent_metrics_count_transits_reader_errors_and_the_outbox(tmp_path, bro
         assert samples[("gatepost_agent_outbox_bound", ())] == agent.config.link.outbox_bound
 
         # Connected, central up: central's ack drains the outbox, and the scrape shows it.
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0, timeout=15,
-                 what="outbox drained to central")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0,
+            timeout=15,
+            what="outbox drained to central",
+        )
         assert scrape(metrics_port)[("gatepost_agent_outbox_unacked", ())] == 0
 
         # Central gone: the broker takes the next event, which waits for central's ack.
         central.stop()
         lane.submit(ReaderFailed("card_station", "read failed again"))
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_unacked", ())] == 1, timeout=15,
-                 what="sent, not acknowledged by central")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_outbox_unacked", ())] == 1,
+            timeout=15,
+            what="sent, not acknowledged by central",
+        )
         assert scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 1
 
         # Broker gone: events pile up in the outbox and the oldest one ages.
         broker.stop()
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 0, timeout=15,
-                 what="the link notices the broker is gone")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 0,
+            timeout=15,
+            what="the link notices the broker is gone",
+        )
         lane.submit(ReaderFailed("badge", "no frame for 60 s"))
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0,
-                 timeout=15, what="the oldest unsent event ages past a second")
+        wait_for(
+            lambda: (
+                scrape(metrics_port)[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0
+            ),
+            timeout=15,
+            what="the oldest unsent event ages past a second",
+        )
         offline = scrape(metrics_port)
         assert offline[("gatepost_agent_outbox_depth", ())] >= 2
         assert offline[("gatepost_agent_outbox_oldest_unsent_seconds", ())] >= 1.0
@@ -120,12 +142,17 @@ def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, br
     agent = KioskAgent(load_config(path), state_dir=tmp_path / "kiosk-state", port=0).start()
     try:
         assert agent.metrics_port == metrics_port
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
-                 timeout=10, what="the kiosk's link is up")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_broker_connected", ())] == 1,
+            timeout=10,
+            what="the kiosk's link is up",
+        )
         http = Browser.at(agent.url).open()  # the kiosk page's CSRF token on every POST
         body = form(name="Metric Mei")
         assert http.post("/api/check-in", json=body).json()["ok"]
-        assert http.post("/api/check-in", json=body).json()["repeat"]  # a double tap is not a second visitor
+        assert http.post("/api/check-in", json=body).json()[
+            "repeat"
+        ]  # a double tap is not a second visitor
         agent.camera_source.unplug()
         assert http.post("/api/photo").status_code == 503
         assert http.post("/api/check-out/scan").status_code == 503
@@ -135,8 +162,11 @@ def test_kiosk_metrics_count_check_ins_camera_errors_and_the_outbox(tmp_path, br
         assert samples[("gatepost_agent_reader_errors_total", (("reader", "camera"),))] == 2
         labels = (("device", "sg-lobby-1"), ("role", "kiosk"), ("site", "sunrise-garden"))
         assert samples[("gatepost_agent_info", labels)] == 1
-        wait_for(lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0, timeout=15,
-                 what="central acknowledged the check-in")
+        wait_for(
+            lambda: scrape(metrics_port)[("gatepost_agent_outbox_depth", ())] == 0,
+            timeout=15,
+            what="central acknowledged the check-in",
+        )
         assert central.stored("sg-lobby-1") != []
     finally:
         agent.stop()

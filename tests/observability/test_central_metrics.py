@@ -54,23 +54,39 @@ def test_metrics_follow_ingest_quarantine_and_alarms(central, broker):
     try:
         lane.health(outbox_depth=3)
         for n in range(4):
-            lane.event(wire.BadgeAccepted(badge=f"B{n}", holder_class="resident", direction="in"),
-                       wire.EventType.BADGE_ACCEPTED)
+            lane.event(
+                wire.BadgeAccepted(badge=f"B{n}", holder_class="resident", direction="in"),
+                wire.EventType.BADGE_ACCEPTED,
+            )
         # An event the lane kept in its outbox for 40 minutes during an outage.
-        late = wire.make_event("metro", "metro-in-1", next(lane.seq),
-                               wire.VehicleArrived(lane_role="entry"), wire.EventType.VEHICLE_ARRIVED,
-                               at=wire.utc_now() - timedelta(minutes=40))
-        lane.client.publish(wire.event_topic("metro", "metro-in-1", "vehicle_arrived"), late.to_json(),
-                            qos=1).wait_for_publish(5)
-        lane.event(wire.IncidentReported(kind="forced_entry", description="drove through the arm"),
-                   wire.EventType.INCIDENT_REPORTED)
-        lane.client.publish(wire.event_topic("metro", "metro-in-1", "badge_accepted"), b"{not json",
-                            qos=1).wait_for_publish(5)
+        late = wire.make_event(
+            "metro",
+            "metro-in-1",
+            next(lane.seq),
+            wire.VehicleArrived(lane_role="entry"),
+            wire.EventType.VEHICLE_ARRIVED,
+            at=wire.utc_now() - timedelta(minutes=40),
+        )
+        lane.client.publish(
+            wire.event_topic("metro", "metro-in-1", "vehicle_arrived"), late.to_json(), qos=1
+        ).wait_for_publish(5)
+        lane.event(
+            wire.IncidentReported(kind="forced_entry", description="drove through the arm"),
+            wire.EventType.INCIDENT_REPORTED,
+        )
+        lane.client.publish(
+            wire.event_topic("metro", "metro-in-1", "badge_accepted"), b"{not json", qos=1
+        ).wait_for_publish(5)
 
-        samples = wait_scrape(central.url, lambda s: value(s, "gatepost_quarantine_messages") >= 1
-                              and value(s, "gatepost_ingest_events_total", site="metro",
-                                        type="incident_reported") >= 1
-                              and any(k[0] == "gatepost_alarms_open" for k in s))
+        samples = wait_scrape(
+            central.url,
+            lambda s: (
+                value(s, "gatepost_quarantine_messages") >= 1
+                and value(s, "gatepost_ingest_events_total", site="metro", type="incident_reported")
+                >= 1
+                and any(k[0] == "gatepost_alarms_open" for k in s)
+            ),
+        )
     finally:
         lane.close()
 
@@ -91,7 +107,11 @@ def test_metrics_follow_ingest_quarantine_and_alarms(central, broker):
     assert samples[("gatepost_ingest_quarantined_total", workers[0])] == 1
     assert samples[("gatepost_ingest_broker_connected", workers[0])] == 1
     assert value(samples, "gatepost_devices", site="metro", online="true") == 1
-    open_alarms = {dict(labels)["kind"]: v for (name, labels), v in samples.items() if name == "gatepost_alarms_open"}
+    open_alarms = {
+        dict(labels)["kind"]: v
+        for (name, labels), v in samples.items()
+        if name == "gatepost_alarms_open"
+    }
     assert open_alarms.get("forced_entry") == 1, open_alarms
 
 

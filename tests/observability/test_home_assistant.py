@@ -29,25 +29,86 @@ from central.integrations.home_assistant import (
 from edge import wire
 from tests.central.api.harness import SimLane, start_central
 
-ENTITY = {"name", "unique_id", "object_id", "icon", "availability", "availability_topic",
-          "availability_mode", "payload_available", "payload_not_available", "device",
-          "entity_category", "enabled_by_default", "json_attributes_topic",
-          "json_attributes_template", "qos", "encoding", "origin"}
+ENTITY = {
+    "name",
+    "unique_id",
+    "object_id",
+    "icon",
+    "availability",
+    "availability_topic",
+    "availability_mode",
+    "payload_available",
+    "payload_not_available",
+    "device",
+    "entity_category",
+    "enabled_by_default",
+    "json_attributes_topic",
+    "json_attributes_template",
+    "qos",
+    "encoding",
+    "origin",
+}
 DOCUMENTED = {
-    "cover": ENTITY | {"command_topic", "device_class", "optimistic", "payload_close", "payload_open",
-                       "payload_stop", "position_topic", "retain", "state_closed", "state_closing",
-                       "state_open", "state_opening", "state_stopped", "state_topic", "value_template",
-                       "position_template", "set_position_topic", "tilt_command_topic"},
-    "sensor": ENTITY | {"state_topic", "value_template", "unit_of_measurement", "state_class",
-                        "device_class", "expire_after", "force_update", "suggested_display_precision"},
+    "cover": ENTITY
+    | {
+        "command_topic",
+        "device_class",
+        "optimistic",
+        "payload_close",
+        "payload_open",
+        "payload_stop",
+        "position_topic",
+        "retain",
+        "state_closed",
+        "state_closing",
+        "state_open",
+        "state_opening",
+        "state_stopped",
+        "state_topic",
+        "value_template",
+        "position_template",
+        "set_position_topic",
+        "tilt_command_topic",
+    },
+    "sensor": ENTITY
+    | {
+        "state_topic",
+        "value_template",
+        "unit_of_measurement",
+        "state_class",
+        "device_class",
+        "expire_after",
+        "force_update",
+        "suggested_display_precision",
+    },
     "tag": {"topic", "value_template", "device"},
 }
 REQUIRED = {"cover": set(), "sensor": {"state_topic"}, "tag": {"topic", "device"}}
-DEVICE_KEYS = {"identifiers", "connections", "name", "manufacturer", "model", "sw_version",
-               "hw_version", "via_device", "suggested_area", "configuration_url"}
+DEVICE_KEYS = {
+    "identifiers",
+    "connections",
+    "name",
+    "manufacturer",
+    "model",
+    "sw_version",
+    "hw_version",
+    "via_device",
+    "suggested_area",
+    "configuration_url",
+}
 ORIGIN_KEYS = {"name", "sw", "url"}
-COVER_DEVICE_CLASSES = {"awning", "blind", "curtain", "damper", "door", "garage", "gate", "shade",
-                        "shutter", "window"}
+COVER_DEVICE_CLASSES = {
+    "awning",
+    "blind",
+    "curtain",
+    "damper",
+    "door",
+    "garage",
+    "gate",
+    "shade",
+    "shutter",
+    "window",
+}
 TOPIC = re.compile(r"^homeassistant/(cover|sensor|tag)/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/config$")
 
 LANE = KnownDevice("sunrise", "sr-in-1", "entry")
@@ -64,9 +125,20 @@ def ha_render(template: str, payload: str, now: datetime | None = None) -> str:
 
 
 def health(barrier: str, depth: int = 0) -> str:
-    return json.dumps({"v": 1, "ts": wire.format_ts(wire.utc_now()), "role": "entry", "version": "t",
-                       "uptime_s": 5, "outbox_depth": depth, "oldest_unsent_s": 0, "barrier": barrier,
-                       "clock_synced": True, "out_of_service": barrier == "fault"})
+    return json.dumps(
+        {
+            "v": 1,
+            "ts": wire.format_ts(wire.utc_now()),
+            "role": "entry",
+            "version": "t",
+            "uptime_s": 5,
+            "outbox_depth": depth,
+            "oldest_unsent_s": 0,
+            "barrier": barrier,
+            "clock_synced": True,
+            "out_of_service": barrier == "fault",
+        }
+    )
 
 
 def all_configs():
@@ -97,7 +169,9 @@ def test_payload_uses_only_documented_fields(message):
 def test_entities_per_role_and_unique_ids():
     lane = {m.topic.split("/")[1] for m in device_configs(LANE)}
     assert lane == {"sensor", "cover", "tag"}
-    assert [m.topic.split("/")[1] for m in device_configs(KIOSK)] == ["sensor"]  # no barrier at a kiosk
+    assert [m.topic.split("/")[1] for m in device_configs(KIOSK)] == [
+        "sensor"
+    ]  # no barrier at a kiosk
     ids = [m.config["unique_id"] for m in all_configs() if "unique_id" in m.config]
     assert len(ids) == len(set(ids))
     assert len({m.topic for m in all_configs()}) == len(all_configs())
@@ -121,11 +195,20 @@ def test_sensors_read_outbox_depth_and_occupancy():
     outbox = next(m.config for m in device_configs(LANE) if m.topic.endswith("_outbox/config"))
     assert ha_render(outbox["value_template"], health("closed", depth=42)) == "42"
     occupancy = site_configs("sunrise")[0].config
-    doc = wire.SiteConfig(kind=wire.ConfigKind.OCCUPANCY, version=7, ts=wire.format_ts(wire.utc_now()),
-                          data={"occupied": 118, "capacity": 200, "as_of": wire.format_ts(wire.utc_now())})
+    doc = wire.SiteConfig(
+        kind=wire.ConfigKind.OCCUPANCY,
+        version=7,
+        ts=wire.format_ts(wire.utc_now()),
+        data={"occupied": 118, "capacity": 200, "as_of": wire.format_ts(wire.utc_now())},
+    )
     assert occupancy["state_topic"] == wire.config_topic("sunrise", "occupancy")
     assert ha_render(occupancy["value_template"], doc.model_dump_json()) == "118"
-    assert json.loads(ha_render(occupancy["json_attributes_template"], doc.model_dump_json()))["capacity"] == 200
+    assert (
+        json.loads(ha_render(occupancy["json_attributes_template"], doc.model_dump_json()))[
+            "capacity"
+        ]
+        == 200
+    )
 
 
 def test_badge_tag_scans_fresh_swipes_and_ignores_replays():
@@ -135,10 +218,21 @@ def test_badge_tag_scans_fresh_swipes_and_ignores_replays():
         wire.event_topic("sunrise", "sr-in-1", "badge_rejected"),
     }
     now = wire.utc_now()
-    fresh = wire.make_event("sunrise", "sr-in-1", 1, wire.BadgeAccepted(badge="0A1B2C3D4E", holder_class="resident",
-                                                                       direction="in"), wire.EventType.BADGE_ACCEPTED)
-    replay = wire.make_event("sunrise", "sr-in-1", 2, wire.BadgeRejected(badge="99", reason="unknown", direction="in"),
-                             wire.EventType.BADGE_REJECTED, at=now - timedelta(seconds=TAG_FRESH_S + 60))
+    fresh = wire.make_event(
+        "sunrise",
+        "sr-in-1",
+        1,
+        wire.BadgeAccepted(badge="0A1B2C3D4E", holder_class="resident", direction="in"),
+        wire.EventType.BADGE_ACCEPTED,
+    )
+    replay = wire.make_event(
+        "sunrise",
+        "sr-in-1",
+        2,
+        wire.BadgeRejected(badge="99", reason="unknown", direction="in"),
+        wire.EventType.BADGE_REJECTED,
+        at=now - timedelta(seconds=TAG_FRESH_S + 60),
+    )
     assert ha_render(tags[0]["value_template"], fresh.to_json().decode(), now) == "0A1B2C3D4E"
     # Home Assistant ignores an empty tag id: a swipe replayed from an outbox fires nothing.
     assert ha_render(tags[1]["value_template"], replay.to_json().decode(), now) == ""
@@ -150,7 +244,9 @@ class Retained:
     def __init__(self, port: int) -> None:
         self.got: dict[str, tuple[bytes, bool]] = {}
         self.client = paho.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda c, u, m: self.got.__setitem__(m.topic, (bytes(m.payload), m.retain))
+        self.client.on_message = lambda c, u, m: self.got.__setitem__(
+            m.topic, (bytes(m.payload), m.retain)
+        )
         self.client.connect("127.0.0.1", port)
         self.client.subscribe("homeassistant/#", qos=1)
         self.client.loop_start()

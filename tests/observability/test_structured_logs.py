@@ -62,8 +62,14 @@ class Lines:
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> Lines:
     full_env = {k: v for k, v in os.environ.items() if k != "GATEPOST_LOG_FORMAT"} | env
-    proc = subprocess.Popen(GATEPOST + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=full_env, cwd=cwd)
+    proc = subprocess.Popen(
+        GATEPOST + args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+    )
     return Lines(proc)
 
 
@@ -72,15 +78,24 @@ def assert_json_lines(lines: Lines) -> list[dict]:
     assert docs
     for doc in docs:
         assert {"ts", "level", "logger", "msg"} <= doc.keys()
-        assert doc["ts"].endswith("+00:00") and doc["level"] in ("debug", "info", "warning", "error", "critical")
+        assert doc["ts"].endswith("+00:00") and doc["level"] in (
+            "debug",
+            "info",
+            "warning",
+            "error",
+            "critical",
+        )
     return docs
 
 
 def test_agent_logs_json_with_device_context(tmp_path):
     path = simulated_config(tmp_path, free_port(), free_port())
     env = {"GATEPOST_SITE_KEYS": json.dumps({"1": "ab" * 32}), "GATEPOST_MQTT_PASSWORD": "unused"}
-    lines = run(["edge", "--config", str(path), "--state-dir", str(tmp_path / "state"), "--offline"],
-                env, tmp_path)
+    lines = run(
+        ["edge", "--config", str(path), "--state-dir", str(tmp_path / "state"), "--offline"],
+        env,
+        tmp_path,
+    )
     try:
         ready = lines.wait_for(lambda d: d["msg"].startswith("agent ready"))
     finally:
@@ -92,8 +107,11 @@ def test_agent_logs_json_with_device_context(tmp_path):
 
 
 def test_central_logs_a_quarantined_payload_with_topic_and_reason(tmp_path, broker):
-    env = {"GATEPOST_DB_URL": f"sqlite:///{tmp_path}/central.db", "GATEPOST_BROKER_PORT": str(broker.port),
-           "GATEPOST_CLIENT_ID": f"logs-{os.getpid()}"}
+    env = {
+        "GATEPOST_DB_URL": f"sqlite:///{tmp_path}/central.db",
+        "GATEPOST_BROKER_PORT": str(broker.port),
+        "GATEPOST_CLIENT_ID": f"logs-{os.getpid()}",
+    }
     lines = run(["central", "run", "--ingest-only"], env, tmp_path)
     try:
         lines.wait_for(lambda d: d["msg"] == "ingest running")
@@ -116,8 +134,11 @@ def test_central_logs_a_quarantined_payload_with_topic_and_reason(tmp_path, brok
 def test_central_says_ingest_running_only_once_subscribed(tmp_path, make_broker):
     """Started before its broker, central logs its ready line only after every client's SUBACK."""
     broker = make_broker()  # port chosen, not started yet
-    env = {"GATEPOST_DB_URL": f"sqlite:///{tmp_path}/central.db", "GATEPOST_BROKER_PORT": str(broker.port),
-           "GATEPOST_CLIENT_ID": f"ready-{os.getpid()}"}
+    env = {
+        "GATEPOST_DB_URL": f"sqlite:///{tmp_path}/central.db",
+        "GATEPOST_BROKER_PORT": str(broker.port),
+        "GATEPOST_CLIENT_ID": f"ready-{os.getpid()}",
+    }
     lines = run(["central", "run", "--ingest-only"], env, tmp_path)
     try:
         lines.wait_for(lambda d: d["msg"] == "ingest worker started")

@@ -35,14 +35,25 @@ ROOT = Path(__file__).resolve().parents[2]
 EXIT_EXAMPLE = ROOT / "firmware_configs" / "examples" / "exit_lane.toml"
 PINS = {"g001": "1234", "g002": "5678", "s001": "9999"}
 LANE = "sg-exit-1"
-ACTIONS = ("manual_raise", "manual_close", "payment_confirmed", "lost_ticket", "free_exit", "incident_reported",
-           "shift_closed", "guard_signed_off", "entry_refused_full")
+ACTIONS = (
+    "manual_raise",
+    "manual_close",
+    "payment_confirmed",
+    "lost_ticket",
+    "free_exit",
+    "incident_reported",
+    "shift_closed",
+    "guard_signed_off",
+    "entry_refused_full",
+)
 """Rows an attacker must never get into the outbox."""
 
 
 def exit_config(tmp_path: Path, *, extra: dict[str, str] | None = None) -> Path:
     """The shipped exit example, simulated, offline, its TLS files made by ``gatepost provision``."""
-    crt, key, _ca = make_console_cert(tmp_path / "provision", LANE, ["sg-exit-1.local", "127.0.0.1"])
+    crt, key, _ca = make_console_cert(
+        tmp_path / "provision", LANE, ["sg-exit-1.local", "127.0.0.1"]
+    )
     keys = tmp_path / "site_keys.toml"
     keys.write_text('[keys]\n1 = "' + "ab" * 32 + '"\n', encoding="utf-8")
     text = EXIT_EXAMPLE.read_text(encoding="utf-8")
@@ -61,9 +72,14 @@ def exit_config(tmp_path: Path, *, extra: dict[str, str] | None = None) -> Path:
         text = text.replace(old, new)
     path = tmp_path / "exit_lane.toml"
     path.write_text(text, encoding="utf-8")
-    roster = "".join(f'[[guard]]\nid = "{staff}"\nname = "{name}"\nrole = "{role}"\npin_hash = "{hash_pin(PINS[staff])}"\n\n'
-                     for staff, name, role in (("g001", "王强", "guard"), ("g002", "李娜", "guard"),
-                                               ("s001", "张主管", "supervisor")))
+    roster = "".join(
+        f'[[guard]]\nid = "{staff}"\nname = "{name}"\nrole = "{role}"\npin_hash = "{hash_pin(PINS[staff])}"\n\n'
+        for staff, name, role in (
+            ("g001", "王强", "guard"),
+            ("g002", "李娜", "guard"),
+            ("s001", "张主管", "supervisor"),
+        )
+    )
     (tmp_path / "guards.toml").write_text(roster, encoding="utf-8")
     return path
 
@@ -116,29 +132,46 @@ class ExitLane:
         lane = self.lane
         entry_at = datetime.now(UTC) - timedelta(minutes=minutes)
         ticket = lane.codec.make(new_serial("sg-entry-1", entry_at), entry_at, "car")
-        car = VehicleSimulator(arming_loop=lane.arming_loop, safety_loop=lane.safety_loop,
-                               photo_eye=lane.photo_eye, barrier=lane.barrier, step_s=0.03)
+        car = VehicleSimulator(
+            arming_loop=lane.arming_loop,
+            safety_loop=lane.safety_loop,
+            photo_eye=lane.photo_eye,
+            barrier=lane.barrier,
+            step_s=0.03,
+        )
         car.arrive()
         sims = self.agent.assembly.sims
         assert sims is not None
         sims.pn532.place_card(NtagMemory.with_user_memory(lane.codec.encode_card(ticket)))
-        wait_for(lambda: lane.payments.due is not None or lane.status().phase == "awaiting_payment",
-                 what="fee quoted at the exit")
+        wait_for(
+            lambda: lane.payments.due is not None or lane.status().phase == "awaiting_payment",
+            what="fee quoted at the exit",
+        )
         return car, ticket.serial
 
 
-def start_exit_lane(tmp_path: Path, *, extra: dict[str, str] | None = None, connect: bool = False,
-                    broker_port: int | None = None) -> ExitLane:
+def start_exit_lane(
+    tmp_path: Path,
+    *,
+    extra: dict[str, str] | None = None,
+    connect: bool = False,
+    broker_port: int | None = None,
+) -> ExitLane:
     edits = dict(extra or {})
     if broker_port is not None:
-        edits |= {'host = "mqtt.sunrise-garden.example"': 'host = "127.0.0.1"', "port = 8883": f"port = {broker_port}",
-                  '[link.tls]\nca_file = "/etc/gatepost/tls/ca.crt"\n': ""}
+        edits |= {
+            'host = "mqtt.sunrise-garden.example"': 'host = "127.0.0.1"',
+            "port = 8883": f"port = {broker_port}",
+            '[link.tls]\nca_file = "/etc/gatepost/tls/ca.crt"\n': "",
+        }
     config = load_config(exit_config(tmp_path, extra=edits))
     agent = Agent(config, state_dir=tmp_path / "state", connect=connect)
     agent.start()
     assert agent.page_url is not None
     port = int(re.search(r":(\d+)/$", agent.page_url).group(1))  # type: ignore[union-attr]
-    return ExitLane(agent, tmp_path / "provision" / "tls" / "console-ca.crt", f"https://127.0.0.1:{port}")
+    return ExitLane(
+        agent, tmp_path / "provision" / "tls" / "console-ca.crt", f"https://127.0.0.1:{port}"
+    )
 
 
 def rid() -> str:

@@ -36,16 +36,19 @@ def test_finding_1_another_host_without_credentials_moves_nothing_and_stores_not
     # As reported: a forged guard in the body, then without one.
     for body in ({"reason": "x", "guard": "g001"}, {"reason": "x"}):
         assert stranger.post("/api/lane/manual-raise", json=body).status_code in (401, 403, 422)
-        assert stranger.post(f"/api/console/lanes/{LANE}/manual-raise",
-                             json=body | {"request_id": rid()}).status_code in (401, 403, 422)
+        assert stranger.post(
+            f"/api/console/lanes/{LANE}/manual-raise", json=body | {"request_id": rid()}
+        ).status_code in (401, 403, 422)
     car, serial = lane.car_with_fee()
     for path, body in (
         ("/api/lane/lost-ticket", {"plate": "ATK001"}),
         ("/api/lane/confirm-payment", {"method": "epay", "reference": "FAKE-REF", "guard": "s001"}),
         ("/api/lane/confirm-payment", {"method": "epay", "reference": "FAKE-REF"}),
         (f"/api/console/lanes/{LANE}/lost-card", {"request_id": rid(), "plate": "ATK001"}),
-        (f"/api/console/lanes/{LANE}/confirm-payment",
-         {"request_id": rid(), "serial": serial, "method": "epay", "reference": "FAKE-REF"}),
+        (
+            f"/api/console/lanes/{LANE}/confirm-payment",
+            {"request_id": rid(), "serial": serial, "method": "epay", "reference": "FAKE-REF"},
+        ),
     ):
         assert stranger.post(path, json=body).status_code in (401, 403, 422), path
     assert lane.relay_states() == relay and lane.lane.barrier.state == "closed"
@@ -54,7 +57,9 @@ def test_finding_1_another_host_without_credentials_moves_nothing_and_stores_not
     car.leave()
 
 
-def test_finding_2_a_guard_signed_on_at_the_booth_lends_nothing_to_another_browser(exit_lane, caplog):
+def test_finding_2_a_guard_signed_on_at_the_booth_lends_nothing_to_another_browser(
+    exit_lane, caplog
+):
     lane = exit_lane
     booth = lane.guard("g001")  # the guard signs on at the booth tablet
     cookie = booth.client.cookies.get("gatepost_console")
@@ -69,27 +74,43 @@ def test_finding_2_a_guard_signed_on_at_the_booth_lends_nothing_to_another_brows
         assert stranger.post(path, json=body).status_code == 401
         assert other.post(path, json=body).status_code == 401
         # The booth's own cookie without its CSRF token (a cross-site form would look like this).
-        assert lane.client(cookies={"gatepost_console": cookie}).post(path, json=body).status_code == 403
+        assert (
+            lane.client(cookies={"gatepost_console": cookie}).post(path, json=body).status_code
+            == 403
+        )
         # The booth's cookie and token under another Host name (DNS rebinding).
         assert booth.post(path, json=body, headers={"Host": "attacker.example"}).status_code == 421
         # ... or from another origin.
-        assert booth.post(path, json=body, headers={"Origin": "https://attacker.example"}).status_code == 403
+        assert (
+            booth.post(path, json=body, headers={"Origin": "https://attacker.example"}).status_code
+            == 403
+        )
 
     # The free exit checks the supervisor's PIN on every use, whoever is signed on.
     car, serial = lane.car_with_fee()
     free = {"serial": serial, "reason": "业主亲属 relative", "supervisor_id": "s001"}
-    assert other.post(f"/api/console/lanes/{LANE}/free-exit",
-                      json=free | {"request_id": rid(), "supervisor_pin": "9999"}).status_code == 401
+    assert (
+        other.post(
+            f"/api/console/lanes/{LANE}/free-exit",
+            json=free | {"request_id": rid(), "supervisor_pin": "9999"},
+        ).status_code
+        == 401
+    )
     for pin in ("", "0000"):
-        refused = booth.post(f"/api/console/lanes/{LANE}/free-exit", json=free | {"request_id": rid(), "supervisor_pin": pin})
+        refused = booth.post(
+            f"/api/console/lanes/{LANE}/free-exit",
+            json=free | {"request_id": rid(), "supervisor_pin": pin},
+        )
         assert refused.status_code == 403, refused.text
     assert lane.relay_states() == relay and lane.lane.barrier.state == "closed"
     assert lane.rows(*ACTIONS) == []
 
     # A second guard signs on at their own browser: what they do is booked to them, not to g001.
     colleague = lane.guard("g002")
-    done = colleague.post(f"/api/console/lanes/{LANE}/confirm-payment",
-                          json={"request_id": rid(), "serial": serial, "method": "cash"})
+    done = colleague.post(
+        f"/api/console/lanes/{LANE}/confirm-payment",
+        json={"request_id": rid(), "serial": serial, "method": "cash"},
+    )
     assert done.status_code == 200, done.text
     wait_for(lambda: lane.lane.barrier.state == "open", what="paid by the signed-on colleague")
     assert lane.relay_states() > relay
@@ -108,11 +129,15 @@ def test_finding_2_a_guard_signed_on_at_the_booth_lends_nothing_to_another_brows
 
 
 def test_refused_attempts_are_counted_and_reported_as_an_event(tmp_path):
-    lane = start_exit_lane(tmp_path, extra={"refusal_alarm_threshold = 10": "refusal_alarm_threshold = 3"})
+    lane = start_exit_lane(
+        tmp_path, extra={"refusal_alarm_threshold = 10": "refusal_alarm_threshold = 3"}
+    )
     try:
         stranger = lane.client()
         stranger.post("/api/lane/manual-raise", json={"reason": "x"})
-        stranger.post("/api/console/lanes/sg-exit-1/manual-raise", json={"request_id": rid(), "reason": "x"})
+        stranger.post(
+            "/api/console/lanes/sg-exit-1/manual-raise", json={"request_id": rid(), "reason": "x"}
+        )
         stranger.get("/api/console", headers={"Host": "attacker.example"})
         refusals = lane.agent.page_app.state.refusals
         assert refusals.counts == {"no_session": 2, "host": 1}
@@ -125,9 +150,22 @@ def test_refused_attempts_are_counted_and_reported_as_an_event(tmp_path):
 
 def test_there_is_no_switch_that_turns_sign_on_off_and_a_tablet_needs_tls(tmp_path):
     with pytest.raises(ConfigError, match="sign_on_required: removed"):
-        load_config(exit_config(tmp_path / "a", extra={"[console]\n": "[console]\nsign_on_required = false\n"}))
+        load_config(
+            exit_config(
+                tmp_path / "a", extra={"[console]\n": "[console]\nsign_on_required = false\n"}
+            )
+        )
     with pytest.raises(ConfigError, match="serve it over TLS"):
-        load_config(exit_config(tmp_path / "b", extra={'tls_cert_file = "': '# tls_cert_file = "',
-                                                       'tls_key_file = "': '# tls_key_file = "'}))
+        load_config(
+            exit_config(
+                tmp_path / "b",
+                extra={
+                    'tls_cert_file = "': '# tls_cert_file = "',
+                    'tls_key_file = "': '# tls_key_file = "',
+                },
+            )
+        )
     with pytest.raises(ConfigError, match="console.hosts"):
-        load_config(exit_config(tmp_path / "c", extra={'hosts = ["sg-exit-1.local", "192.168.10.21"]': ""}))
+        load_config(
+            exit_config(tmp_path / "c", extra={'hosts = ["sg-exit-1.local", "192.168.10.21"]': ""})
+        )

@@ -46,7 +46,12 @@ def console_bodies(serial: str) -> dict[str, dict[str, Any]]:
         "/api/console/close-shift": {"declared_cash": "0", "unattended": True},
         f"{lane}/confirm-payment": {"serial": serial, "method": "cash"},
         f"{lane}/lost-card": {"plate": "ATK001"},
-        f"{lane}/free-exit": {"serial": serial, "reason": "x", "supervisor_id": "s001", "supervisor_pin": PINS["s001"]},
+        f"{lane}/free-exit": {
+            "serial": serial,
+            "reason": "x",
+            "supervisor_id": "s001",
+            "supervisor_pin": PINS["s001"],
+        },
         f"{lane}/manual-raise": {"reason": "x"},
         f"{lane}/manual-close": {"reason": "x"},
         f"{lane}/override-full": {"reason": "x"},
@@ -67,14 +72,20 @@ def attack_body(path: str, bodies: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture
 def exit_lane(tmp_path):
-    lane = start_exit_lane(tmp_path, extra={"refusal_alarm_threshold = 10": "refusal_alarm_threshold = 10000"})
+    lane = start_exit_lane(
+        tmp_path, extra={"refusal_alarm_threshold = 10": "refusal_alarm_threshold = 10000"}
+    )
     yield lane
     lane.agent.stop()
 
 
-def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_right_host(exit_lane: ExitLane):
+def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_right_host(
+    exit_lane: ExitLane,
+):
     lane = exit_lane
-    booth = lane.guard("g001")  # the guard at the booth: the session every attacker would like to use
+    booth = lane.guard(
+        "g001"
+    )  # the guard at the booth: the session every attacker would like to use
     car, serial = lane.car_with_fee()
     bodies = console_bodies(serial)
     app = lane.agent.page_app
@@ -86,7 +97,9 @@ def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_righ
 
     relay, recorded = lane.relay_states(), lane.rows(*ACTIONS, "guard_signed_on")
     cookie = booth.client.cookies.get("gatepost_console")
-    other = lane.browser()  # another browser on the booth network: its own session, nobody signed on
+    other = (
+        lane.browser()
+    )  # another browser on the booth network: its own session, nobody signed on
     refusals = app.state.refusals
     before = refusals.total
     for path in sorted(paths):
@@ -95,9 +108,12 @@ def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_righ
         tries = {
             "no session": lane.client().post(path, json=attack_body(path, bodies)),
             "another browser's session": elsewhere.post(path, json=attack_body(path, bodies)),
-            "no CSRF token": lane.client(cookies={"gatepost_console": cookie}).post(path, json=attack_body(path, bodies)),
+            "no CSRF token": lane.client(cookies={"gatepost_console": cookie}).post(
+                path, json=attack_body(path, bodies)
+            ),
             "another browser's CSRF token": lane.client(cookies={"gatepost_console": cookie}).post(
-                path, json=attack_body(path, bodies), headers={"X-CSRF-Token": other.csrf}),
+                path, json=attack_body(path, bodies), headers={"X-CSRF-Token": other.csrf}
+            ),
             "foreign Host": booth.post(path, json=attack_body(path, bodies), headers=FOREIGN),
         }
         for how, answer in tries.items():
@@ -105,20 +121,34 @@ def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_righ
                 # Signing on at one's own browser is what sign-on is for: it starts no second shift.
                 assert answer.status_code == 200, answer.text
                 continue
-            assert answer.status_code in (401, 403, 421), (path, how, answer.status_code, answer.text)
+            assert answer.status_code in (401, 403, 421), (
+                path,
+                how,
+                answer.status_code,
+                answer.text,
+            )
     assert refusals.total - before == len(paths) * 5 - 1
     # A signed-on guard cannot lend themselves a supervisor's authority: the PIN is asked every time.
     for pin in ("", "0000", PINS["g001"]):
-        refused = booth.post(f"/api/console/lanes/{LANE}/free-exit",
-                             json=attack_body(f"/api/console/lanes/{LANE}/free-exit", bodies) | {"supervisor_pin": pin})
+        refused = booth.post(
+            f"/api/console/lanes/{LANE}/free-exit",
+            json=attack_body(f"/api/console/lanes/{LANE}/free-exit", bodies)
+            | {"supervisor_pin": pin},
+        )
         assert refused.status_code == 403
     assert lane.relay_states() == relay and lane.lane.barrier.state == "closed"
-    assert lane.rows(*ACTIONS, "guard_signed_on") == recorded  # the other browser's sign-on started no shift
-    assert lane.lane.status().phase == "awaiting_payment" and lane.agent.store.is_used(serial) is False
+    assert (
+        lane.rows(*ACTIONS, "guard_signed_on") == recorded
+    )  # the other browser's sign-on started no shift
+    assert (
+        lane.lane.status().phase == "awaiting_payment" and lane.agent.store.is_used(serial) is False
+    )
 
     # The setup was real: the same request from the guard's own browser is carried out.
-    done = booth.post(f"/api/console/lanes/{LANE}/confirm-payment",
-                      json={"request_id": rid(), "serial": serial, "method": "cash"})
+    done = booth.post(
+        f"/api/console/lanes/{LANE}/confirm-payment",
+        json={"request_id": rid(), "serial": serial, "method": "cash"},
+    )
     assert done.status_code == 200, done.text
     wait_for(lambda: lane.lane.barrier.state == "open", what="paid at the booth")
     assert lane.relay_states() > relay
@@ -128,14 +158,24 @@ def test_every_console_and_lane_route_refuses_without_a_session_csrf_or_the_righ
 
 def test_the_lane_api_alone_takes_only_its_scoped_machine_token(tmp_path, monkeypatch):
     monkeypatch.setenv("GATEPOST_LANE_TOKEN", SCRIPT_TOKEN)
-    lane = start_exit_lane(tmp_path, extra={"[console]\n": '[console]\nserve_console = false\nmachine_token_env = '
-                                                           '"GATEPOST_LANE_TOKEN"\nmachine_token_scopes = ["manual-raise"]\n'})
+    lane = start_exit_lane(
+        tmp_path,
+        extra={
+            "[console]\n": "[console]\nserve_console = false\nmachine_token_env = "
+            '"GATEPOST_LANE_TOKEN"\nmachine_token_scopes = ["manual-raise"]\n'
+        },
+    )
     try:
         app = lane.agent.page_app
         assert app is not None
         paths = post_routes(app, lane.client().get("/api/openapi.json").json())
-        assert paths == {"/api/lane/confirm-payment", "/api/lane/lost-ticket", "/api/lane/manual-raise",
-                         "/api/lane/manual-close", "/api/lane/override-full"}
+        assert paths == {
+            "/api/lane/confirm-payment",
+            "/api/lane/lost-ticket",
+            "/api/lane/manual-raise",
+            "/api/lane/manual-close",
+            "/api/lane/override-full",
+        }
         car, serial = lane.car_with_fee()
         bodies = console_bodies(serial)
         relay = lane.relay_states()
@@ -143,19 +183,29 @@ def test_the_lane_api_alone_takes_only_its_scoped_machine_token(tmp_path, monkey
         for path in sorted(paths):
             tries = {
                 "no token": lane.client().post(path, json=bodies[path]),
-                "wrong token": lane.client().post(path, json=bodies[path], headers={"Authorization": "Bearer nope"}),
-                "foreign Host": lane.client().post(path, json=bodies[path], headers=bearer | FOREIGN),
-                "a guard's name in the body": lane.client().post(path, json=bodies[path] | {"guard": "g001"}),
+                "wrong token": lane.client().post(
+                    path, json=bodies[path], headers={"Authorization": "Bearer nope"}
+                ),
+                "foreign Host": lane.client().post(
+                    path, json=bodies[path], headers=bearer | FOREIGN
+                ),
+                "a guard's name in the body": lane.client().post(
+                    path, json=bodies[path] | {"guard": "g001"}
+                ),
             }
             if path != "/api/lane/manual-raise":
-                tries["token outside its scope"] = lane.client().post(path, json=bodies[path], headers=bearer)
+                tries["token outside its scope"] = lane.client().post(
+                    path, json=bodies[path], headers=bearer
+                )
             for how, answer in tries.items():
                 assert answer.status_code in (401, 403, 421, 422), (path, how, answer.status_code)
         assert lane.relay_states() == relay and lane.rows(*ACTIONS) == []
         # In scope (a guard on duty, as the lane wants for a manual raise): carried out, audited, and
         # booked to the token, never to a name from the request.
         lane.agent.lane.set_guard_on_duty("g001 王强")
-        raised = lane.client().post("/api/lane/manual-raise", json={"reason": "script test"}, headers=bearer)
+        raised = lane.client().post(
+            "/api/lane/manual-raise", json={"reason": "script test"}, headers=bearer
+        )
         assert raised.status_code == 200, raised.text
         wait_for(lambda: lane.lane.barrier.state == "open", what="raised by the token")
         assert lane.relay_states() > relay
@@ -190,9 +240,13 @@ def test_every_kiosk_route_needs_its_page_token_and_host_and_reaches_no_barrier(
         tries = {
             "no cookie, no token": Browser.at(kiosk.url).client.post(path, json=body),
             "no CSRF token": visitor.client.post(path, json=body),
-            "another browser's token": visitor.client.post(path, json=body, headers={"X-CSRF-Token": other.csrf}),
+            "another browser's token": visitor.client.post(
+                path, json=body, headers={"X-CSRF-Token": other.csrf}
+            ),
             "foreign Host": visitor.post(path, json=body, headers=FOREIGN),
-            "another origin": visitor.post(path, json=body, headers={"Origin": "http://attacker.example"}),
+            "another origin": visitor.post(
+                path, json=body, headers={"Origin": "http://attacker.example"}
+            ),
         }
         for how, answer in tries.items():
             assert answer.status_code in (403, 421), (path, how, answer.status_code)
@@ -204,18 +258,28 @@ def test_every_kiosk_route_needs_its_page_token_and_host_and_reaches_no_barrier(
 
 def test_no_kiosk_route_reads_back_another_visitors_record(kiosk):
     first = Browser.at(kiosk.url).open()
-    mine = first.post("/api/check-in", json=form(name="Private Paula", phone="13811112222", host="Host Harry"))
+    mine = first.post(
+        "/api/check-in", json=form(name="Private Paula", phone="13811112222", host="Host Harry")
+    )
     assert mine.status_code == 200 and mine.json()["ok"]
     stranger = Browser.at(kiosk.url).open()
     schema = stranger.get("/api/openapi.json").json()
-    seen = [stranger.get(path).text for path, ops in schema["paths"].items() if "get" in ops and "{" not in path]
-    seen.append(stranger.post("/api/check-in", json=form(name="Other Olga", phone="13933334444")).text)
+    seen = [
+        stranger.get(path).text
+        for path, ops in schema["paths"].items()
+        if "get" in ops and "{" not in path
+    ]
+    seen.append(
+        stranger.post("/api/check-in", json=form(name="Other Olga", phone="13933334444")).text
+    )
     seen.append(stranger.post("/api/check-out/scan").text)
     seen.append(stranger.post("/api/invite/scan").text)
     for text in seen:
         assert "Paula" not in text and "13811112222" not in text and "Harry" not in text
         assert mine.json().get("pass_qr", "§") not in text
-    assert json.loads(seen[-3])["ok"]  # the stranger's own check-in worked, and showed only their own pass
+    assert json.loads(seen[-3])[
+        "ok"
+    ]  # the stranger's own check-in worked, and showed only their own pass
 
 
 def _printed(kiosk: Any) -> int:

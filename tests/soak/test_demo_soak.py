@@ -50,8 +50,17 @@ def rss_mb() -> float:
 
 def test_thirty_simulated_days_with_central_restarts_reconcile(tmp_path):
     started = time.monotonic()
-    site = DemoSite(DemoOptions(speed=SPEED, seed=30, duration=timedelta(days=DAYS), exit_after=True,
-                                http_port=0, workdir=tmp_path / "site", profile=SOAK_PROFILE)).start()
+    site = DemoSite(
+        DemoOptions(
+            speed=SPEED,
+            seed=30,
+            duration=timedelta(days=DAYS),
+            exit_after=True,
+            http_port=0,
+            workdir=tmp_path / "site",
+            profile=SOAK_PROFILE,
+        )
+    ).start()
     figures: dict[str, object] = {}
     try:
         restart_every = timedelta(days=DAYS / (RESTARTS + 1))
@@ -79,32 +88,55 @@ def test_thirty_simulated_days_with_central_restarts_reconcile(tmp_path):
                 return int(conn.execute(sql).fetchone()[0] or 0)
 
         def settled() -> bool:
-            return scalar("SELECT count(*) FROM events WHERE type='vehicle_exited'") == tally["exits"]
+            return (
+                scalar("SELECT count(*) FROM events WHERE type='vehicle_exited'") == tally["exits"]
+            )
 
         deadline = time.monotonic() + 60
         while not settled() and time.monotonic() < deadline:
             time.sleep(0.5)
         issued = scalar("SELECT count(*) FROM events WHERE type='ticket_issued'")
-        exited = scalar("SELECT count(*) FROM tickets t JOIN events e ON e.type='ticket_issued' "
-                        "AND json_extract(e.data, '$.serial') = t.serial WHERE t.status='exited'")
-        revenue = scalar("SELECT sum(json_extract(data, '$.fee_minor')) FROM events WHERE type='payment_confirmed'")
-        cash_payments = scalar("SELECT count(*) FROM events WHERE type='payment_confirmed' "
-                               "AND json_extract(data, '$.method')='cash'")
+        exited = scalar(
+            "SELECT count(*) FROM tickets t JOIN events e ON e.type='ticket_issued' "
+            "AND json_extract(e.data, '$.serial') = t.serial WHERE t.status='exited'"
+        )
+        revenue = scalar(
+            "SELECT sum(json_extract(data, '$.fee_minor')) FROM events WHERE type='payment_confirmed'"
+        )
+        cash_payments = scalar(
+            "SELECT count(*) FROM events WHERE type='payment_confirmed' "
+            "AND json_extract(data, '$.method')='cash'"
+        )
         assert site.receipts is not None
         visits = scalar("SELECT count(*) FROM visits")
         visits_out = scalar("SELECT count(*) FROM visits WHERE checked_out_at IS NOT NULL")
         in_lobby = site.driver.model.in_lobby
         figures = {
-            "real_s": round(time.monotonic() - started), "sim_days": DAYS, "speed": SPEED,
-            "central_restarts": restarts, "rss_mb": round(rss_mb()), "peak_rss_mb": round(peak_rss_mb()),
-            "rss_bound_mb": RSS_BOUND_MB, "outbox_depths": depths, "tally": tally,
-            "tickets_issued": issued, "tickets_exited": exited, "tickets_inside": tally["cards_inside"],
-            "tickets_lost": tally["lost_cards"], "revenue_minor": revenue, "receipts_printed": site.receipts.printed,
-            "cash_payments": cash_payments, "visits": visits, "visits_out": visits_out,
+            "real_s": round(time.monotonic() - started),
+            "sim_days": DAYS,
+            "speed": SPEED,
+            "central_restarts": restarts,
+            "rss_mb": round(rss_mb()),
+            "peak_rss_mb": round(peak_rss_mb()),
+            "rss_bound_mb": RSS_BOUND_MB,
+            "outbox_depths": depths,
+            "tally": tally,
+            "tickets_issued": issued,
+            "tickets_exited": exited,
+            "tickets_inside": tally["cards_inside"],
+            "tickets_lost": tally["lost_cards"],
+            "revenue_minor": revenue,
+            "receipts_printed": site.receipts.printed,
+            "cash_payments": cash_payments,
+            "visits": visits,
+            "visits_out": visits_out,
             "visitors_on_site": len(in_lobby),
             "shifts_closed": scalar("SELECT count(*) FROM events WHERE type='shift_closed'"),
-            "barrier_faults_at_central": scalar("SELECT count(*) FROM events WHERE type='barrier_fault'"),
-            "events": scalar("SELECT count(*) FROM events"), "quarantined": scalar("SELECT count(*) FROM quarantine"),
+            "barrier_faults_at_central": scalar(
+                "SELECT count(*) FROM events WHERE type='barrier_fault'"
+            ),
+            "events": scalar("SELECT count(*) FROM events"),
+            "quarantined": scalar("SELECT count(*) FROM quarantine"),
         }
         print("SOAK", json.dumps(figures, ensure_ascii=False))
         assert tally["failed"] == 0
@@ -119,9 +151,15 @@ def test_thirty_simulated_days_with_central_restarts_reconcile(tmp_path):
         assert figures["quarantined"] == 0
         assert tally["barrier_faults"] == 0 and figures["barrier_faults_at_central"] == 0
         # The lobby: every check-in and check-out the kiosk took is a visit at central.
-        assert visits == tally["visitors_checked_in"] > 0 and visits_out == tally["visitors_checked_out"]
+        assert (
+            visits == tally["visitors_checked_in"] > 0
+            and visits_out == tally["visitors_checked_out"]
+        )
         assert visits - visits_out == len(in_lobby)
-        assert tally["shift_handovers"] >= int(DAYS) and figures["shifts_closed"] == tally["shift_handovers"]
+        assert (
+            tally["shift_handovers"] >= int(DAYS)
+            and figures["shifts_closed"] == tally["shift_handovers"]
+        )
         assert peak_rss_mb() < RSS_BOUND_MB
     finally:
         site.stop()

@@ -49,9 +49,12 @@ class Browser:
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.get(path, **kwargs)
 
-    def post(self, path: str, json: Any = None, *, headers: dict[str, str] | None = None,
-             **kwargs: Any) -> httpx.Response:
-        answer = self.client.post(path, json=json, headers={CSRF_HEADER: self.csrf} | (headers or {}), **kwargs)
+    def post(
+        self, path: str, json: Any = None, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        answer = self.client.post(
+            path, json=json, headers={CSRF_HEADER: self.csrf} | (headers or {}), **kwargs
+        )
         if answer.headers.get("content-type", "").startswith("application/json"):
             body = answer.json()
             if isinstance(body, dict) and isinstance(body.get("csrf"), str):
@@ -62,19 +65,25 @@ class Browser:
         """Open the page if not yet, sign on with ID + PIN; raises unless it worked."""
         if not self.csrf:
             self.open()
-        answer = self.post("/api/console/sign-on", json={"request_id": uuid.uuid4().hex, "staff_id": staff_id,
-                                                          "pin": pin})
+        answer = self.post(
+            "/api/console/sign-on",
+            json={"request_id": uuid.uuid4().hex, "staff_id": staff_id, "pin": pin},
+        )
         answer.raise_for_status()
         return answer
 
 
 SCRIPT_TOKEN = "test-machine-token-0123456789abcdef"
 """The lane API's machine token in tests (what ``[console] machine_token_env`` names in a real config)."""
-LANE_ACTIONS = frozenset({"confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"})
+LANE_ACTIONS = frozenset(
+    {"confirm-payment", "lost-ticket", "manual-raise", "manual-close", "override-full"}
+)
 
 
 def lane_script(lane: Lane, scopes: frozenset[str] = LANE_ACTIONS) -> TestClient:
     """A script at a lane's ``/api/lane`` holding the machine token (``token:script`` in events)."""
     api = create_booth_api(lane, token=MachineToken("script", SCRIPT_TOKEN, scopes))
     install(api, Refusals("lane_api"), PageRules.local())
-    return TestClient(api, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {SCRIPT_TOKEN}"})
+    return TestClient(
+        api, base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {SCRIPT_TOKEN}"}
+    )

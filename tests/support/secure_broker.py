@@ -28,7 +28,9 @@ MAKE_CERTS = REPO / "deploy" / "mosquitto" / "make-certs.sh"
 
 def make_certs(tls_dir: Path, host: str = "localhost") -> Path:
     """A CA and a server certificate for ``host`` in ``tls_dir``, as the installer makes them."""
-    subprocess.run(["bash", str(MAKE_CERTS), str(tls_dir), host, "30"], check=True, capture_output=True)
+    subprocess.run(
+        ["bash", str(MAKE_CERTS), str(tls_dir), host, "30"], check=True, capture_output=True
+    )
     return tls_dir
 
 
@@ -53,7 +55,9 @@ class SecureBroker(Broker):
     def write_config(self) -> None:
         if not self.tls_port:
             self.tls_port = free_port()
-        text = relocate(SHIPPED_CONF.read_text(), self.etc).replace("/var/lib/mosquitto/", f"{self.workdir}/")
+        text = relocate(SHIPPED_CONF.read_text(), self.etc).replace(
+            "/var/lib/mosquitto/", f"{self.workdir}/"
+        )
         text = text.replace("listener 8883", f"listener {self.tls_port}")
         text = text.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -74,19 +78,34 @@ class Client:
     and bridges always come in over TLS.
     """
 
-    def __init__(self, broker: SecureBroker, etc: Path, user: str | None, password: str | None,
-                 *, tls: bool = True, client_id: str | None = None, clean: bool = True) -> None:
+    def __init__(
+        self,
+        broker: SecureBroker,
+        etc: Path,
+        user: str | None,
+        password: str | None,
+        *,
+        tls: bool = True,
+        client_id: str | None = None,
+        clean: bool = True,
+    ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.disconnects = 0
         self.rc: object = None
         self._subacks: set[int] = set()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
-                                  clean_session=clean, protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or "",
+            clean_session=clean,
+            protocol=mqtt.MQTTv311,
+        )
         if user:
             self.client.username_pw_set(user, password)
         if tls:
-            self.client.tls_set(ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self.client.tls_set(
+                ca_certs=str(etc / "tls" / "ca.crt"), tls_version=ssl.PROTOCOL_TLS_CLIENT
+            )
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect

@@ -19,7 +19,9 @@ DEFAULT_TIMEOUT_S = 15.0
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_S, what: str = "condition",
+    predicate: Callable[[], T],
+    timeout: float = DEFAULT_TIMEOUT_S,
+    what: str = "condition",
     interval: float = 0.01,
 ) -> T:
     """Poll ``predicate`` until it is truthy and return its value; fail the test at the deadline."""
@@ -60,7 +62,9 @@ def finishes_within(call: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_S) -
 
 
 def subscribe_and_wait(
-    client: paho.Client, topics: str | Iterable[tuple[str, int]], qos: int = 1,
+    client: paho.Client,
+    topics: str | Iterable[tuple[str, int]],
+    qos: int = 1,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Subscribe and return only once the broker's SUBACK has arrived (the subscription is live)."""

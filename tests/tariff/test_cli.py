@@ -67,10 +67,22 @@ def test_quote_json_has_minutes_fee_currency_and_lines() -> None:
             "unknown vehicle class 'bus'",
         ),
         (["--entry", "yesterday", "--exit", "2026-11-26T21:00"], "not an ISO 8601 time"),
-        (["--entry", "0001-01-01T00:00", "--exit", "2026-11-26T21:00"], "outside the supported range"),
-        (["--entry", "0001-01-01T00:00", "--exit", "0001-01-01T05:00"], "outside the supported range"),
-        (["--entry", "9999-12-31T20:00", "--exit", "9999-12-31T23:00"], "outside the supported range"),
-        (["--entry", "2026-11-26T19:40", "--exit", "9999-12-31T20:00"], "outside the supported range"),
+        (
+            ["--entry", "0001-01-01T00:00", "--exit", "2026-11-26T21:00"],
+            "outside the supported range",
+        ),
+        (
+            ["--entry", "0001-01-01T00:00", "--exit", "0001-01-01T05:00"],
+            "outside the supported range",
+        ),
+        (
+            ["--entry", "9999-12-31T20:00", "--exit", "9999-12-31T23:00"],
+            "outside the supported range",
+        ),
+        (
+            ["--entry", "2026-11-26T19:40", "--exit", "9999-12-31T20:00"],
+            "outside the supported range",
+        ),
     ],
 )
 def test_bad_requests_exit_2_without_a_traceback(args: list[str], message: str) -> None:

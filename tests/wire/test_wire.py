@@ -17,8 +17,11 @@ from edge.wire import EventType
 
 def _ticket_issued() -> wire.TicketIssued:
     return wire.TicketIssued(
-        serial="A1B2C3", entry_at="2026-11-26T08:00:00.000Z", vehicle_class="car",
-        medium="card", key_id=1,
+        serial="A1B2C3",
+        entry_at="2026-11-26T08:00:00.000Z",
+        vehicle_class="car",
+        medium="card",
+        key_id=1,
     )
 
 
@@ -38,7 +41,8 @@ def test_ids_that_would_break_topics_are_refused(bad):
 
 
 @pytest.mark.parametrize(
-    "topic", ["other/v1/a/b/status", "gatepost/v1/a", "gatepost/v1/a/b/event", "gatepost/v1/a/b/x/y/z"]
+    "topic",
+    ["other/v1/a/b/status", "gatepost/v1/a", "gatepost/v1/a/b/event", "gatepost/v1/a/b/x/y/z"],
 )
 def test_foreign_topics_are_refused(topic):
     with pytest.raises(PayloadError):
@@ -115,8 +119,12 @@ def test_timestamps_are_utc_with_milliseconds():
 def _command(**overrides) -> bytes:
     now = datetime(2026, 11, 26, tzinfo=UTC)
     doc = {
-        "v": 1, "id": "req-0001", "name": "raise", "by": "supervisor",
-        "issued_at": wire.format_ts(now), "expires_at": wire.format_ts(now + timedelta(seconds=30)),
+        "v": 1,
+        "id": "req-0001",
+        "name": "raise",
+        "by": "supervisor",
+        "issued_at": wire.format_ts(now),
+        "expires_at": wire.format_ts(now + timedelta(seconds=30)),
         "args": {"reason": "ambulance"},
     }
     doc.update(overrides)
@@ -134,13 +142,21 @@ def test_commands_are_validated_against_topic_and_args():
     with pytest.raises(PayloadError, match="topic command"):
         wire.parse_command(wire.cmd_topic("s", "d", "set_capacity"), _command(), retained=False)
     with pytest.raises(PayloadError, match="takes no args"):
-        wire.parse_command(wire.cmd_topic("s", "d", "reload_tariff"),
-                           _command(name="reload_tariff"), retained=False)
+        wire.parse_command(
+            wire.cmd_topic("s", "d", "reload_tariff"),
+            _command(name="reload_tariff"),
+            retained=False,
+        )
 
 
 def test_site_config_is_validated_by_kind():
-    doc = {"v": 1, "kind": "capacity", "version": 3, "ts": "2026-11-26T00:00:00.000Z",
-           "data": {"capacity": 120, "reserved": 10}}
+    doc = {
+        "v": 1,
+        "kind": "capacity",
+        "version": 3,
+        "ts": "2026-11-26T00:00:00.000Z",
+        "data": {"capacity": 120, "reserved": 10},
+    }
     parsed = wire.parse_site_config(wire.config_topic("s", "capacity"), json.dumps(doc).encode())
     assert parsed.version == 3
     doc["data"]["capacity"] = -1
@@ -155,7 +171,9 @@ def test_config_versions_are_central_time_and_never_go_back():
     now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
     ms = int(now.timestamp() * 1000)
     assert wire.config_version(now) == ms
-    assert wire.config_version(now, 608) == ms  # an old counter value (or a restored one) is left behind
+    assert (
+        wire.config_version(now, 608) == ms
+    )  # an old counter value (or a restored one) is left behind
     assert wire.config_version(now, ms) == ms + 1  # two documents in one millisecond stay apart
     published_before_restore = wire.config_version(now - timedelta(hours=3), 5)
     restored_row = wire.config_version(now - timedelta(days=1))

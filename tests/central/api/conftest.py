@@ -25,7 +25,9 @@ def mod_broker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
-    c = start_central(tmp_path_factory.mktemp("central"), mod_broker.port, alarm_barrier_open_max_s=1)
+    c = start_central(
+        tmp_path_factory.mktemp("central"), mod_broker.port, alarm_barrier_open_max_s=1
+    )
     yield c
     c.stop()
 
@@ -34,7 +36,9 @@ def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
 def lanes(mod_broker):
     made: list[SimLane] = []
 
-    def make(device: str, site: str = "north", role: str = "exit", answer: str | None = "done") -> SimLane:
+    def make(
+        device: str, site: str = "north", role: str = "exit", answer: str | None = "done"
+    ) -> SimLane:
         lane = SimLane(site, device, mod_broker.port, role=role, answer=answer).connect()
         made.append(lane)
         return lane

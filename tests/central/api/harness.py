@@ -52,7 +52,9 @@ class Central:
             c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return c
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -62,7 +64,14 @@ class Central:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_central(tmp_path: Path, broker_port: int, *, ingest_in_app: bool = True, db_url: str | None = None, **ops: Any) -> Central:
+def start_central(
+    tmp_path: Path,
+    broker_port: int,
+    *,
+    ingest_in_app: bool = True,
+    db_url: str | None = None,
+    **ops: Any,
+) -> Central:
     """``ingest_in_app=False`` runs ingest beside the app with its own hooks, as ``central run --no-ingest`` plus a separate ingest process would."""
     db_url = db_url or f"sqlite:///{tmp_path}/central.db"
     engine = make_engine(db_url)
@@ -72,13 +81,22 @@ def start_central(tmp_path: Path, broker_port: int, *, ingest_in_app: bool = Tru
         for name, role in USERS.items():
             create_user(db, name, PASSWORD, role, now=wire.utc_now(), by="test")
         db.commit()
-    settings = load_settings(db_url=db_url, broker_port=broker_port, client_id=f"gp-test-{uuid.uuid4().hex[:8]}", occupancy_publish_s=1.0)
+    settings = load_settings(
+        db_url=db_url,
+        broker_port=broker_port,
+        client_id=f"gp-test-{uuid.uuid4().hex[:8]}",
+        occupancy_publish_s=1.0,
+    )
     outside = None if ingest_in_app else IngestService(settings, engine, housekeeping=False).start()
-    app = create_app(settings, engine=engine, ingest=IngestService(settings, engine) if ingest_in_app else None)
+    app = create_app(
+        settings, engine=engine, ingest=IngestService(settings, engine) if ingest_in_app else None
+    )
     # plain http on 127.0.0.1, as the demo: the cookie cannot be Secure here
     app.state.ops_settings = OpsSettings(**({"alarm_tick_s": 0.2, "cookie_secure": False} | ops))
     port = free_port()
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
@@ -106,24 +124,46 @@ class SimLane:
     commands: list[wire.Command] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"lane-{self.device}-{uuid.uuid4().hex[:6]}")
-        self.client.will_set(wire.status_topic(self.site, self.device), wire.OFFLINE, qos=1, retain=True)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"lane-{self.device}-{uuid.uuid4().hex[:6]}"
+        )
+        self.client.will_set(
+            wire.status_topic(self.site, self.device), wire.OFFLINE, qos=1, retain=True
+        )
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe(wire.device_cmd_filter(self.site, self.device), 1)
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            wire.device_cmd_filter(self.site, self.device), 1
+        )
 
     def connect(self) -> SimLane:
         self.client.connect("127.0.0.1", self.port, keepalive=1)
         self.client.loop_start()
-        self.client.publish(wire.status_topic(self.site, self.device), wire.ONLINE, qos=1, retain=True).wait_for_publish(5)
+        self.client.publish(
+            wire.status_topic(self.site, self.device), wire.ONLINE, qos=1, retain=True
+        ).wait_for_publish(5)
         return self
 
     def health(self, **fields: Any) -> None:
-        doc = {"ts": wire.format_ts(wire.utc_now()), "role": self.role, "version": "test", "uptime_s": 1, "outbox_depth": 0, "oldest_unsent_s": 0, "barrier": "closed", "clock_skew_ms": 0, "clock_synced": True} | fields
-        self.client.publish(wire.health_topic(self.site, self.device), json.dumps(doc), qos=1, retain=True).wait_for_publish(5)
+        doc = {
+            "ts": wire.format_ts(wire.utc_now()),
+            "role": self.role,
+            "version": "test",
+            "uptime_s": 1,
+            "outbox_depth": 0,
+            "oldest_unsent_s": 0,
+            "barrier": "closed",
+            "clock_skew_ms": 0,
+            "clock_synced": True,
+        } | fields
+        self.client.publish(
+            wire.health_topic(self.site, self.device), json.dumps(doc), qos=1, retain=True
+        ).wait_for_publish(5)
 
     def event(self, data: wire.EventData, event_type: wire.EventType) -> wire.Envelope:
         env = wire.make_event(self.site, self.device, next(self.seq), data, event_type)
-        self.client.publish(wire.event_topic(self.site, self.device, event_type.value), env.to_json(), qos=1).wait_for_publish(5)
+        self.client.publish(
+            wire.event_topic(self.site, self.device, event_type.value), env.to_json(), qos=1
+        ).wait_for_publish(5)
         return env
 
     def kill(self) -> None:
@@ -143,5 +183,15 @@ class SimLane:
         self.commands.append(command)
         if self.answer:
             # validated, not constructed: a test may set any answer, the contract says which are valid
-            result = wire.CommandResult.model_validate({"id": command.id, "name": command.name.value, "ok": self.answer == "done", "status": self.answer, "ts": wire.format_ts(wire.utc_now())})
-            client.publish(wire.cmd_result_topic(self.site, self.device), result.model_dump_json(), qos=1)
+            result = wire.CommandResult.model_validate(
+                {
+                    "id": command.id,
+                    "name": command.name.value,
+                    "ok": self.answer == "done",
+                    "status": self.answer,
+                    "ts": wire.format_ts(wire.utc_now()),
+                }
+            )
+            client.publish(
+                wire.cmd_result_topic(self.site, self.device), result.model_dump_json(), qos=1
+            )

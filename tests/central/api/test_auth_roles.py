@@ -25,14 +25,23 @@ def test_wrong_password_is_refused_and_audited(central):
 
 
 def test_unknown_user_gets_the_same_message(central):
-    r = central.client().post("/api/auth/login", json={"username": "nobody", "password": "whatever-123"})
+    r = central.client().post(
+        "/api/auth/login", json={"username": "nobody", "password": "whatever-123"}
+    )
     assert r.status_code == 401 and "wrong username or password" in r.json()["detail"]
 
 
 def test_login_is_throttled_after_repeated_failures(central):
-    central.client("admin").post("/api/users", json={"username": "victim", "password": PASSWORD, "role": "guard"}).raise_for_status()
+    central.client("admin").post(
+        "/api/users", json={"username": "victim", "password": PASSWORD, "role": "guard"}
+    ).raise_for_status()
     c = central.client()
-    codes = [c.post("/api/auth/login", json={"username": "victim", "password": f"bad-{i}-xxxxxx"}).status_code for i in range(6)]
+    codes = [
+        c.post(
+            "/api/auth/login", json={"username": "victim", "password": f"bad-{i}-xxxxxx"}
+        ).status_code
+        for i in range(6)
+    ]
     assert codes[:5] == [401] * 5 and codes[5] == 429
     # even the right password waits out the lockout
     r = c.post("/api/auth/login", json={"username": "victim", "password": PASSWORD})
@@ -54,17 +63,32 @@ def test_state_change_without_csrf_token_is_refused(central):
 def test_guard_cannot_do_supervisor_actions_and_refusal_is_audited(central, lanes):
     lanes("exit-1")
     g = central.client("guard1")
-    central.wait_for(lambda: g.get("/api/devices/north/exit-1").status_code == 200, what="device row")
+    central.wait_for(
+        lambda: g.get("/api/devices/north/exit-1").status_code == 200, what="device row"
+    )
     assert g.get("/api/events").status_code == 200  # a guard may look
     r = g.post("/api/devices/north/exit-1/commands/raise", json={"reason": "let me out"})
     assert r.status_code == 403 and "supervisor" in r.json()["detail"]
-    assert g.put("/api/sites/north/capacity", json={"capacity": 10, "reason": "x"}).status_code == 403
+    assert (
+        g.put("/api/sites/north/capacity", json={"capacity": 10, "reason": "x"}).status_code == 403
+    )
     assert g.get("/api/reports/daily.csv", params={"site": "north"}).status_code == 403
     assert g.get("/api/audit").status_code == 403
-    assert g.post("/api/users", json={"username": "eve", "password": "x" * 12, "role": "admin"}).status_code == 403
+    assert (
+        g.post(
+            "/api/users", json={"username": "eve", "password": "x" * 12, "role": "admin"}
+        ).status_code
+        == 403
+    )
     with central.sessions() as db:
         denied = [e for e in audit.entries(db, actor="guard1") if e.outcome == "denied"]
-    assert {e.action for e in denied} >= {"command", "config.capacity", "report.export", "audit.read", "user.create"}
+    assert {e.action for e in denied} >= {
+        "command",
+        "config.capacity",
+        "report.export",
+        "audit.read",
+        "user.create",
+    }
 
 
 def test_logout_ends_the_session(central):
@@ -75,13 +99,37 @@ def test_logout_ends_the_session(central):
 
 def test_admin_manages_users_and_cannot_remove_last_admin(central):
     a = central.client("admin")
-    r = a.post("/api/users", json={"username": "li.wei", "password": "a-good-password", "role": "guard", "display_name": "李伟"})
+    r = a.post(
+        "/api/users",
+        json={
+            "username": "li.wei",
+            "password": "a-good-password",
+            "role": "guard",
+            "display_name": "李伟",
+        },
+    )
     assert r.status_code == 201 and r.json()["role"] == "guard"
-    assert a.post("/api/users", json={"username": "li.wei", "password": "a-good-password", "role": "guard"}).status_code == 409
-    assert a.post("/api/users", json={"username": "weak", "password": "aaaaaaaaaaaa", "role": "guard"}).status_code == 422
+    assert (
+        a.post(
+            "/api/users",
+            json={"username": "li.wei", "password": "a-good-password", "role": "guard"},
+        ).status_code
+        == 409
+    )
+    assert (
+        a.post(
+            "/api/users", json={"username": "weak", "password": "aaaaaaaaaaaa", "role": "guard"}
+        ).status_code
+        == 422
+    )
     assert a.patch("/api/users/admin", json={"role": "guard"}).status_code == 409
     assert a.patch("/api/users/li.wei", json={"active": False}).json()["active"] is False
-    assert central.client().post("/api/auth/login", json={"username": "li.wei", "password": "a-good-password"}).status_code == 401
+    assert (
+        central.client()
+        .post("/api/auth/login", json={"username": "li.wei", "password": "a-good-password"})
+        .status_code
+        == 401
+    )
     with central.sessions() as db:
         actions = {(e.action, e.target) for e in audit.entries(db, actor="admin")}
     assert ("user.create", "li.wei") in actions and ("user.update", "li.wei") in actions
@@ -101,26 +149,48 @@ def test_kiosk_token_authenticates_a_machine_but_grants_no_user_role(central):
     k = central.client()
     k.headers["Authorization"] = f"Bearer {token}"
     me = k.get("/api/auth/me").json()
-    assert me == {"name": "kiosk:lobby-1", "role": "kiosk", "kind": "kiosk", "csrf_token": None, "language": "zh-CN"}
+    assert me == {
+        "name": "kiosk:lobby-1",
+        "role": "kiosk",
+        "kind": "kiosk",
+        "csrf_token": None,
+        "language": "zh-CN",
+    }
     assert k.get("/api/events").status_code == 403  # a machine is not a guard
     assert a.delete("/api/tokens/north/lobby-1").json() == {"revoked": 1}
     assert k.get("/api/auth/me").status_code == 401
-    assert central.client("sup").post("/api/tokens", json={"kind": "device", "site": "north", "device": "x"}).status_code == 403
+    assert (
+        central.client("sup")
+        .post("/api/tokens", json={"kind": "device", "site": "north", "device": "x"})
+        .status_code
+        == 403
+    )
 
 
 def test_a_device_token_reads_what_central_knows_of_its_own_device_and_nothing_else(central, lanes):
     a = central.client("admin")
-    token = a.post("/api/tokens", json={"kind": "device", "site": "north", "device": "gate-7"}).json()["token"]
+    token = a.post(
+        "/api/tokens", json={"kind": "device", "site": "north", "device": "gate-7"}
+    ).json()["token"]
     pi = central.client()
     pi.headers["Authorization"] = f"Bearer {token}"
-    before = pi.get("/api/devices/self").json()  # the installer's check before the lane has connected
-    assert (before["site"], before["device"], before["token_kind"], before["known"]) == ("north", "gate-7", "device", False)
+    before = pi.get(
+        "/api/devices/self"
+    ).json()  # the installer's check before the lane has connected
+    assert (before["site"], before["device"], before["token_kind"], before["known"]) == (
+        "north",
+        "gate-7",
+        "device",
+        False,
+    )
     assert before["central_time"].endswith("Z")
 
     lane = lanes("gate-7", role="entry")
     lane.health(outbox_depth=3, barrier="closed")
-    seen = central.wait_for(lambda: (d := pi.get("/api/devices/self").json())["known"] and d["outbox_depth"] == 3 and d,
-                            what="the lane's health at central")
+    seen = central.wait_for(
+        lambda: (d := pi.get("/api/devices/self").json())["known"] and d["outbox_depth"] == 3 and d,
+        what="the lane's health at central",
+    )
     assert seen["online"] is True and seen["role"] == "entry" and seen["barrier"] == "closed"
 
     # A token names one device: it reads nothing else, and a person's session cannot use the machine route.

@@ -15,26 +15,46 @@ from edge import wire
 def test_remote_raise_reaches_the_lane_and_is_audited(central, lanes):
     s = central.client("sup")
     lane = lanes("cmd-exit")
-    central.wait_for(lambda: s.get("/api/devices/north/cmd-exit").status_code == 200, what="device row")
-    r = s.post("/api/devices/north/cmd-exit/commands/raise", json={"reason": "访客车辆,主管确认 / visitor car, supervisor confirmed"})
+    central.wait_for(
+        lambda: s.get("/api/devices/north/cmd-exit").status_code == 200, what="device row"
+    )
+    r = s.post(
+        "/api/devices/north/cmd-exit/commands/raise",
+        json={"reason": "访客车辆,主管确认 / visitor car, supervisor confirmed"},
+    )
     assert r.status_code == 202, r.text
     sent = r.json()
     central.wait_for(lambda: lane.commands, what="command at the lane")
     command = lane.commands[0]
-    assert command.id == sent["id"] and command.name == wire.CommandName.RAISE and command.by == "sup"
+    assert (
+        command.id == sent["id"] and command.name == wire.CommandName.RAISE and command.by == "sup"
+    )
     assert command.args == {"reason": "访客车辆,主管确认 / visitor car, supervisor confirmed"}
     assert wire.parse_ts(command.expires_at) > wire.parse_ts(command.issued_at)
-    done = central.wait_for(lambda: (c := s.get(f"/api/commands/{sent['id']}").json())["status"] == "done" and c, what="cmd_result")
+    done = central.wait_for(
+        lambda: (c := s.get(f"/api/commands/{sent['id']}").json())["status"] == "done" and c,
+        what="cmd_result",
+    )
     assert done["result_at"] is not None
     with central.sessions() as db:
-        (entry,) = [e for e in audit.entries(db, action="command.raise") if e.detail.get("request_id") == sent["id"]]
-    assert entry.actor == "sup" and entry.target == "north/cmd-exit" and entry.reason.startswith("访客车辆")
+        (entry,) = [
+            e
+            for e in audit.entries(db, action="command.raise")
+            if e.detail.get("request_id") == sent["id"]
+        ]
+    assert (
+        entry.actor == "sup"
+        and entry.target == "north/cmd-exit"
+        and entry.reason.startswith("访客车辆")
+    )
 
 
 def test_commands_are_never_retained(central, lanes, mod_broker):
     s = central.client("sup")
     lane = lanes("cmd-retain")
-    central.wait_for(lambda: s.get("/api/devices/north/cmd-retain").status_code == 200, what="device row")
+    central.wait_for(
+        lambda: s.get("/api/devices/north/cmd-retain").status_code == 200, what="device row"
+    )
     r = s.post("/api/devices/north/cmd-retain/commands/raise", json={"reason": "test"})
     assert r.status_code == 202
     # The lane has it: the command went through the broker before the late client below connects.
@@ -70,21 +90,53 @@ def test_commands_are_never_retained(central, lanes, mod_broker):
 def test_command_validation(central, lanes):
     s = central.client("sup")
     lanes("cmd-val")
-    central.wait_for(lambda: s.get("/api/devices/north/cmd-val").status_code == 200, what="device row")
-    assert s.post("/api/devices/north/cmd-val/commands/raise", json={"reason": ""}).status_code == 422
-    assert s.post("/api/devices/north/cmd-val/commands/explode", json={"reason": "x"}).status_code == 422
-    assert s.post("/api/devices/north/nobody/commands/raise", json={"reason": "x"}).status_code == 404
-    assert s.post("/api/devices/north/cmd-val/commands/set_capacity", json={"reason": "x", "args": {"capacity": -1}}).status_code == 422
+    central.wait_for(
+        lambda: s.get("/api/devices/north/cmd-val").status_code == 200, what="device row"
+    )
+    assert (
+        s.post("/api/devices/north/cmd-val/commands/raise", json={"reason": ""}).status_code == 422
+    )
+    assert (
+        s.post("/api/devices/north/cmd-val/commands/explode", json={"reason": "x"}).status_code
+        == 422
+    )
+    assert (
+        s.post("/api/devices/north/nobody/commands/raise", json={"reason": "x"}).status_code == 404
+    )
+    assert (
+        s.post(
+            "/api/devices/north/cmd-val/commands/set_capacity",
+            json={"reason": "x", "args": {"capacity": -1}},
+        ).status_code
+        == 422
+    )
 
 
 def test_capacity_whitelist_and_tariff_pushes_are_retained_and_audited(central, mod_broker):
     s = central.client("sup")
-    assert s.put("/api/sites/push-site/capacity", json={"capacity": 5, "reserved": 9, "reason": "x"}).status_code == 422
-    r = s.put("/api/sites/push-site/capacity", json={"capacity": 120, "reserved": 10, "reason": "新划车位 / new bays"})
+    assert (
+        s.put(
+            "/api/sites/push-site/capacity", json={"capacity": 5, "reserved": 9, "reason": "x"}
+        ).status_code
+        == 422
+    )
+    r = s.put(
+        "/api/sites/push-site/capacity",
+        json={"capacity": 120, "reserved": 10, "reason": "新划车位 / new bays"},
+    )
     assert r.status_code == 200 and r.json()["published"]
-    r = s.put("/api/sites/push-site/whitelist", json={"entries": [{"badge": "0A1B2C3D", "holder_class": "resident", "name": "王芳"}], "reason": "new resident"})
+    r = s.put(
+        "/api/sites/push-site/whitelist",
+        json={
+            "entries": [{"badge": "0A1B2C3D", "holder_class": "resident", "name": "王芳"}],
+            "reason": "new resident",
+        },
+    )
     assert r.status_code == 200
-    r = s.put("/api/sites/push-site/tariff", json={"tariff": {"currency": "CNY", "bands": []}, "reason": "new prices"})
+    r = s.put(
+        "/api/sites/push-site/tariff",
+        json={"tariff": {"currency": "CNY", "bands": []}, "reason": "new prices"},
+    )
     assert r.status_code == 200
     got: dict[str, wire.SiteConfig] = {}
     done = threading.Event()

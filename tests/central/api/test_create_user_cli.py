@@ -15,12 +15,24 @@ from edge.cli import cli
 def test_first_admin_from_the_command_line(tmp_path):
     url = f"sqlite:///{tmp_path}/c.db"
     runner = CliRunner()
-    weak = runner.invoke(cli, ["central", "create-user", "boss", "--role", "admin", "--db-url", url], input="1234\n1234\n")
+    weak = runner.invoke(
+        cli,
+        ["central", "create-user", "boss", "--role", "admin", "--db-url", url],
+        input="1234\n1234\n",
+    )
     assert weak.exit_code != 0 and "at least 10 characters" in weak.output
-    ok = runner.invoke(cli, ["central", "create-user", "boss", "--role", "admin", "--name", "王经理", "--db-url", url], input="a-strong-passphrase\na-strong-passphrase\n")
+    ok = runner.invoke(
+        cli,
+        ["central", "create-user", "boss", "--role", "admin", "--name", "王经理", "--db-url", url],
+        input="a-strong-passphrase\na-strong-passphrase\n",
+    )
     assert ok.exit_code == 0, ok.output
     assert "created admin boss" in ok.output and "a-strong-passphrase" not in ok.output
-    again = runner.invoke(cli, ["central", "create-user", "boss", "--role", "guard", "--db-url", url], input="another-passphrase\nanother-passphrase\n")
+    again = runner.invoke(
+        cli,
+        ["central", "create-user", "boss", "--role", "guard", "--db-url", url],
+        input="another-passphrase\nanother-passphrase\n",
+    )
     assert again.exit_code != 0 and "already exists" in again.output
     engine = make_engine(url)
     with make_sessions(engine)() as db:

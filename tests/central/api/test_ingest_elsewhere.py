@@ -19,16 +19,29 @@ def central_apart(tmp_path, broker):
 def test_events_reach_the_live_stream_and_alarms_without_the_hook(central_apart, lanes_apart):
     s = central_apart.client("sup")
     lane = lanes_apart("tail-exit")
-    central_apart.wait_for(lambda: s.get("/api/devices/north/tail-exit").status_code == 200, what="device row")
+    central_apart.wait_for(
+        lambda: s.get("/api/devices/north/tail-exit").status_code == 200, what="device row"
+    )
     seen: list[str] = []
-    with httpx.Client(base_url=central_apart.url, cookies=s.cookies, timeout=10) as sse, sse.stream("GET", "/api/live") as stream:
-        env = lane.event(wire.IncidentReported(kind="forced_entry", description="drove through"), wire.EventType.INCIDENT_REPORTED)
+    with (
+        httpx.Client(base_url=central_apart.url, cookies=s.cookies, timeout=10) as sse,
+        sse.stream("GET", "/api/live") as stream,
+    ):
+        env = lane.event(
+            wire.IncidentReported(kind="forced_entry", description="drove through"),
+            wire.EventType.INCIDENT_REPORTED,
+        )
         for line in stream.iter_lines():
             if line.startswith("data:") and env.id in line:
                 seen.append(line)
                 break
     assert seen
-    items = central_apart.wait_for(lambda: s.get("/api/alarms", params={"state": "active", "kind": "forced_entry"}).json()["items"], what="alarm")
+    items = central_apart.wait_for(
+        lambda: s.get("/api/alarms", params={"state": "active", "kind": "forced_entry"}).json()[
+            "items"
+        ],
+        what="alarm",
+    )
     assert items[0]["device"] == "tail-exit"
 
 

@@ -30,8 +30,13 @@ def test_reconnect_replays_what_was_missed_and_stream_ends_on_time():
 def test_unknown_or_stale_last_id_asks_for_a_resync():
     hub = LiveHub(lifetime_s=0.1)
     hub.publish("event", {"n": 1})
-    assert any(c.startswith("event: resync") for c in asyncio.run(collect(hub, last_event_id="999")))
-    assert any(c.startswith("event: resync") for c in asyncio.run(collect(hub, last_event_id="not-a-number")))
+    assert any(
+        c.startswith("event: resync") for c in asyncio.run(collect(hub, last_event_id="999"))
+    )
+    assert any(
+        c.startswith("event: resync")
+        for c in asyncio.run(collect(hub, last_event_id="not-a-number"))
+    )
 
 
 def test_live_frames_reach_a_subscriber_from_another_thread():

@@ -17,9 +17,14 @@ from tests.central.api.harness import PASSWORD
 @pytest.fixture(scope="module")
 def fuzz_auth(central):
     admin = central.client("admin")
-    admin.post("/api/users", json={"username": "fuzzer", "password": PASSWORD, "role": "admin"}).raise_for_status()
+    admin.post(
+        "/api/users", json={"username": "fuzzer", "password": PASSWORD, "role": "admin"}
+    ).raise_for_status()
     c = central.client("fuzzer")
-    return {"Cookie": f"gp_session={c.cookies['gp_session']}", "X-CSRF-Token": c.headers["X-CSRF-Token"]}
+    return {
+        "Cookie": f"gp_session={c.cookies['gp_session']}",
+        "X-CSRF-Token": c.headers["X-CSRF-Token"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,9 @@ def test_api_conforms_to_its_schema(central, fuzz_auth, api_schema):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def run(case):
             case.call_and_validate(headers=fuzz_auth, excluded_checks=excluded)
 

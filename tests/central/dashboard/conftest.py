@@ -29,7 +29,9 @@ def central(tmp_path_factory, mod_broker) -> Iterator[Central]:
 def lanes(mod_broker):
     made: list[SimLane] = []
 
-    def make(device: str, site: str = "north", role: str = "exit", answer: str | None = "done") -> SimLane:
+    def make(
+        device: str, site: str = "north", role: str = "exit", answer: str | None = "done"
+    ) -> SimLane:
         lane = SimLane(site, device, mod_broker.port, role=role, answer=answer).connect()
         made.append(lane)
         return lane

@@ -15,7 +15,10 @@ def test_swagger_ui_lists_the_operations_with_everything_but_central_blocked(pag
     page.goto(f"{central.url}/docs")
     # Swagger UI draws one block per operation once its script and the schema have loaded.
     page.wait_for_selector(".opblock-summary-path", timeout=20000)
-    paths = {p.strip().replace("\u200b", "") for p in page.locator(".opblock-summary-path").all_inner_texts()}
+    paths = {
+        p.strip().replace("\u200b", "")
+        for p in page.locator(".opblock-summary-path").all_inner_texts()
+    }
     assert "/healthz" in paths and len(paths) > 10, paths
     assert page.locator(".swagger-ui .info .title").inner_text().startswith("Gatepost central")
     assert blocked == [], f"the docs page asked for outside files: {blocked}"

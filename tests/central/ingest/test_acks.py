@@ -49,8 +49,12 @@ def test_a_replay_gets_the_ack_again(engine):
 
 def test_a_quarantined_event_counts_as_stored(engine):
     """Seq 2 breaks the contract (NUL in its text): quarantined with its seq, the ack passes it."""
-    bad = wire.make_event("s1", "kiosk-1", 2, wire.VisitorBlocked(name="a\x00b"), wire.EventType.VISITOR_BLOCKED)
-    report = _commit(engine, [_msg(arrived("s1", "kiosk-1", 1)), _msg(bad), _msg(arrived("s1", "kiosk-1", 3))])
+    bad = wire.make_event(
+        "s1", "kiosk-1", 2, wire.VisitorBlocked(name="a\x00b"), wire.EventType.VISITOR_BLOCKED
+    )
+    report = _commit(
+        engine, [_msg(arrived("s1", "kiosk-1", 1)), _msg(bad), _msg(arrived("s1", "kiosk-1", 3))]
+    )
     assert len(report.quarantined) == 1
     assert report.acks == {("s1", "kiosk-1"): 3}
     with make_sessions(engine)() as session:
@@ -74,7 +78,9 @@ def test_a_late_quarantined_event_closes_its_gap(engine):
 def test_an_unnumbered_message_cannot_move_the_ack(engine):
     """Bytes with no readable seq: the gap stays open (alarmed) and the ack stops below it."""
     _commit(engine, [_msg(arrived("s1", "lane-1", s)) for s in (1, 3)])
-    report = _commit(engine, [_Msg(wire.event_topic("s1", "lane-1", "vehicle_arrived"), b"\xff garbage")])
+    report = _commit(
+        engine, [_Msg(wire.event_topic("s1", "lane-1", "vehicle_arrived"), b"\xff garbage")]
+    )
     assert report.acks == {}
     assert Rejected("t", b"x", "r", T0).claim() is None
     report = _commit(engine, [_msg(arrived("s1", "lane-1", 4))])
@@ -85,7 +91,13 @@ def test_an_unnumbered_message_cannot_move_the_ack(engine):
 
 @pytest.mark.parametrize(
     "payload",
-    [b'{"v":1,"id":"x","seq":"7"}', b'{"seq":0}', b'{"seq":7.5}', b'{"seq":99999999999999999999}', b"{}"],
+    [
+        b'{"v":1,"id":"x","seq":"7"}',
+        b'{"seq":0}',
+        b'{"seq":7.5}',
+        b'{"seq":99999999999999999999}',
+        b"{}",
+    ],
 )
 def test_no_seq_is_claimed_from_a_malformed_number(payload: bytes):
     assert Rejected(wire.event_topic("s", "d", "x"), payload, "r", T0).claim() is None
@@ -98,12 +110,16 @@ def test_worker_publishes_one_ack_per_device_per_commit(broker, engine, publishe
         infos = [publisher.event(arrived("s1", d, s)) for s in range(1, 201) for d in devices]
         publisher.flush(infos)
         wait_until(lambda: count(engine) == 400, what="400 events")
-        wait_until(lambda: all(acks.highest(d) == 200 for d in devices), timeout=10, what="acks up to 200")
+        wait_until(
+            lambda: all(acks.highest(d) == 200 for d in devices), timeout=10, what="acks up to 200"
+        )
         # One ack per device per commit batch, not one per event.
         assert all(acks.count(d) <= worker.stats.batches for d in devices)
         assert sum(acks.count(d) for d in devices) < 400
         before = acks.count("lane-1")
-        publisher.flush([publisher.event(arrived("s1", "lane-1", 1, event_id=None))])  # a new id, seq 1 reused
+        publisher.flush(
+            [publisher.event(arrived("s1", "lane-1", 1, event_id=None))]
+        )  # a new id, seq 1 reused
         publisher.flush([publisher.event(arrived("s1", "lane-9", 1))])
         wait_until(lambda: acks.highest("lane-9") == 1, timeout=10, what="lane-9's ack")
         wait_until(lambda: acks.count("lane-1") > before, timeout=10, what="lane-1 acked again")
@@ -132,8 +148,15 @@ def test_acks_resume_after_a_central_restart(broker, engine, publisher, acks):
 
 
 def _health(device: str, acked_through: int | None) -> _Msg:
-    doc = wire.Health(ts=wire.format_ts(T0), role="entry", version="t", uptime_s=1, outbox_depth=0,
-                      oldest_unsent_s=0, outbox_acked_through=acked_through)
+    doc = wire.Health(
+        ts=wire.format_ts(T0),
+        role="entry",
+        version="t",
+        uptime_s=1,
+        outbox_depth=0,
+        oldest_unsent_s=0,
+        outbox_acked_through=acked_through,
+    )
     return _Msg(wire.health_topic("s1", device), doc.model_dump_json().encode())
 
 

@@ -63,7 +63,7 @@ def test_sigkill_mid_stream_loses_nothing(broker, engine, db_url, publisher, tmp
             # Paced like busy lanes (~1,500 events/s), so the kill lands mid-stream: all at
             # once, a fast ingest stored the lot before the test could kill it.
             for start in range(0, len(events), 150):
-                infos.extend(publisher.event(e) for e in events[start:start + 150])
+                infos.extend(publisher.event(e) for e in events[start : start + 150])
                 time.sleep(0.1)
 
         lanes = threading.Thread(target=stream, name="lanes")

@@ -25,8 +25,11 @@ CLI = [sys.executable, "-c", "from edge.cli import main; main()", "--log-level",
 
 
 def central_env(db_url: str, broker_port: int, client_id: str) -> dict[str, str]:
-    return os.environ | {"GATEPOST_DB_URL": db_url, "GATEPOST_BROKER_PORT": str(broker_port),
-                         "GATEPOST_CLIENT_ID": client_id}
+    return os.environ | {
+        "GATEPOST_DB_URL": db_url,
+        "GATEPOST_BROKER_PORT": str(broker_port),
+        "GATEPOST_CLIENT_ID": client_id,
+    }
 
 
 def terminate(proc: subprocess.Popen) -> str:
@@ -76,7 +79,12 @@ def test_run_serves_and_ingests_then_stops_cleanly(broker, publisher, tmp_path: 
     url = f"sqlite:///{tmp_path}/run.db"
     port = free_port()
     env = central_env(url, broker.port, "run-test")
-    proc = subprocess.Popen(CLI + ["central", "run", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        CLI + ["central", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
 
         def healthy() -> bool:
@@ -107,12 +115,19 @@ def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: 
     upgrade(make_engine(url))  # as `gatepost central migrate` does before workers start
     metrics_port = free_port()
     env = central_env(url, broker.port, "ingest-worker-metrics")
-    proc = subprocess.Popen(CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
 
         def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{metrics_port}/metrics", timeout=1
+                ) as reply:
                     text = reply.read().decode()
             except OSError:
                 return {}
@@ -123,23 +138,39 @@ def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: 
             }
 
         worker = (("worker", "ingest-worker-metrics-ingest-0"),)
-        wait_until(lambda: scrape().get(("gatepost_ingest_broker_connected", worker)) == 1,
-                   timeout=30, what="the worker's metrics with its broker link up")
+        wait_until(
+            lambda: scrape().get(("gatepost_ingest_broker_connected", worker)) == 1,
+            timeout=30,
+            what="the worker's metrics with its broker link up",
+        )
         engine = make_engine(url)
         publisher.flush([publisher.event(arrived("s9", "lane-9", seq)) for seq in (1, 2, 3)])
         wait_until(lambda: count(engine) == 3, timeout=15, what="three events stored by the worker")
         samples: dict = {}
-        wait_until(lambda: samples.update(scrape()) or samples.get(
-            ("gatepost_ingest_events_total", (("site", "s9"), ("type", "vehicle_arrived")))) == 3,
-            timeout=10, what="the worker's own event counter")
+        wait_until(
+            lambda: (
+                samples.update(scrape())
+                or samples.get(
+                    ("gatepost_ingest_events_total", (("site", "s9"), ("type", "vehicle_arrived")))
+                )
+                == 3
+            ),
+            timeout=10,
+            what="the worker's own event counter",
+        )
         assert samples[("gatepost_ingest_messages_total", worker)] >= 3
         assert samples[("gatepost_ingest_lag_seconds_count", ())] == 3
         assert samples[("gatepost_metrics_db_up", ())] == 1
 
         # A second worker asking for the same port gets a clear error, not a traceback.
-        taken = subprocess.run(CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
-                               env=env | {"GATEPOST_CLIENT_ID": "ingest-worker-2"}, capture_output=True, text=True,
-                               timeout=60, check=False)
+        taken = subprocess.run(
+            CLI + ["central", "run", "--ingest-only", "--metrics-port", str(metrics_port)],
+            env=env | {"GATEPOST_CLIENT_ID": "ingest-worker-2"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert taken.returncode == 1 and "cannot serve metrics" in taken.stderr
         assert "Traceback" not in taken.stderr
     finally:
@@ -149,7 +180,12 @@ def test_ingest_only_worker_serves_its_own_metrics(broker, publisher, tmp_path: 
 
 
 def test_metrics_port_without_ingest_only_is_a_usage_error():
-    out = subprocess.run(CLI + ["central", "run", "--metrics-port", "9110"], capture_output=True, text=True,
-                         timeout=60, check=False)
+    out = subprocess.run(
+        CLI + ["central", "run", "--metrics-port", "9110"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 2 and "--metrics-port is for --ingest-only" in out.stderr
     assert "Traceback" not in out.stderr

@@ -32,8 +32,15 @@ JPEG = base64.b64encode(b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9").decode()
 
 def checked_in(name: str = "王小明", **fields) -> VisitorCheckedIn:
     now = wire.utc_now()
-    base = {"visit_id": wire.uuid7(), "category": "guest", "name": name, "phone": "13812345678", "host": "李四",
-            "unit": "3-1201", "expires_at": wire.format_ts(now + timedelta(hours=8))}
+    base = {
+        "visit_id": wire.uuid7(),
+        "category": "guest",
+        "name": name,
+        "phone": "13812345678",
+        "host": "李四",
+        "unit": "3-1201",
+        "expires_at": wire.format_ts(now + timedelta(hours=8)),
+    }
     return VisitorCheckedIn(**(base | fields))
 
 
@@ -65,10 +72,17 @@ class Listener:
 
 def test_check_in_is_folded_once_masked_in_the_event_log_and_on_screens(central, kiosk):
     k = kiosk("north-lobby")
-    data = checked_in(photo=JPEG, category="official", agency="市消防支队", pass_number="XF2024001234")
+    data = checked_in(
+        photo=JPEG, category="official", agency="市消防支队", pass_number="XF2024001234"
+    )
     env = k.event(data, EventType.VISITOR_CHECKED_IN)
     row = central.wait_for(lambda: visit(central, data.visit_id), what="visit stored")
-    assert (row.name, row.phone, row.desk_check, row.photo) == ("王小明", "13812345678", True, base64.b64decode(JPEG))
+    assert (row.name, row.phone, row.desk_check, row.photo) == (
+        "王小明",
+        "13812345678",
+        True,
+        base64.b64decode(JPEG),
+    )
     # The event log keeps no personal data: the live feed and events API read it.
     with central.sessions() as db:
         stored = db.get(Event, env.id).data
@@ -76,9 +90,13 @@ def test_check_in_is_folded_once_masked_in_the_event_log_and_on_screens(central,
     assert stored["pass_number"].endswith("1234") and "XF2024" not in stored["pass_number"]
     assert stored["photo"] is None
     # A replay of the same event stores nothing twice.
-    k.client.publish(wire.event_topic("north", "north-lobby", "visitor_checked_in"), env.to_json(), qos=1).wait_for_publish(5)
+    k.client.publish(
+        wire.event_topic("north", "north-lobby", "visitor_checked_in"), env.to_json(), qos=1
+    ).wait_for_publish(5)
     guard = central.client("guard1")
-    items = central.wait_for(lambda: guard.get("/api/visitors", params={"site": "north", "name": "王小"}).json()["items"])
+    items = central.wait_for(
+        lambda: guard.get("/api/visitors", params={"site": "north", "name": "王小"}).json()["items"]
+    )
     assert len(items) == 1
     assert items[0]["phone"] == "138****5678" and items[0]["pass_number"] == "********1234"
     assert "13812345678" not in json.dumps(items) and "photo" not in items[0]
@@ -87,14 +105,20 @@ def test_check_in_is_folded_once_masked_in_the_event_log_and_on_screens(central,
     r = sup.get(f"/api/visitors/{data.visit_id}/photo")
     assert r.status_code == 200 and r.content == base64.b64decode(JPEG)
     with central.sessions() as db:
-        actions = [a.action for a in db.scalars(select(AuditEntry).where(AuditEntry.target == data.visit_id))]
+        actions = [
+            a.action
+            for a in db.scalars(select(AuditEntry).where(AuditEntry.target == data.visit_id))
+        ]
     assert "visitors.photo" in actions
     assert guard.get("/api/visitors/on-site-count", params={"site": "north"}).json()["count"] >= 1
 
 
 def test_on_site_list_search_check_out_and_export(central, kiosk):
     k = kiosk("north-lobby-2")
-    a, b = checked_in("Alice Smith", host="Bob"), checked_in("Carol", host="Dave", unit="7-702", party_size=3)
+    a, b = (
+        checked_in("Alice Smith", host="Bob"),
+        checked_in("Carol", host="Dave", unit="7-702", party_size=3),
+    )
     k.event(a, EventType.VISITOR_CHECKED_IN)
     k.event(b, EventType.VISITOR_CHECKED_IN)
     central.wait_for(lambda: visit(central, b.visit_id), what="visits stored")
@@ -103,19 +127,34 @@ def test_on_site_list_search_check_out_and_export(central, kiosk):
     ids = {v["visit_id"] for v in on_site["items"]}
     assert {a.visit_id, b.visit_id} <= ids and on_site["count"] >= 4
     assert all(v["minutes_on_site"] >= 0 for v in on_site["items"])
-    assert [v["visit_id"] for v in guard.get("/api/visitors", params={"host": "7-702"}).json()["items"]] == [b.visit_id]
-    assert [v["visit_id"] for v in guard.get("/api/visitors", params={"name": "alice"}).json()["items"]] == [a.visit_id]
+    assert [
+        v["visit_id"] for v in guard.get("/api/visitors", params={"host": "7-702"}).json()["items"]
+    ] == [b.visit_id]
+    assert [
+        v["visit_id"] for v in guard.get("/api/visitors", params={"name": "alice"}).json()["items"]
+    ] == [a.visit_id]
     today = wire.utc_now().astimezone(service.ZoneInfo("Asia/Shanghai")).date().isoformat()
-    assert a.visit_id in {v["visit_id"] for v in guard.get("/api/visitors", params={"day": today}).json()["items"]}
+    assert a.visit_id in {
+        v["visit_id"] for v in guard.get("/api/visitors", params={"day": today}).json()["items"]
+    }
     # Kiosk check-out for a, desk check-out for b.
     k.event(VisitorCheckedOut(visit_id=a.visit_id), EventType.VISITOR_CHECKED_OUT)
     central.wait_for(lambda: visit(central, a.visit_id).checked_out_at, what="kiosk check-out")
     r = guard.post(f"/api/visitors/{b.visit_id}/check-out")
     assert r.status_code == 200 and r.json()["checked_out_at_desk"] is True
-    ids = {v["visit_id"] for v in guard.get("/api/visitors/on-site", params={"site": "north"}).json()["items"]}
+    ids = {
+        v["visit_id"]
+        for v in guard.get("/api/visitors/on-site", params={"site": "north"}).json()["items"]
+    }
     assert not ids & {a.visit_id, b.visit_id}
     assert guard.get("/api/visitors/export.csv").status_code == 403
-    rows = list(csv.DictReader(io.StringIO(central.client("sup").get("/api/visitors/export.csv", params={"site": "north"}).text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                central.client("sup").get("/api/visitors/export.csv", params={"site": "north"}).text
+            )
+        )
+    )
     assert rows and all("5678" in r["phone"] and "*" in r["phone"] for r in rows if r["phone"])
 
 
@@ -134,12 +173,33 @@ def _event(central, event_id):
         return db.get(Event, event_id)
 
 
-def test_block_list_is_shipped_retained_and_a_blocked_visitor_alarms_the_desk(central, kiosk, mod_broker):
+def test_block_list_is_shipped_retained_and_a_blocked_visitor_alarms_the_desk(
+    central, kiosk, mod_broker
+):
     sup = central.client("sup")
-    assert central.client("guard1").post("/api/visitors/blocks", json={"site": "north", "name": "X", "reason": "r"}).status_code == 403
-    r = sup.post("/api/visitors/blocks", json={"site": "north", "name": "Mallory", "phone": "13900001111", "reason": "banned by management"})
-    assert r.status_code == 201 and r.json()["published"] is True and r.json()["phone"] == "139****1111"
-    listener = Listener(mod_broker.port, wire.config_topic("north", wire.ConfigKind.VISITOR_BLOCKLIST))
+    assert (
+        central.client("guard1")
+        .post("/api/visitors/blocks", json={"site": "north", "name": "X", "reason": "r"})
+        .status_code
+        == 403
+    )
+    r = sup.post(
+        "/api/visitors/blocks",
+        json={
+            "site": "north",
+            "name": "Mallory",
+            "phone": "13900001111",
+            "reason": "banned by management",
+        },
+    )
+    assert (
+        r.status_code == 201
+        and r.json()["published"] is True
+        and r.json()["phone"] == "139****1111"
+    )
+    listener = Listener(
+        mod_broker.port, wire.config_topic("north", wire.ConfigKind.VISITOR_BLOCKLIST)
+    )
     try:
         assert listener.got.wait(5), "retained block list not delivered"
         topic, payload, retained = listener.messages[-1]
@@ -152,25 +212,37 @@ def test_block_list_is_shipped_retained_and_a_blocked_visitor_alarms_the_desk(ce
     central.wait_for(lambda: _event(central, env.id), what="blocked event stored")
     assert _event(central, env.id).data["name"] == "M******"
     with central.sessions() as db:
-        alarm = db.scalars(select(Alarm).where(Alarm.site == "north", Alarm.device == "north-lobby-4")).one()
-        assert alarm.detail["kind"] == "visitor_blocked" and "Mallory" not in json.dumps(alarm.detail)
+        alarm = db.scalars(
+            select(Alarm).where(Alarm.site == "north", Alarm.device == "north-lobby-4")
+        ).one()
+        assert alarm.detail["kind"] == "visitor_blocked" and "Mallory" not in json.dumps(
+            alarm.detail
+        )
 
 
 def test_invites_are_signed_for_their_day_and_marked_used(central, kiosk):
     guard = central.client("guard1")
     today = wire.utc_now().astimezone(service.ZoneInfo("Asia/Shanghai")).date()
-    r = guard.post("/api/visitors/invites", json={"site": "north", "day": today.isoformat(), "name": "Grace", "host": "Heidi"})
+    r = guard.post(
+        "/api/visitors/invites",
+        json={"site": "north", "day": today.isoformat(), "name": "Grace", "host": "Heidi"},
+    )
     assert r.status_code == 201
     body = r.json()
     invite = wire.verify_invite(body["qr"], {1: INVITE_KEY}, site="north", today=today.isoformat())
     assert (invite.name, invite.host) == ("Grace", "Heidi")
     with pytest.raises(wire.InviteError) as wrong_day:
-        wire.verify_invite(body["qr"], {1: INVITE_KEY}, site="north", today=(today + timedelta(days=1)).isoformat())
+        wire.verify_invite(
+            body["qr"], {1: INVITE_KEY}, site="north", today=(today + timedelta(days=1)).isoformat()
+        )
     assert wrong_day.value.reason == "wrong_day"
     forged = body["qr"][:-3] + ("AAA" if not body["qr"].endswith("AAA") else "BBB")
     with pytest.raises(wire.InviteError):
         wire.verify_invite(forged, {1: INVITE_KEY}, site="north", today=today.isoformat())
-    past = guard.post("/api/visitors/invites", json={"site": "north", "day": (today - timedelta(days=1)).isoformat(), "name": "G"})
+    past = guard.post(
+        "/api/visitors/invites",
+        json={"site": "north", "day": (today - timedelta(days=1)).isoformat(), "name": "G"},
+    )
     assert past.status_code == 422
     data = checked_in("Grace", host="Heidi", invite_id=invite.invite_id)
     kiosk("north-lobby-5").event(data, EventType.VISITOR_CHECKED_IN)
@@ -188,7 +260,12 @@ def test_host_is_notified_on_the_mqtt_topic(central, kiosk, mod_broker):
         kiosk("north-lobby-6").event(data, EventType.VISITOR_CHECKED_IN)
         assert listener.got.wait(5), "no host notice"
         notice = wire.HostNotice.model_validate_json(listener.messages[-1][1])
-        assert (notice.visit_id, notice.host, notice.unit, notice.visitor) == (data.visit_id, "Judy", "1-101", "Ivan")
+        assert (notice.visit_id, notice.host, notice.unit, notice.visitor) == (
+            data.visit_id,
+            "Judy",
+            "1-101",
+            "Ivan",
+        )
         assert "13812345678" not in listener.messages[-1][1].decode()
     finally:
         listener.close()
@@ -201,11 +278,18 @@ def test_purge_empties_personal_fields_keeps_counts_and_is_audited(central, kios
     central.wait_for(lambda: visit(central, old.visit_id), what="visit stored")
     # A check-in that broke the contract: quarantined as sent, name and phone included.
     broken = json.loads(env.model_dump_json()) | {"seq": "not a number", "id": str(uuid.uuid4())}
-    k.client.publish(env_topic := wire.event_topic("north", "north-lobby-7", "visitor_checked_in"),
-                     json.dumps(broken).encode(), qos=1).wait_for_publish(5)
-    held = central.wait_for(lambda: _quarantined(central, env_topic, b"Oscar Old"), what="quarantined check-in")
+    k.client.publish(
+        env_topic := wire.event_topic("north", "north-lobby-7", "visitor_checked_in"),
+        json.dumps(broken).encode(),
+        qos=1,
+    ).wait_for_publish(5)
+    held = central.wait_for(
+        lambda: _quarantined(central, env_topic, b"Oscar Old"), what="quarantined check-in"
+    )
     with central.sessions() as db:
-        before = sum(d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north")))
+        before = sum(
+            d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north"))
+        )
         # Not old enough yet: nothing of it is purged.
         service.purge(db, now=wire.utc_now(), retention_days=30)
         db.commit()
@@ -214,17 +298,30 @@ def test_purge_empties_personal_fields_keeps_counts_and_is_audited(central, kios
         db.commit()
     assert counts["visits"] >= 1 and counts["events"] >= 1
     row = visit(central, old.visit_id)
-    assert (row.name, row.phone, row.host, row.photo, row.name_key) == (None, None, None, None, None)
+    assert (row.name, row.phone, row.host, row.photo, row.name_key) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     assert row.category == "guest" and row.checked_in_at is not None and row.purged_at is not None
     assert counts["quarantine"] >= 1
     with central.sessions() as db:
         assert db.get(Event, env.id).data["name"] == "*"
         assert "phone" not in db.get(Event, env.id).data
         emptied = db.get(Quarantined, held.id)
-        assert emptied.payload == b"" and emptied.size == held.size and emptied.reason == held.reason
-        after = sum(d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north")))
+        assert (
+            emptied.payload == b"" and emptied.size == held.size and emptied.reason == held.reason
+        )
+        after = sum(
+            d.visits for d in db.scalars(select(VisitorDay).where(VisitorDay.site == "north"))
+        )
         assert after == before
-        assert db.scalars(select(AuditEntry).where(AuditEntry.action == "visitors.purge")).first() is not None
+        assert (
+            db.scalars(select(AuditEntry).where(AuditEntry.action == "visitors.purge")).first()
+            is not None
+        )
     assert central.client("sup").get(f"/api/visitors/{old.visit_id}/photo").status_code == 404
 
 
@@ -237,13 +334,18 @@ def _quarantined(central, topic: str, needle: bytes) -> Quarantined | None:
 def test_hostile_text_is_escaped_on_the_page_and_bad_queries_get_clear_errors(central, kiosk):
     k = kiosk("north-lobby-8")
     # A rogue device may send what a kiosk never would: the page must still show it as text.
-    hostile = checked_in("<script>alert(1)</script>", host="<img src=x onerror=alert(2)>",
-                         purpose="\u202egnp.exe 😀" + "x" * 150)
+    hostile = checked_in(
+        "<script>alert(1)</script>",
+        host="<img src=x onerror=alert(2)>",
+        purpose="\u202egnp.exe 😀" + "x" * 150,
+    )
     k.event(hostile, EventType.VISITOR_CHECKED_IN)
     central.wait_for(lambda: visit(central, hostile.visit_id), what="hostile visit stored")
     guard = central.client("guard1")
     html = guard.get("/visitors", params={"site": "north"}).text
-    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (
+        "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    )
     assert "<img src=x" not in html
     assert guard.get("/api/visitors", params={"site": "../etc"}).status_code == 422
     assert guard.get("/api/visitors", params={"day": "not-a-date"}).status_code == 422

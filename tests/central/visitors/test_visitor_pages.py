@@ -57,8 +57,10 @@ def wait_for_site(central, site: str) -> None:
     """A kiosk's first status makes its site known; the page's site lists come from /api/sites."""
     c = central.client("guard1")
     try:
-        central.wait_for(lambda: site in {s["site"] for s in c.get("/api/sites").json()["items"]},
-                         what=f"{site} known to central")
+        central.wait_for(
+            lambda: site in {s["site"] for s in c.get("/api/sites").json()["items"]},
+            what=f"{site} known to central",
+        )
     finally:
         c.close()
 
@@ -75,7 +77,9 @@ def test_guard_invites_a_visitor_and_the_page_shows_the_signed_qr(page, central,
 
     page.click("#invite-go")  # no name
     expect(page.locator("#invite-error")).to_contain_text("姓名 Name")
-    page.fill("#invite-form input[name=day]", (date.fromisoformat(today) - timedelta(days=1)).isoformat())
+    page.fill(
+        "#invite-form input[name=day]", (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+    )
     page.fill("#invite-form input[name=name]", "Yesterday")
     page.click("#invite-go")
     expect(page.locator("#invite-error")).to_contain_text("the day is in the past")
@@ -112,7 +116,9 @@ def test_supervisor_keeps_the_block_list_and_the_kiosks_get_it(page, central, ki
 
     page.fill("#block-form input[name=reason]", "no one named")
     page.click("#block-go")
-    expect(page.locator("#block-error")).to_have_text("请填写姓名或手机号 / Give a name or a phone number")
+    expect(page.locator("#block-error")).to_have_text(
+        "请填写姓名或手机号 / Give a name or a phone number"
+    )
     page.fill("#block-form input[name=phone]", "call me maybe")
     page.click("#block-go")
     expect(page.locator("#block-error")).to_contain_text("手机 Phone")
@@ -125,14 +131,19 @@ def test_supervisor_keeps_the_block_list_and_the_kiosks_get_it(page, central, ki
     row = page.locator("#block-list tr[data-block]")
     expect(row).to_have_count(1)
     expect(row.locator(".name")).to_have_text(hostile)
-    expect(row.locator(".phone")).to_have_text("139****2222")  # masked on screen, exact at the kiosk
+    expect(row.locator(".phone")).to_have_text(
+        "139****2222"
+    )  # masked on screen, exact at the kiosk
     site_now = wire.utc_now().astimezone(ZoneInfo("Asia/Shanghai"))
     shown_at = {(site_now - timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in (0, 1)}
     assert row.locator(".at").inner_text() in shown_at  # in the site's zone, not UTC
     expect(page.locator("#block-error")).to_be_hidden()
     listener = Listener(mod_broker.port, topic)
     try:
-        central.wait_for(lambda: any(hostile in p.decode() for _, p, _ in listener.messages), what="retained list")
+        central.wait_for(
+            lambda: any(hostile in p.decode() for _, p, _ in listener.messages),
+            what="retained list",
+        )
         doc = wire.parse_site_config(*listener.messages[-1][:2])
         assert doc.data["entries"] == [{"name": hostile, "phone": "139 0000 2222"}]
     finally:
