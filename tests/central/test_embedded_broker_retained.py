@@ -22,13 +22,15 @@ def _client(port: int, client_id: str, sink: list, *, clean: bool = True) -> mqt
     return c
 
 
-def _flush(client: mqtt.Client, sink: list, topic: str) -> list:
-    """What ``client`` received before a marker published now on ``topic`` (one of its subscriptions).
+def _flush(publisher: mqtt.Client, sink: list, topic: str) -> list:
+    """What a subscriber received before a marker that ``publisher`` sends now on ``topic``.
 
-    The broker delivers to one client in order, so once the marker is in, everything
-    the broker had for it earlier is in too: absence can be asserted without sleeping.
+    ``topic`` is one of the subscriber's subscriptions and ``publisher`` another client
+    (a client's own publish is not always echoed back at once by the embedded broker).
+    The broker delivers to one client in order, so once the marker is in, everything it
+    had for the subscriber earlier is in too: absence can be asserted without sleeping.
     """
-    client.publish(topic, b"marker", qos=1).wait_for_publish(5)
+    publisher.publish(topic, b"marker", qos=1).wait_for_publish(15)
     wait_until(lambda: any(p == b"marker" for _, p, _ in sink), what=f"the marker on {topic}")
     return [m for m in sink if m[1] != b"marker"]
 
@@ -60,7 +62,7 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
                 lambda seen=seen: any(t.endswith("/health") for t, _, _ in seen),
                 what="the retained health",
             )
-            received = _flush(ingest, seen, "gatepost/v1/s/lane-1/event/marker")
+            received = _flush(lane, seen, "gatepost/v1/s/lane-1/event/marker")
             ingest.disconnect()
             ingest.loop_stop()
             topics = {t for t, _, _ in received}
@@ -74,7 +76,7 @@ def test_a_connecting_client_gets_no_retained_messages_of_other_clients_subscrip
         clients.append(_client(port, "lane-2", late))
         subscribe_and_wait(clients[-1], "gatepost/v1/s/config/+")
         wait_until(lambda: late, what="the retained config for the reconnecting lane")
-        received = _flush(clients[-1], late, "gatepost/v1/s/config/marker")
+        received = _flush(lane, late, "gatepost/v1/s/config/marker")
         assert [(t, r) for t, _, r in received] == [("gatepost/v1/s/config/occupancy", True)]
     finally:
         for c in clients:
