@@ -14,14 +14,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/gatepost demo
 
+# Three workers, each taking whole files (module-scoped brokers and centrals stay together):
+# most tests wait on brokers, servers and simulated hardware rather than use the CPU.
+PYTEST := $(VENV)/bin/python -m pytest -q -n 3 --dist loadfile
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(PYTEST)
 
 # The suite on a busy machine: two CPU hogs for its whole run (this box has 2 cores).
 test-under-load: $(STAMP)
 	@hogs=""; for i in 1 2; do ( while :; do :; done ) & hogs="$$hogs $$!"; done; \
 	trap 'kill $$hogs 2>/dev/null' EXIT INT TERM; \
-	start=$$(date +%s); $(VENV)/bin/python -m pytest -q; rc=$$?; \
+	start=$$(date +%s); $(PYTEST); rc=$$?; \
 	echo "test-under-load: exit $$rc in $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # Each extra alone in a clean venv (.smoke/<extra>): the import walk and its smoke script.

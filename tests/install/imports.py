@@ -48,6 +48,7 @@ CENTRAL_ONLY_IN_DEMO = ("central.embedded_broker",)
 RUNTIME_ONLY: dict[str, str] = {
     "psycopg": "SQLAlchemy's PostgreSQL driver, loaded by a postgresql+psycopg:// URL",
     "pytest-timeout": "a pytest plugin (timeout = 300 in pyproject.toml)",
+    "pytest-xdist": "a pytest plugin (make test runs -n 3)",
     "mypy": "a tool run from the command line (make lint)",
     "ruff": "a tool run from the command line (make lint)",
     "lgpio": 'gpiozero\'s LGPIOFactory imports it (pin_factory = "lgpio")',
