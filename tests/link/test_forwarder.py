@@ -267,7 +267,9 @@ def test_a_replay_of_stored_events_is_acknowledged_again(
     broker, device, central, tmp_path, monkeypatch
 ):
     """Central committed and stopped before its ack: the re-sent rows are duplicates, stored
-    once, and their ack comes with the duplicate."""
+    once, and their ack comes with the duplicate. The duplicates come from the lane's re-send
+    after its ack timeout, or from the broker redelivering what central never acknowledged
+    to it — whichever is first on the day; either way nothing is stored twice."""
     held = tmp_path / "held"
     box, link, forwarder = device(central_ack_timeout_s=1.0)
     assert link.connected.wait(15)
@@ -285,7 +287,6 @@ def test_a_replay_of_stored_events_is_acknowledged_again(
     central.start()
     assert wait_until(lambda: box.depth == 0, 15)
     assert central.stored("lane-1") == [1, 2, 3, 4, 5]  # the re-sent ones were duplicates
-    assert forwarder.published >= 10
 
 
 def test_a_malformed_or_foreign_ack_deletes_nothing(broker, device):
